@@ -1,5 +1,101 @@
-"""armorer-ray: validated tools for LLM agents, from a laptop to a Ray cluster."""
+"""armorer-ray: validated tools for LLM agents, from a laptop to a Ray cluster.
 
-from armorer_ray.errors import ConfigError, ToolError
+Example:
+    >>> from armorer_ray import tool, Toolbox, ToolCall
+    >>> @tool(tags=["math"])
+    ... async def add(a: int, b: int) -> int:
+    ...     "Add two integers."
+    ...     return a + b
+    >>> Toolbox([add]).execute_sync(ToolCall(name="add", arguments={"a": 1, "b": 2})).content
+    3
+"""
 
-__all__ = ["ConfigError", "ToolError"]
+from armorer_ray.cancellation import AbortController, AbortSignal
+from armorer_ray.context import Approval, CallContext
+from armorer_ray.errors import (
+    ArmorerError,
+    Backpressure,
+    Cancelled,
+    ConfigError,
+    Conflict,
+    Denied,
+    DeploymentError,
+    InvalidArguments,
+    MissingExtraError,
+    NotFound,
+    StoreError,
+    TimedOut,
+    ToolError,
+    ToolExecutionError,
+    ToolFailure,
+    Transient,
+    classify_exception,
+)
+from armorer_ray.events import Event, EventHub
+from armorer_ray.executors import Executor, LocalExecutor
+from armorer_ray.identity import ToolId, ToolIdentity, format_tool_id, parse_tool_id
+from armorer_ray.inspection import inspect_tool, inspect_toolbox
+from armorer_ray.lifecycle import Health
+from armorer_ray.middleware import Middleware, Next
+from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
+from armorer_ray.results import ActionRequest, ToolCall, ToolResult
+from armorer_ray.shaping import OutputShaping
+from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
+from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbortController",
+    "AbortSignal",
+    "ActionRequest",
+    "Approval",
+    "ArmorerError",
+    "Backpressure",
+    "Budget",
+    "CallContext",
+    "Cancelled",
+    "ConfigError",
+    "Conflict",
+    "Decision",
+    "Denied",
+    "DeploymentError",
+    "Event",
+    "EventHub",
+    "Executor",
+    "Health",
+    "InvalidArguments",
+    "Lifecycle",
+    "LocalExecutor",
+    "Middleware",
+    "MissingExtraError",
+    "Next",
+    "NotFound",
+    "OutputShaping",
+    "PolicyContext",
+    "PolicyHooks",
+    "RiskPolicy",
+    "StoreError",
+    "TimedOut",
+    "Tool",
+    "ToolCall",
+    "ToolError",
+    "ToolExecutionError",
+    "ToolFailure",
+    "ToolId",
+    "ToolIdentity",
+    "ToolResult",
+    "ToolRisk",
+    "Toolbox",
+    "Transient",
+    "__version__",
+    "classify_exception",
+    "combine_toolboxes",
+    "format_tool_id",
+    "inspect_tool",
+    "inspect_toolbox",
+    "lazy",
+    "parse_tool_id",
+    "tool",
+    "with_context",
+]

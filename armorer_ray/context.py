@@ -1,0 +1,109 @@
+"""`CallContext`: what a tool body (and every middleware) sees of the call it serves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import JsonValue
+
+from armorer_ray.cancellation import AbortSignal
+from armorer_ray.events import EventHub
+from armorer_ray.results import ToolCall
+
+if TYPE_CHECKING:
+    from armorer_ray.toolbox import Toolbox
+    from armorer_ray.tools import Tool
+
+__all__ = ["Approval", "CallContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """How a paused call was resumed: approved or rejected, with any input a person supplied."""
+
+    granted: bool
+    input: JsonValue = None
+    by: str | None = None
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Everything a running call may use besides its arguments.
+
+    A tool receives it by declaring a parameter annotated ``CallContext`` (any name); that parameter is left
+    out of the tool's schema.
+
+    Attributes:
+        call: The call as the model sent it (arguments unvalidated).
+        tool: The tool being run.
+        toolbox: The toolbox running it (None only for bare pipelines in tests).
+        values: The toolbox context merged with `with_context` values; also readable as ``ctx["key"]``.
+        signal: Aborted when the call is cancelled or times out; long sync bodies should poll it.
+        dry_run: True when the dry-run handler runs instead of the body.
+        approval: Set when this run resumes a call paused for approval or input.
+        params: Validated arguments (the tool's parameter model instance).
+        resources: Resource pools by name (``async with ctx.resources["db"].lease() as conn``).
+        attempt: 1 for the first run of the body, 2 for the first retry...
+        timeout_s: The deadline that applies to the body (call option, else tool's, else toolbox's).
+        started_at: When the call was admitted (seconds since the epoch).
+        state: Scratch space that middleware shares along one call.
+
+    Example:
+        >>> from armorer_ray import tool, Toolbox, ToolCall
+        >>> @tool
+        ... async def whoami(ctx: CallContext) -> str:
+        ...     "Say which tenant calls."
+        ...     return f"{ctx.call.tenant_id} via {ctx['region']}"
+        >>> Toolbox([whoami], context={"region": "eu"}).execute_sync(
+        ...     ToolCall(name="whoami", tenant_id="acme")).result
+        'acme via eu'
+    """
+
+    call: ToolCall
+    tool: Tool
+    toolbox: Toolbox | None
+    values: Mapping[str, Any]
+    signal: AbortSignal
+    hub: EventHub
+    dry_run: bool = False
+    approval: Approval | None = None
+    params: Any = None
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+    timeout_s: float | None = None
+    started_at: float = 0.0
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A context value, or ``default`` when absent."""
+        return self.values.get(key, default)
+
+    @property
+    def tenant_id(self) -> str | None:
+        """Tenant of the call."""
+        return self.call.tenant_id
+
+    @property
+    def session_id(self) -> str | None:
+        """Session of the call."""
+        return self.call.session_id
+
+    @property
+    def user_id(self) -> str | None:
+        """User of the call."""
+        return self.call.user_id
+
+    def emit(self, event_type: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Emit a custom event on the toolbox, tagged with this call and tool."""
+        hub = self.hub
+        if hub.wants(event_type):
+            hub.emit(event_type, {**(detail or {}), "call": self.call, "tool": self.tool})
+
+    def progress(self, percent: float | None = None, message: str | None = None) -> None:
+        """Report progress (a ``progress`` event with ``percent`` and ``message``)."""
+        self.emit("progress", {"percent": percent, "message": message})

@@ -1,0 +1,404 @@
+"""The one path every call takes, from an admitted `ToolCall` to exactly one `ToolResult`.
+
+Steps (the toolbox has already resolved the tool and charged the budget):
+
+1. events ``tool.started``, ``execute-start``; input digest; an already-aborted signal ends here (cancelled)
+2. validate arguments against the tool's parameter model (``validation`` error on failure)
+3. before-policies: risk flags, toolbox policies, tool policies (deny, or pause for approval / input)
+4. middleware chain, toolbox layers outside tool layers
+5. body through the executor, under the tool's concurrency limit, deadline and abort signal
+6. output validation and shaping into ``content``; output digest
+7. after-policies, events ``settled``, ``tool.finished``, ``complete`` / ``error``
+
+Nothing in here raises for a tool's failure: every exception becomes a classified error result. Only the
+caller's own cancellation propagates (as `asyncio.CancelledError`, after ``tool.finished`` is emitted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from armorer_ray.cancellation import AbortSignal, cancellation_message
+from armorer_ray.context import Approval, CallContext
+from armorer_ray.errors import ToolError, ToolFailure, classify_exception
+from armorer_ray.json_values import digest
+from armorer_ray.middleware.base import Next, chain
+from armorer_ray.policy import PolicyContext, evaluate_after, evaluate_before
+from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result
+from armorer_ray.shaping import shape_output
+
+if TYPE_CHECKING:
+    from armorer_ray.toolbox import Toolbox
+    from armorer_ray.tools import Tool
+
+__all__ = ["PausedCall", "Pipeline", "validation_error"]
+
+_perf = time.perf_counter
+
+
+@dataclass(frozen=True, slots=True)
+class PausedCall:
+    """A call waiting for approval or input, kept until `Toolbox.resume` takes it (once)."""
+
+    call: ToolCall
+    tool_id: str
+    kind: str
+    timeout_s: float | None
+    dry_run: bool
+
+
+def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError:
+    """A ``validation`` `ToolError` listing each issue with its path, in words a model can act on.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class P(BaseModel):
+        ...     n: int
+        >>> try:
+        ...     P.model_validate({"n": "x"})
+        ... except ValidationError as exc:
+        ...     print(validation_error(exc).message)
+        ValidationError: invalid arguments: n: Input should be a valid integer, unable to parse string as an integer
+    """
+    issues = [
+        {"code": item["type"], "path": [str(p) if not isinstance(p, int) else p for p in item["loc"]],
+         "message": item["msg"]}
+        for item in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+    parts = [f"{'.'.join(str(p) for p in issue['path']) or '(root)'}: {issue['message']}" for issue in issues]
+    return ToolError(
+        code="VALIDATION_ERROR",
+        category="validation",
+        retryable=False,
+        message=f"ValidationError: invalid {what}: " + "; ".join(parts),
+        details={"issues": issues},  # type: ignore[dict-item]
+    )
+
+
+class _Compiled:
+    """Per-tool state the pipeline computes once per registration: policies, handler chain, limiter."""
+
+    __slots__ = ("handler", "limiter", "output_adapter", "policies", "values")
+
+    def __init__(self, pipeline: Pipeline, tool: Tool) -> None:
+        toolbox = pipeline.toolbox
+        self.policies = (*toolbox._policies, *tool.policy)
+        self.values: Mapping[str, Any] = {**toolbox.context, **tool.context} if tool.context else toolbox.context
+        limit = tool.concurrency or toolbox.tool_concurrency
+        self.limiter = asyncio.Semaphore(limit) if limit else None
+        self.output_adapter: TypeAdapter[Any] | None = (
+            TypeAdapter(tool.output_model) if tool.output_model is not None else None
+        )
+        layers = (*toolbox.middleware, *tool.middleware)
+        inner = pipeline._body_handler(tool, self)
+        self.handler: Next = chain(layers, inner) if layers else inner
+
+
+class Pipeline:
+    """Runs admitted calls for one toolbox. Built by the toolbox; not used directly."""
+
+    def __init__(self, toolbox: Toolbox) -> None:
+        self.toolbox = toolbox
+        self.hub = toolbox.events
+        self._compiled: dict[int, _Compiled] = {}
+
+    def forget(self, tool: Tool) -> None:
+        """Drop compiled state of a tool (after unregister or replace)."""
+        self._compiled.pop(id(tool), None)
+
+    def compiled(self, tool: Tool) -> _Compiled:
+        found = self._compiled.get(id(tool))
+        if found is None:
+            found = self._compiled[id(tool)] = _Compiled(self, tool)
+        return found
+
+    # -- the path ------------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        tool: Tool,
+        call: ToolCall,
+        timeout_s: float | None = None,
+        signal: AbortSignal | None = None,
+        dry_run: bool = False,
+        approval: Approval | None = None,
+    ) -> ToolResult:
+        started_at = time.time()
+        t0 = _perf()
+        hub = self.hub
+        compiled = self.compiled(tool)
+        input_digest = digest(call.arguments) if (tool.digests or self.toolbox.digests) else None
+        if hub.wants("tool.started"):
+            hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
+                                      "started_at": started_at, "input_digest": input_digest, "dry_run": dry_run})
+        if signal is not None and signal.aborted:
+            error = ToolError.of("cancelled", cancellation_message(signal.reason))
+            return self._fail(tool, call, error, "cancelled", t0, started_at, input_digest, dry_run)
+        if hub.wants("execute-start"):
+            hub.emit("execute-start", {"tool": tool, "call": call, "params": call.arguments, "dry_run": dry_run})
+        try:
+            params = tool._validate(call.arguments)
+        except ValidationError as exc:
+            error = validation_error(exc)
+            if hub.wants("validate-error"):
+                hub.emit("validate-error", {"tool": tool, "call": call, "params": call.arguments, "error": error})
+            result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
+            await self._after(compiled, tool, call, None, approval, "error", result)
+            return self._finished(tool, call, result, "error")
+        if hub.wants("validate-success"):
+            hub.emit("validate-success", {"tool": tool, "call": call, "params": call.arguments, "parsed": params})
+        if compiled.policies:
+            paused = await self._before(compiled, tool, call, params, approval, timeout_s, dry_run, t0,
+                                        started_at, input_digest)
+            if paused is not None:
+                return paused
+        own_signal = signal if signal is not None else AbortSignal()
+        ctx = CallContext(call, tool, self.toolbox, compiled.values, own_signal, hub, dry_run, approval, params,
+                          self.toolbox.resources, 1, timeout_s or tool.timeout_s or self.toolbox.timeout_s,
+                          started_at)
+        if signal is not None:
+            ctx.state["external_signal"] = True
+        try:
+            result = await compiled.handler(call, ctx)
+        except asyncio.CancelledError:
+            own_signal_abort(own_signal, "caller cancelled")
+            error = ToolError.of("cancelled", "Cancelled: the caller stopped waiting")
+            self._finished(tool, call, self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run),
+                           "cancelled")
+            raise
+        except Exception as exc:  # a middleware that raised instead of returning a result
+            result = self._fail(tool, call, classify_exception(exc), None, t0, started_at, input_digest, dry_run)
+        if result.started_at != started_at or input_digest is not None:
+            # Results made by middleware (a cache hit, a breaker) or carrying digests get this call's timing.
+            result = _stamp(result, started_at, (_perf() - t0) * 1000.0, input_digest)
+        if result.outcome == "success":
+            if hub.wants("execute-success"):
+                hub.emit("execute-success", {"tool": tool, "call": call, "result": result.result,
+                                             "dry_run": dry_run})
+            status = "success"
+        else:
+            status = "cancelled" if result.error is not None and result.error.category == "cancelled" else "error"
+            if hub.wants("execute-error"):
+                hub.emit("execute-error", {"tool": tool, "call": call, "error": result.error, "dry_run": dry_run})
+        if hub.wants("settled"):
+            hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+        if status != "cancelled":
+            await self._after(compiled, tool, call, params, approval, status, result)
+        return self._finished(tool, call, result, status)
+
+    # -- policy ----------------------------------------------------------------------------------------
+
+    async def _before(
+        self, compiled: _Compiled, tool: Tool, call: ToolCall, params: Any, approval: Approval | None,
+        timeout_s: float | None, dry_run: bool, t0: float, started_at: float, input_digest: str | None,
+    ) -> ToolResult | None:
+        hub = self.hub
+        pctx = PolicyContext(tool, call, _as_dict(params), compiled.values, approval)
+        try:
+            decision = await evaluate_before(compiled.policies, pctx)
+        except Exception as exc:
+            # A policy that crashes must not let the call through: fail closed, and say why.
+            error = ToolError.of("permission", f"Policy check failed: {classify_exception(exc).message}",
+                                 code="POLICY_ERROR")
+            return self._finished(tool, call,
+                                  self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run), "denied")
+        if decision.status == "allow":
+            return None
+        reason = decision.reason or "Policy denied"
+        if decision.status == "deny":
+            if hub.wants("policy-denied"):
+                hub.emit("policy-denied", {"tool": tool, "call": call, "params": pctx.params, "reason": reason})
+            error = ToolError.of("permission", reason, code="POLICY_DENIED")
+            result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
+            if hub.wants("execute-error"):
+                hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
+            if hub.wants("settled"):
+                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            await self._after(compiled, tool, call, params, approval, "denied", result, reason=reason)
+            return self._finished(tool, call, result, "denied")
+        kind = "approval" if decision.status == "needs_approval" else "input"
+        token = secrets.token_urlsafe(18)
+        await self.toolbox.approvals.put(token, PausedCall(call, tool.id, kind, timeout_s, dry_run))
+        if hub.wants("policy-action-required"):
+            hub.emit("policy-action-required", {"tool": tool, "call": call, "params": pctx.params,
+                                                "reason": reason, "resume_token": token})
+        result = build_result(
+            call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="action_required", result=None,
+            content=reason, error=None,
+            action=ActionRequest(type=kind, message=reason, schema_=decision.schema_, resume_token=token),
+            output_validation=None, dry_run=dry_run, input_digest=input_digest, output_digest=None,
+            started_at=started_at, duration_ms=(_perf() - t0) * 1000.0, compression=None, attempts=0,
+        )
+        await self._after(compiled, tool, call, params, approval, "action_required", result, reason=reason)
+        return self._finished(tool, call, result, "paused")
+
+    async def _after(
+        self, compiled: _Compiled, tool: Tool, call: ToolCall, params: Any, approval: Approval | None,
+        outcome: str, result: ToolResult, reason: str | None = None,
+    ) -> None:
+        if not compiled.policies:
+            return
+        pctx = PolicyContext(tool, call, _as_dict(params) if params is not None else {}, compiled.values,
+                             approval, outcome=outcome, result=result.result, error=result.error, reason=reason)
+        for exc in await evaluate_after(compiled.policies, pctx):
+            self.hub.emit("log", {"level": "warn", "message": "policy after_execute failed", "data": exc,
+                                  "tool": tool, "call": call})
+
+    # -- the body --------------------------------------------------------------------------------------
+
+    def _body_handler(self, tool: Tool, compiled: _Compiled) -> Next:
+        executor = self.toolbox.executor
+
+        async def run_body(call: ToolCall, ctx: CallContext) -> ToolResult:
+            if call is not ctx.call:
+                # A middleware rewrote the call: its arguments are validated like the original's.
+                try:
+                    ctx.params = tool._validate(call.arguments)
+                except ValidationError as exc:
+                    return ToolResult.failure(call.id, tool.name, validation_error(exc), tool_id=tool.id)
+                ctx.call = call
+            kwargs = tool.call_kwargs(ctx.params)
+            limiter = compiled.limiter
+            try:
+                if ctx.timeout_s is None and not ctx.state.get("external_signal"):
+                    if limiter is None:
+                        value = await executor.run(tool, kwargs, ctx)
+                    else:
+                        async with limiter:
+                            value = await executor.run(tool, kwargs, ctx)
+                elif limiter is None:
+                    value = await self._invoke_stoppable(executor, tool, kwargs, ctx)
+                else:
+                    async with limiter:
+                        value = await self._invoke_stoppable(executor, tool, kwargs, ctx)
+            except _Stopped as stop:
+                return ToolResult.failure(call.id, tool.name, stop.error, tool_id=tool.id, dry_run=ctx.dry_run)
+            except Exception as exc:
+                return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
+                                          dry_run=ctx.dry_run)
+            return self._success(tool, compiled, call, ctx, value)
+
+        return run_body
+
+    async def _invoke_stoppable(self, executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
+        # A deadline or an external abort signal: run the body as a task we can cancel on either.
+        timeout_s = ctx.timeout_s
+        task = asyncio.ensure_future(executor.run(tool, kwargs, ctx))
+        remove = ctx.signal.add_listener(lambda _reason: task.cancel())
+        try:
+            done, _ = await asyncio.wait((task,), timeout=timeout_s)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            remove()
+        if task in done and not task.cancelled():
+            return task.result()
+        task.cancel()
+        if ctx.signal.aborted:
+            raise _Stopped(ToolError.of("cancelled", cancellation_message(ctx.signal.reason)))
+        ctx.signal._abort(f"timed out after {timeout_s}s")
+        raise _Stopped(ToolError.of("timeout", f"Tool \"{tool.name}\" timed out after {timeout_s}s", code="TIMEOUT"))
+
+    def _success(self, tool: Tool, compiled: _Compiled, call: ToolCall, ctx: CallContext, value: Any) -> ToolResult:
+        output_validation = None
+        hub = self.hub
+        if compiled.output_adapter is not None:
+            try:
+                value = compiled.output_adapter.validate_python(value)
+                output_validation = OutputValidation(success=True)
+                if hub.wants("output-validate-success"):
+                    hub.emit("output-validate-success", {"tool": tool, "call": call, "result": value})
+            except ValidationError as exc:
+                error = validation_error(exc, "output")
+                if hub.wants("output-validate-error"):
+                    hub.emit("output-validate-error", {"tool": tool, "call": call, "result": value, "error": error})
+                if tool.output_validation == "strict":
+                    return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)
+                output_validation = OutputValidation(success=False, error=error.message)
+        try:
+            content = shape_output(value, tool.output_shaping or self.toolbox.output)
+        except Exception as exc:
+            error = ToolError.of("internal", f"Output could not be serialised: {exc}", code="OUTPUT_NOT_SERIALIZABLE")
+            return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)
+        return build_result(
+            call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="success", result=value,
+            content=content, error=None, action=None, output_validation=output_validation, dry_run=ctx.dry_run,
+            input_digest=None,
+            output_digest=digest(value) if (tool.digests or self.toolbox.digests) else None,
+            started_at=ctx.started_at, duration_ms=(time.time() - ctx.started_at) * 1000.0, compression=None,
+            attempts=ctx.attempt,
+        )
+
+    # -- endings ---------------------------------------------------------------------------------------
+
+    def _fail(self, tool: Tool, call: ToolCall, error: ToolError, status: str | None, t0: float,
+              started_at: float, input_digest: str | None, dry_run: bool) -> ToolResult:
+        result = ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, started_at=started_at,
+                                    duration_ms=(_perf() - t0) * 1000.0, input_digest=input_digest, dry_run=dry_run)
+        if status is not None:  # an early ending (pre-aborted signal) still settles and finishes
+            hub = self.hub
+            if hub.wants("execute-error"):
+                hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
+            if hub.wants("settled"):
+                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            return self._finished(tool, call, result, status)
+        if self.hub.wants("settled"):
+            self.hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+        return result
+
+    def _finished(self, tool: Tool, call: ToolCall, result: ToolResult, status: str) -> ToolResult:
+        hub = self.hub
+        if hub.wants("tool.finished"):
+            hub.emit("tool.finished", {"tool": tool, "call": call, "result": result, "status": status,
+                                       "duration_ms": result.duration_ms, "error": result.error})
+        kind = "error" if result.outcome == "error" else "complete"
+        if hub.wants(kind):
+            hub.emit(kind, {"tool": tool, "call": call, "result": result})
+        return result
+
+
+class _Stopped(Exception):
+    """The body was stopped by a deadline or an abort; carries the error to report."""
+
+    def __init__(self, error: ToolError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _stamp(result: ToolResult, started_at: float, duration_ms: float, input_digest: str | None) -> ToolResult:
+    # Results are frozen; copying the field dict is a third of the cost of model_copy(update=...).
+    fields = dict(result.__dict__)
+    fields["started_at"], fields["duration_ms"] = started_at, duration_ms
+    if input_digest is not None:
+        fields["input_digest"] = input_digest
+    return build_result(**fields)
+
+
+def own_signal_abort(signal: AbortSignal, reason: str) -> None:
+    """Abort a call's signal so a sync body polling it can stop."""
+    signal._abort(reason)
+
+
+def _as_dict(params: Any) -> dict[str, Any]:
+    if params is None:
+        return {}
+    data = dict(params.__dict__)
+    extra = getattr(params, "__pydantic_extra__", None)
+    if extra:
+        data.update(extra)
+    return data
+
+
+def failure_from(exc: BaseException) -> ToolError:
+    """The `ToolError` for an exception raised anywhere in the pipeline."""
+    if isinstance(exc, ToolFailure):
+        return exc.to_tool_error()
+    return classify_exception(exc)

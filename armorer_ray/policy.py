@@ -1,0 +1,244 @@
+"""Policies decide, before a body runs and after it ran, whether a call may go on.
+
+A policy is any object with ``before_execute(ctx)`` and/or ``after_execute(ctx)`` (sync or async), or a bare
+callable used as ``before_execute``. ``before_execute`` returns None or True (allow), False (deny), or a
+`Decision`. ``needs_approval`` and ``needs_input`` pause the call: the result is ``action_required`` and carries
+a resume token for `Toolbox.resume`. A toolbox evaluates, in order: its risk flags, its own policies, then the
+tool's policies; the first decision that is not "allow" ends the evaluation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from armorer_ray.context import Approval
+from armorer_ray.results import ToolCall
+
+if TYPE_CHECKING:
+    from armorer_ray.errors import ToolError
+    from armorer_ray.tools import Tool
+
+__all__ = ["Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "evaluate_before"]
+
+DecisionStatus = Literal["allow", "deny", "needs_approval", "needs_input"]
+
+
+class Decision(BaseModel):
+    """A policy's verdict on a call.
+
+    Example:
+        >>> Decision.deny("outside business hours").status
+        'deny'
+        >>> Decision.needs_input("Which account?", schema={"type": "object"}).status
+        'needs_input'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    status: DecisionStatus
+    reason: str | None = None
+    schema_: dict[str, JsonValue] | None = Field(default=None, alias="schema")
+
+    @classmethod
+    def allow(cls) -> Decision:
+        """Let the call run."""
+        return _ALLOW
+
+    @classmethod
+    def deny(cls, reason: str = "Policy denied") -> Decision:
+        """Refuse the call; the model sees ``reason`` as a ``permission`` error coded ``POLICY_DENIED``."""
+        return cls(status="deny", reason=reason)
+
+    @classmethod
+    def needs_approval(cls, reason: str = "Tool execution requires approval") -> Decision:
+        """Pause the call until a person approves it with `Toolbox.resume`."""
+        return cls(status="needs_approval", reason=reason)
+
+    @classmethod
+    def needs_input(
+        cls, reason: str = "Tool execution requires input", schema: Mapping[str, JsonValue] | None = None
+    ) -> Decision:
+        """Pause the call until someone supplies input (matching ``schema``) with `Toolbox.resume`."""
+        return cls(status="needs_input", reason=reason, schema_=dict(schema) if schema else None)
+
+
+_ALLOW = Decision(status="allow")
+
+
+@dataclass(slots=True)
+class PolicyContext:
+    """What a policy hook sees.
+
+    Attributes:
+        tool: The tool to run.
+        call: The call (arguments as sent).
+        params: Validated arguments as a dict.
+        values: The toolbox context.
+        approval: Set when the call is being resumed after approval or input.
+        outcome: After the call: ``success``, ``error``, ``denied`` or ``action_required``.
+        result: After a success: the raw return value.
+        error: After a failure: the `ToolError`.
+        reason: After a denial or pause: the reason.
+    """
+
+    tool: Tool
+    call: ToolCall
+    params: Mapping[str, Any]
+    values: Mapping[str, Any] = field(default_factory=dict)
+    approval: Approval | None = None
+    outcome: str | None = None
+    result: Any = None
+    error: ToolError | None = None
+    reason: str | None = None
+
+    @property
+    def tool_name(self) -> str:
+        """Name of the tool."""
+        return self.tool.name
+
+
+BeforeHook = Callable[[PolicyContext], "Decision | bool | Awaitable[Decision | bool | None] | None"]
+AfterHook = Callable[[PolicyContext], "Awaitable[None] | None"]
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Shape of a policy object; either hook may be absent (use `PolicyHooks` to build one from functions)."""
+
+    def before_execute(self, ctx: PolicyContext) -> Decision | bool | Awaitable[Decision | bool | None] | None:
+        """Decide whether the call may run."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyHooks:
+    """A policy made of plain functions, sync or async.
+
+    Example:
+        >>> no_prod = PolicyHooks(before=lambda ctx: ctx.params.get("env") != "prod")
+    """
+
+    before: BeforeHook | None = None
+    after: AfterHook | None = None
+
+    def before_execute(self, ctx: PolicyContext) -> Decision | bool | Awaitable[Decision | bool | None] | None:
+        return self.before(ctx) if self.before else None
+
+    def after_execute(self, ctx: PolicyContext) -> Awaitable[None] | None:
+        return self.after(ctx) if self.after else None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskPolicy:
+    """The toolbox's risk flags as a policy: refuse mutating or dangerous tools when asked to.
+
+    Example:
+        >>> RiskPolicy(read_only=True).allow_mutation
+        False
+    """
+
+    read_only: bool = False
+    allow_mutation: bool = True
+    allow_dangerous: bool = True
+
+    def __post_init__(self) -> None:
+        if self.read_only:
+            object.__setattr__(self, "allow_mutation", False)
+
+    @property
+    def restricts(self) -> bool:
+        """Whether this policy can refuse anything at all."""
+        return not (self.allow_mutation and self.allow_dangerous)
+
+    def before_execute(self, ctx: PolicyContext) -> Decision | None:
+        tool = ctx.tool
+        if not self.allow_mutation and tool.is_mutating:
+            return Decision.deny(f'Mutating tool "{tool.name}" is not allowed')
+        if not self.allow_dangerous and tool.is_dangerous:
+            return Decision.deny(f'Dangerous tool "{tool.name}" is not allowed')
+        return None
+
+
+def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
+    """Normalise the ``policy=`` option (one, several, or none) into a tuple of policy objects."""
+    if policy is None:
+        return ()
+    items = list(policy) if isinstance(policy, list | tuple) else [policy]
+    out: list[object] = []
+    for item in items:
+        if hasattr(item, "before_execute") or hasattr(item, "after_execute"):
+            out.append(item)
+        elif callable(item):
+            out.append(PolicyHooks(before=item))
+        else:
+            from armorer_ray.errors import ConfigError
+
+            raise ConfigError(
+                f"policy must have before_execute/after_execute or be callable, got {type(item).__name__}"
+            )
+    return tuple(out)
+
+
+def _normalise(verdict: object) -> Decision:
+    if verdict is None or verdict is True:
+        return _ALLOW
+    if verdict is False:
+        return Decision.deny()
+    if isinstance(verdict, Decision):
+        return verdict
+    if isinstance(verdict, Mapping):
+        # The TypeScript shape {allow, reason, status, action}: status wins, else allow=False denies.
+        status = verdict.get("status")
+        reason = verdict.get("reason")
+        action = verdict.get("action") or {}
+        if status in ("needs_approval", "needs_input"):
+            return Decision(status=status, reason=reason or action.get("message"), schema_=action.get("schema"))
+        if verdict.get("allow") is False or status == "deny":
+            return Decision.deny(reason or "Policy denied")
+        return _ALLOW
+    from armorer_ray.errors import ConfigError
+
+    raise ConfigError(f"policy returned {type(verdict).__name__}; expected Decision, bool or None")
+
+
+async def evaluate_before(policies: Sequence[object], ctx: PolicyContext) -> Decision:
+    """Run ``before_execute`` of each policy in order; the first verdict that is not "allow" wins.
+
+    A resumed, approved call passes any later ``needs_approval`` (the person already said yes); a deny
+    still wins, and ``needs_input`` repeats unless the policy accepts the supplied input.
+    """
+    for policy in policies:
+        hook = getattr(policy, "before_execute", None)
+        if hook is None:
+            continue
+        verdict = hook(ctx)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        decision = _normalise(verdict)
+        if decision.status == "allow":
+            continue
+        if decision.status == "needs_approval" and ctx.approval is not None and ctx.approval.granted:
+            continue
+        return decision
+    return _ALLOW
+
+
+async def evaluate_after(policies: Sequence[object], ctx: PolicyContext) -> list[BaseException]:
+    """Run every ``after_execute`` (tool's first, as given); returns the exceptions they raised."""
+    failures: list[BaseException] = []
+    for policy in policies:
+        hook = getattr(policy, "after_execute", None)
+        if hook is None:
+            continue
+        try:
+            outcome = hook(ctx)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            failures.append(exc)
+    return failures

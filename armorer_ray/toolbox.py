@@ -1,0 +1,580 @@
+"""`Toolbox`: the registry of tools and the entry point that executes calls through the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast, overload
+
+from pydantic import BaseModel, ConfigDict, JsonValue, NonNegativeFloat, PositiveInt, ValidationError
+
+from armorer_ray._sync import run_sync
+from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
+from armorer_ray.cancellation import AbortSignal
+from armorer_ray.context import Approval
+from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError
+from armorer_ray.events import EventHub, Listener
+from armorer_ray.executors import Executor, LocalExecutor
+from armorer_ray.identity import ToolId, compare_versions, parse_tool_id
+from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
+from armorer_ray.middleware.base import Middleware
+from armorer_ray.pipeline import Pipeline, validation_error
+from armorer_ray.policy import RiskPolicy, as_policies
+from armorer_ray.results import ToolCall, ToolResult, new_call_id
+from armorer_ray.shaping import OutputShaping
+from armorer_ray.tools import Tool
+
+__all__ = ["Budget", "CallInput", "Toolbox", "combine_toolboxes"]
+
+CallInput = ToolCall | Mapping[str, Any]
+ErrorMode = Literal["collect", "fail_fast"]
+
+
+class Budget(BaseModel):
+    """Limits on a toolbox's whole life: calls admitted and wall time since creation.
+
+    Example:
+        >>> Budget(max_calls=100).max_duration_s is None
+        True
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_calls: int | None = None
+    max_duration_s: NonNegativeFloat | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    tool: Tool
+    aliases: tuple[str, ...]
+
+
+class Toolbox:
+    """A registry of tools that executes model calls through one pipeline.
+
+    Args:
+        tools: Tools to register, in order.
+        policy: Toolbox-level policy, or a list (see `armorer_ray.policy`).
+        middleware: Layers around every tool's execution, outermost first.
+        context: Values merged into every call's context.
+        read_only: Refuse mutating tools.
+        allow_mutation: False refuses mutating tools (``read_only=True`` implies it).
+        allow_dangerous: False refuses dangerous tools.
+        budget: Limits on calls and time over the toolbox's life.
+        timeout_s: Default per-call deadline for tools that set none.
+        tool_concurrency: Default per-tool in-flight limit for tools that set none.
+        executor: Where bodies run (default: `LocalExecutor`).
+        resources: Named resource pools handed to tools as ``ctx.resources``.
+        digests: Put SHA-256 digests of input and output on every result.
+        output: Default output shaping for tools that set none.
+        approvals: Where paused calls wait for `resume` (default: in memory).
+        on_start: Hooks run once by `start`; on_drain by `drain`; on_stop by `stop` (sync or async).
+        name: A label for logs, deployments and the UI.
+
+    Raises:
+        ConfigError: for conflicting registrations or invalid options.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> @tool
+        ... def add(a: int, b: int) -> int:
+        ...     "Add two integers."
+        ...     return a + b
+        >>> toolbox = Toolbox([add])
+        >>> toolbox.execute_sync(ToolCall(name="add", arguments={"a": 2, "b": 3})).result
+        5
+        >>> toolbox.execute_sync(ToolCall(name="add", arguments={"a": "two"})).error.category
+        'validation'
+    """
+
+    def __init__(
+        self,
+        tools: Iterable[Tool] = (),
+        *,
+        policy: object | Sequence[object] | None = None,
+        middleware: Sequence[Middleware] = (),
+        context: Mapping[str, Any] | None = None,
+        read_only: bool = False,
+        allow_mutation: bool = True,
+        allow_dangerous: bool = True,
+        budget: Budget | None = None,
+        timeout_s: float | None = None,
+        tool_concurrency: PositiveInt | None = None,
+        executor: Executor | None = None,
+        resources: Mapping[str, Any] | None = None,
+        digests: bool = False,
+        output: OutputShaping | None = None,
+        approvals: ApprovalBook | None = None,
+        on_start: Sequence[LifecycleHook] = (),
+        on_drain: Sequence[LifecycleHook] = (),
+        on_stop: Sequence[LifecycleHook] = (),
+        name: str | None = None,
+    ) -> None:
+        if timeout_s is not None and timeout_s <= 0:
+            raise ConfigError(f"timeout_s must be positive, got {timeout_s}")
+        for layer in middleware:
+            if not callable(layer):
+                raise ConfigError(f"middleware must be callable (call, ctx, next) -> ToolResult, got {layer!r}")
+        self.name = name or "toolbox"
+        self.risk = RiskPolicy(read_only=read_only, allow_mutation=allow_mutation, allow_dangerous=allow_dangerous)
+        self._user_policies = as_policies(policy)
+        self._policies = ((self.risk,) if self.risk.restricts else ()) + self._user_policies
+        self.middleware = tuple(middleware)
+        self.context: Mapping[str, Any] = dict(context or {})
+        self.budget = budget
+        self.timeout_s = timeout_s
+        self.tool_concurrency = tool_concurrency
+        self.executor: Executor = executor or LocalExecutor()
+        self.resources: Mapping[str, Any] = dict(resources or {})
+        self.digests = digests
+        self.output = output
+        self.approvals: ApprovalBook = approvals or MemoryApprovalBook()
+        self.hooks: dict[str, tuple[LifecycleHook, ...]] = {
+            "start": tuple(on_start), "drain": tuple(on_drain), "stop": tuple(on_stop)
+        }
+        self.events = EventHub()
+        self._pipeline = Pipeline(self)
+        self._entries: dict[str, _Entry] = {}
+        self._by_name: dict[str, list[str]] = {}
+        self._aliases: dict[str, str] = {}
+        self._created = time.monotonic()
+        self._admitted = 0
+        self._in_flight = 0
+        self._idle_waiter: asyncio.Future[None] | None = None  # created only while drain() waits
+        self._state: Literal["new", "started", "draining", "stopped"] = "new"
+        self.register(*tools)
+
+    # -- registry --------------------------------------------------------------------------------------
+
+    def register(self, *tools: Tool, replace: bool = False, aliases: Sequence[str] = ()) -> Toolbox:
+        """Add tools. An id already registered is refused unless ``replace=True`` (then it is swapped in place).
+
+        Tools with the same name but different namespace or version coexist; a bare name resolves to the most
+        recently registered of them.
+
+        Raises:
+            ConfigError: for a non-Tool, a duplicate id without ``replace``, or an alias owned by another tool.
+        """
+        for item in tools:
+            if not isinstance(item, Tool):
+                raise ConfigError(f"Toolbox accepts Tool objects (use @tool or Tool(...)), got {type(item).__name__}")
+            tool_id = item.id
+            previous = self._entries.get(tool_id)
+            if previous is not None and not replace:
+                raise ConfigError(f"Tool already registered: {tool_id} (pass replace=True to swap it)")
+            for alias in aliases:
+                owner = self._aliases.get(alias)
+                if owner is not None and owner != tool_id and not replace:
+                    raise ConfigError(f"Alias already registered: {alias} (owned by {owner})")
+            if previous is not None:
+                self._pipeline.forget(previous.tool)
+            self._entries[tool_id] = _Entry(item, tuple(aliases))
+            names = self._by_name.setdefault(item.name, [])
+            if tool_id in names:
+                names.remove(tool_id)
+            names.append(tool_id)
+            for alias in aliases:
+                self._aliases[alias] = tool_id
+        return self
+
+    def unregister(self, name_or_id: str) -> Tool:
+        """Remove a tool (by id, alias or name) and return it.
+
+        Raises:
+            KeyError: when nothing matches.
+        """
+        found = self.get_tool(name_or_id)
+        if found is None:
+            raise KeyError(f"Tool not found: {name_or_id}")
+        tool_id = found.id
+        del self._entries[tool_id]
+        self._by_name[found.name].remove(tool_id)
+        if not self._by_name[found.name]:
+            del self._by_name[found.name]
+        for alias in [a for a, owner in self._aliases.items() if owner == tool_id]:
+            del self._aliases[alias]
+        self._pipeline.forget(found)
+        return found
+
+    def get_tool(self, name_or_id: str) -> Tool | None:
+        """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
+
+        Example:
+            >>> from armorer_ray import tool
+            >>> v1 = tool(name="echo", version="1.0.0", description="Echo v1.")(lambda text: text)
+            >>> v2 = v1.replace(version="1.2.0", description="Echo v1.2.")
+            >>> Toolbox([v2, v1]).get_tool("default:echo").version
+            '1.2.0'
+        """
+        entry = self._entries.get(name_or_id)
+        if entry is not None:
+            return entry.tool
+        alias = self._aliases.get(name_or_id)
+        if alias is not None:
+            return self._entries[alias].tool
+        ids = self._by_name.get(name_or_id)
+        if ids:
+            return self._entries[ids[-1]].tool
+        if ":" in name_or_id:
+            try:
+                identity = parse_tool_id(name_or_id)
+            except ConfigError:
+                return None
+            if identity.version is None:
+                candidates = [self._entries[i].tool for i in self._by_name.get(identity.name, ())
+                              if self._entries[i].tool.namespace == identity.namespace]
+                if candidates:
+                    best = candidates[0]
+                    for candidate in candidates[1:]:
+                        if compare_versions(candidate.version or "", best.version or "") >= 0:
+                            best = candidate
+                    return best
+        return None
+
+    def tools(self) -> list[Tool]:
+        """Registered tools in registration order."""
+        return [entry.tool for entry in self._entries.values()]
+
+    def aliases(self, tool_id: str) -> tuple[str, ...]:
+        """Aliases registered for a tool id."""
+        entry = self._entries.get(tool_id)
+        return entry.aliases if entry else ()
+
+    def get_missing_tools(self, names: Iterable[str]) -> list[str]:
+        """The names (or ids) that do not resolve, in the order given."""
+        return [name for name in names if self.get_tool(name) is None]
+
+    def has_all_tools(self, names: Iterable[str]) -> bool:
+        """Whether every name resolves (True for none)."""
+        return not self.get_missing_tools(names)
+
+    def __contains__(self, name_or_id: object) -> bool:
+        return isinstance(name_or_id, str) and self.get_tool(name_or_id) is not None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self.tools())
+
+    def __repr__(self) -> str:
+        return f"Toolbox({self.name!r}, tools={len(self)})"
+
+    def extend(self, *tools: Tool) -> Toolbox:
+        """A new toolbox with the same options and these tools added (later ids replace earlier ones)."""
+        clone = self._clone()
+        clone.register(*self.tools())
+        clone.register(*tools, replace=True)
+        return clone
+
+    def _clone(self, context: Mapping[str, Any] | None = None) -> Toolbox:
+        return Toolbox(
+            policy=list(self._user_policies), middleware=self.middleware,
+            context=self.context if context is None else context, allow_mutation=self.risk.allow_mutation,
+            allow_dangerous=self.risk.allow_dangerous, budget=self.budget, timeout_s=self.timeout_s,
+            tool_concurrency=self.tool_concurrency, executor=self.executor, resources=self.resources,
+            digests=self.digests, output=self.output, on_start=self.hooks["start"], on_drain=self.hooks["drain"],
+            on_stop=self.hooks["stop"], name=self.name,
+        )
+
+    # -- events ----------------------------------------------------------------------------------------
+
+    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]:
+        """Subscribe to events (see `armorer_ray.events`); returns the unsubscribe function."""
+        return self.events.on(event_type, listener, once=once)
+
+    # -- execution -------------------------------------------------------------------------------------
+
+    @overload
+    async def execute(self, calls: CallInput, /, *, concurrency: int | None = None,
+                      mode: Literal["parallel", "sequential"] = "parallel", error_mode: ErrorMode = "collect",
+                      timeout_s: float | None = None, signal: AbortSignal | None = None,
+                      dry_run: bool = False) -> ToolResult: ...
+    @overload
+    async def execute(self, calls: Sequence[CallInput], /, *, concurrency: int | None = None,
+                      mode: Literal["parallel", "sequential"] = "parallel", error_mode: ErrorMode = "collect",
+                      timeout_s: float | None = None, signal: AbortSignal | None = None,
+                      dry_run: bool = False) -> list[ToolResult]: ...
+
+    async def execute(
+        self,
+        calls: CallInput | Sequence[CallInput],
+        /,
+        *,
+        concurrency: int | None = None,
+        mode: Literal["parallel", "sequential"] = "parallel",
+        error_mode: ErrorMode = "collect",
+        timeout_s: float | None = None,
+        signal: AbortSignal | None = None,
+        dry_run: bool = False,
+    ) -> ToolResult | list[ToolResult]:
+        """Run one call, or a batch, and return one `ToolResult` per call (a list, in input order, for a batch).
+
+        Args:
+            calls: A `ToolCall` or mapping ``{id?, name, arguments?}``, or a sequence of them.
+            concurrency: Most batch calls in flight at once (None: all).
+            mode: ``sequential`` runs a batch one call at a time.
+            error_mode: ``fail_fast`` raises `ToolExecutionError` on the first failed call and cancels the rest.
+            timeout_s: Per-call deadline, overriding the tool's and the toolbox's.
+            signal: Abort signal; aborting cancels running calls with a ``cancelled`` result.
+            dry_run: Run each tool's dry-run handler instead of its body.
+
+        Returns:
+            The result, or the results in input order.
+
+        Raises:
+            ToolExecutionError: only with ``error_mode="fail_fast"``.
+        """
+        options = {"timeout_s": timeout_s, "signal": signal, "dry_run": dry_run}
+        if type(calls) is ToolCall or isinstance(calls, Mapping):
+            result = await self._execute_one(calls, options)
+            if error_mode == "fail_fast" and result.error is not None:
+                raise ToolExecutionError(result.error, result)
+            return result
+        if isinstance(calls, str | bytes):
+            raise ConfigError("execute() takes a ToolCall, a mapping, or a sequence of them, not a string")
+        batch = cast(list[CallInput], list(calls))
+        limit = 1 if mode == "sequential" else concurrency
+        if limit is not None and limit < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {limit}")
+        return await self._execute_batch(batch, options, limit, error_mode)
+
+    async def _execute_batch(self, batch: list[CallInput], options: dict[str, Any], limit: int | None,
+                             error_mode: ErrorMode) -> list[ToolResult]:
+        gate = asyncio.Semaphore(limit) if limit else None
+
+        async def one(item: CallInput) -> ToolResult:
+            if gate is None:
+                return await self._execute_one(item, options)
+            async with gate:
+                return await self._execute_one(item, options)
+
+        tasks = [asyncio.ensure_future(one(item)) for item in batch]
+        if error_mode == "collect":
+            try:
+                return list(await asyncio.gather(*tasks))
+            except asyncio.CancelledError:
+                for task in tasks:
+                    task.cancel()
+                raise
+        try:
+            for finished in asyncio.as_completed(tasks):
+                result = await finished
+                if result.error is not None:
+                    raise ToolExecutionError(result.error, result)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return [task.result() for task in tasks]
+
+    def execute_sync(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
+        """Blocking form of `execute`, for scripts and the CLI; refuses inside a running event loop."""
+        return run_sync(self.execute(calls, **options), "toolbox.execute")
+
+    async def _execute_one(self, item: CallInput, options: Mapping[str, Any], *,
+                           approval: Approval | None = None) -> ToolResult:
+        try:
+            call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
+        except ValidationError as exc:
+            raw_id = item.get("id") if isinstance(item, Mapping) else None
+            raw_name = item.get("name") if isinstance(item, Mapping) else None
+            return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
+                                      validation_error(exc, "tool call"))
+        found = self.get_tool(call.name)
+        hub = self.events
+        if found is None:
+            if hub.wants("not-found"):
+                hub.emit("not-found", {"call": call})
+            known = ", ".join(sorted(self._by_name)[:20])
+            error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
+            return ToolResult.failure(call.id, call.name, error)
+        if hub.wants("call"):
+            hub.emit("call", {"tool": found, "call": call})
+        exceeded = self._charge_budget()
+        if exceeded is not None:
+            if hub.wants("budget-exceeded"):
+                hub.emit("budget-exceeded", {"tool": found, "call": call, "reason": exceeded})
+            result = ToolResult.failure(call.id, found.name, ToolError.of("conflict", exceeded,
+                                                                          code="BUDGET_EXCEEDED"), tool_id=found.id)
+            if hub.wants("error"):
+                hub.emit("error", {"tool": found, "call": call, "result": result})
+            return result
+        self._in_flight += 1
+        try:
+            return await self._pipeline.run(found, call, options["timeout_s"], options["signal"],
+                                            options["dry_run"], approval)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and self._idle_waiter is not None:
+                if not self._idle_waiter.done():
+                    self._idle_waiter.set_result(None)
+                self._idle_waiter = None
+
+    def _charge_budget(self) -> str | None:
+        budget = self.budget
+        if budget is None:
+            return None
+        if budget.max_calls is not None and self._admitted >= budget.max_calls:
+            return f"Budget exceeded: max calls {budget.max_calls}"
+        if budget.max_duration_s is not None and time.monotonic() - self._created >= budget.max_duration_s:
+            return f"Budget exceeded: max duration {budget.max_duration_s}s"
+        self._admitted += 1
+        return None
+
+    # -- approvals -------------------------------------------------------------------------------------
+
+    async def resume(self, token: str, *, approved: bool = True, input: JsonValue = None,
+                     by: str | None = None, reason: str | None = None) -> ToolResult:
+        """Resume a call paused for approval or input; the paused call runs at most once.
+
+        Args:
+            token: ``result.action.resume_token`` of the ``action_required`` result.
+            approved: False rejects the call (a ``permission`` error coded ``APPROVAL_REJECTED``).
+            input: What a ``needs_input`` pause asked for; policies and the body see it as ``ctx.approval.input``.
+            by: Who approved, for audit.
+            reason: Why it was rejected.
+
+        Returns:
+            The result of the resumed call.
+
+        Raises:
+            Conflict: when the token is unknown or was already used.
+
+        Example:
+            >>> from armorer_ray import tool, Decision
+            >>> @tool(mutates=True)
+            ... def wire(amount: int) -> str:
+            ...     "Wire money."
+            ...     return f"sent {amount}"
+            >>> gate = lambda ctx: Decision.needs_approval("large transfer") if ctx.params["amount"] > 100 else None
+            >>> box = Toolbox([wire], policy=gate)
+            >>> paused = box.execute_sync({"name": "wire", "arguments": {"amount": 500}})
+            >>> paused.outcome
+            'action_required'
+            >>> box.resume_sync(paused.action.resume_token).result
+            'sent 500'
+        """
+        paused = await self.approvals.take(token)
+        if paused is None:
+            raise Conflict(f"resume token {token[:8]}... is unknown or was already used", code="RESUME_TOKEN_INVALID")
+        found = self.get_tool(paused.tool_id)
+        if found is None:
+            return ToolResult.failure(paused.call.id, paused.call.name,
+                                      ToolError.of("not_found", f"Tool not found: {paused.tool_id}"))
+        if not approved:
+            message = f"Approval rejected{': ' + reason if reason else ''}"
+            return ToolResult.failure(paused.call.id, found.name,
+                                      ToolError.of("permission", message, code="APPROVAL_REJECTED"),
+                                      tool_id=found.id)
+        options = {"timeout_s": paused.timeout_s, "signal": None, "dry_run": paused.dry_run}
+        return await self._execute_one(paused.call, options, approval=Approval(True, input, by))
+
+    def resume_sync(self, token: str, **options: Any) -> ToolResult:
+        """Blocking form of `resume`."""
+        return run_sync(self.resume(token, **options), "toolbox.resume")
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Calls currently running."""
+        return self._in_flight
+
+    async def start(self) -> None:
+        """Run ``on_start`` hooks once."""
+        if self._state == "new":
+            self._state = "started"
+            await run_hooks(self.hooks["start"], self)
+
+    async def drain(self, timeout_s: float | None = None) -> None:
+        """Wait for calls in flight to finish (up to ``timeout_s``), then run ``on_drain`` hooks once."""
+        if self._state in ("draining", "stopped"):
+            return
+        self._state = "draining"
+        if self._in_flight:
+            if self._idle_waiter is None:
+                self._idle_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._idle_waiter), timeout_s)
+            except asyncio.TimeoutError:
+                pass
+        await run_hooks(self.hooks["drain"], self)
+
+    async def stop(self) -> None:
+        """Run ``on_stop`` hooks once and close what the toolbox owns (resource pools, thread pool)."""
+        if self._state == "stopped":
+            return
+        self._state = "stopped"
+        await run_hooks(self.hooks["stop"], self)
+        for pool in self.resources.values():
+            close = getattr(pool, "drain", None) or getattr(pool, "close", None)
+            if close is not None:
+                outcome = close()
+                if isinstance(outcome, Awaitable):
+                    await outcome
+        shutdown = getattr(self.executor, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+
+    async def health(self) -> Health:
+        """Whether the toolbox can take calls; never raises."""
+        if self._state == "stopped":
+            return Health(ok=False, detail="stopped")
+        if self._state == "draining":
+            return Health(ok=False, detail="draining")
+        return Health(ok=True, detail=f"{len(self)} tools, {self._in_flight} in flight")
+
+    async def __aenter__(self) -> Toolbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.drain()
+        await self.stop()
+
+    # -- serialisation ---------------------------------------------------------------------------------
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """Provider-neutral JSON definitions of every tool, with their aliases (fresh copies)."""
+        out = []
+        for entry in self._entries.values():
+            definition = entry.tool.to_json()
+            definition["aliases"] = sorted(entry.aliases)
+            out.append(definition)
+        return out
+
+    def ids(self) -> list[ToolId]:
+        """Ids of the registered tools."""
+        return [entry.tool.id for entry in self._entries.values()]
+
+
+def combine_toolboxes(*toolboxes: Toolbox) -> Toolbox:
+    """One toolbox with every tool of the given ones; later ids replace earlier ones, contexts merge in order.
+
+    The first toolbox's options (policy, middleware, limits) apply to the combination.
+
+    Raises:
+        ConfigError: when called with no toolbox.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> a = Toolbox([tool(name="echo", description="Echo A.")(lambda text: "a")], context={"x": 1})
+        >>> b = Toolbox([tool(name="echo", description="Echo B.")(lambda text: "b")], context={"y": 2})
+        >>> both = combine_toolboxes(a, b)
+        >>> both.get_tool("echo").description, dict(both.context)
+        ('Echo B.', {'x': 1, 'y': 2})
+    """
+    if not toolboxes:
+        raise ConfigError("combine_toolboxes() requires at least 1 Toolbox")
+    context: dict[str, Any] = {}
+    for box in toolboxes:
+        context.update(box.context)
+    combined = toolboxes[0]._clone(context)
+    for box in toolboxes:
+        for entry in box._entries.values():
+            combined.register(entry.tool, replace=True, aliases=entry.aliases)
+    return combined

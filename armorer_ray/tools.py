@@ -1,0 +1,625 @@
+"""Tools: named, described, validated callables with tags, metadata and risk flags.
+
+Make one with `tool` on a sync or async function (schema from type hints and docstring), or with
+``Tool(fn, parameters=Model | {field: type}, ...)``. A tool runs through the same pipeline whether it is
+called on its own (``await tool.execute(call)``) or through a `Toolbox`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+from typing_extensions import Unpack
+
+from armorer_ray.errors import ConfigError, ToolExecutionError
+from armorer_ray.identity import DEFAULT_NAMESPACE, ToolId, ToolIdentity, format_tool_id
+from armorer_ray.json_values import assert_json_value, sorted_json
+from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.schema import ExtraArguments, json_schema, model_from_fields, read_function
+from armorer_ray.shaping import OutputShaping
+
+if TYPE_CHECKING:
+    from armorer_ray.toolbox import Toolbox
+
+__all__ = ["Lifecycle", "Tool", "ToolOptions", "ToolRisk", "lazy", "tool", "with_context"]
+
+_TAG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class ToolRisk(BaseModel):
+    """Risk flags: what running a tool can do to the world.
+
+    Attributes:
+        read_only: Only reads; safe to repeat and to cache.
+        mutates: Changes state somewhere (writes, sends, deletes).
+        dangerous: Irreversible or costly; toolboxes can refuse these with ``allow_dangerous=False``.
+        permissions: Free-form permission names the tool needs.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    read_only: bool | None = None
+    mutates: bool | None = None
+    dangerous: bool | None = None
+    permissions: tuple[str, ...] = ()
+
+
+class Lifecycle(BaseModel):
+    """Deprecation state of a tool version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    deprecated: bool = False
+    message: str | None = None
+    replaced_by: str | None = None
+
+
+class ToolOptions(TypedDict, total=False):
+    """Keyword options shared by `tool` and `Tool`.
+
+    Keys:
+        name: Tool name (default: the function's name).
+        description: What the tool does, for the model (default: the docstring's text).
+        parameters: Parameter model, or ``{field: type | (type, default) | Field(...)}``; default from the signature.
+        output_model: Model (or type) the return value is validated against.
+        output_validation: ``report`` (note a mismatch in ``output_validation``) or ``strict`` (fail the call).
+        namespace: Identity namespace (default ``"default"``).
+        version: Identity version, semver recommended.
+        title: Display title (default: the name).
+        examples: Example argument objects, shown to models in exports.
+        tags: Lowercase kebab-case tags.
+        metadata: JSON metadata (validated now; ``concurrency``, ``mutates``, ``readOnly``, ``dangerous`` are read).
+        read_only: Risk flag; also makes the tool idempotent unless ``idempotent`` says otherwise.
+        mutates: Risk flag.
+        dangerous: Risk flag.
+        permissions: Permission names the tool needs.
+        idempotent: Safe to run twice with the same arguments (retries, replica failover rely on this).
+        timeout_s: Default deadline per call; the body is cancelled past it.
+        concurrency: Most calls of this tool in flight at once, per toolbox (None or < 1 = unlimited).
+        dry_run: Function with the same parameters, run instead of the body when a dry run is asked.
+        output: How to shape the output into ``content``.
+        digests: Put SHA-256 digests of input and output on results.
+        policy: Tool-level policy (or several), evaluated after the toolbox's.
+        middleware: Tool-level middleware, inside the toolbox's.
+        lifecycle: Deprecation state.
+        threaded: Run a sync body in a worker thread (default) instead of on the event loop.
+        extra_arguments: ``forbid`` (default) rejects unknown arguments; ``ignore`` drops them; ``allow`` passes them.
+        context: Extra context values for this tool, merged over the toolbox's.
+    """
+
+    name: str
+    description: str
+    parameters: type[BaseModel] | Mapping[str, Any]
+    output_model: Any
+    output_validation: Literal["report", "strict"]
+    namespace: str
+    version: str
+    title: str
+    examples: Sequence[Mapping[str, JsonValue]]
+    tags: Iterable[str]
+    metadata: Mapping[str, JsonValue]
+    read_only: bool
+    mutates: bool
+    dangerous: bool
+    permissions: Sequence[str]
+    idempotent: bool
+    timeout_s: float
+    concurrency: int
+    dry_run: Callable[..., Any]
+    output: OutputShaping
+    digests: bool
+    policy: object
+    middleware: Sequence[Callable[..., Any]]
+    lifecycle: Lifecycle
+    threaded: bool
+    extra_arguments: ExtraArguments
+    context: Mapping[str, Any]
+
+
+def _is_async_callable(fn: object) -> bool:
+    method = type(fn).__dict__.get("__call__") if not inspect.isfunction(fn) else None
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(method)
+
+
+def _validate_tags(name: str, tags: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for raw in tags:
+        if not isinstance(raw, str):
+            raise ConfigError(f'Tool "{name}": tag must be a string')
+        tag = raw.strip()
+        if not tag:
+            raise ConfigError(f'Tool "{name}": tag must not be empty')
+        if not _TAG.match(tag):
+            raise ConfigError(
+                f'Tool "{name}": tag "{tag}" must be kebab-case (lowercase letters, digits, hyphen)'
+            )
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+class Tool:
+    """A validated callable for models.
+
+    Args:
+        fn: The body: a sync or async function, an import string ``"package.module:function"`` (loaded on
+            first call; give ``parameters``), or a `lazy` loader.
+        **options: See `ToolOptions`.
+
+    Raises:
+        ConfigError: for a missing description, bad tags, non-JSON metadata, or an unusable signature.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class Point(BaseModel):
+        ...     x: int
+        ...     y: int
+        >>> norm = Tool(lambda x, y: abs(x) + abs(y), name="manhattan", description="L1 norm.", parameters=Point)
+        >>> norm.execute_sync({"x": 3, "y": -4}).result
+        7
+    """
+
+    __slots__ = (
+        "_body",
+        "_context_param",
+        "_extra_allowed",
+        "_field_names",
+        "_id",
+        "_is_async",
+        "_json_schema",
+        "_solo",
+        "_validate",
+        "concurrency",
+        "context",
+        "description",
+        "digests",
+        "dry_run_fn",
+        "examples",
+        "idempotent",
+        "identity",
+        "lifecycle",
+        "metadata",
+        "middleware",
+        "options",
+        "output_model",
+        "output_shaping",
+        "output_validation",
+        "parameters",
+        "policy",
+        "risk",
+        "tags",
+        "threaded",
+        "timeout_s",
+        "title",
+    )
+
+    def __init__(self, fn: Callable[..., Any] | str, **options: Unpack[ToolOptions]) -> None:
+        self.options: ToolOptions = options
+        self._body: Callable[..., Any] | str = fn
+        name = options.get("name") or getattr(fn, "__name__", None)
+        if not name or not isinstance(name, str) or name == "<lambda>":
+            raise ConfigError("a tool needs a name: pass name=... (lambdas and import strings have none)")
+        extra = options.get("extra_arguments", "forbid")
+        parameters = options.get("parameters")
+        description = options.get("description")
+        self._context_param: str | None = None
+        if parameters is None and not callable(fn):
+            raise ConfigError(f"tool {name!r}: an import-string body needs parameters=... (it is loaded lazily)")
+        if parameters is None or not isinstance(fn, str):
+            sig = read_function(fn, name, extra) if callable(fn) and not isinstance(fn, _Lazy) else None
+            if sig is not None:
+                self._context_param = sig.context_param
+                description = description or sig.description
+                if parameters is None:
+                    parameters = sig.model
+            elif parameters is None:
+                parameters = {}
+        if isinstance(parameters, Mapping):
+            parameters = model_from_fields(name, parameters, extra)
+        elif not (isinstance(parameters, type) and issubclass(parameters, BaseModel)):
+            raise ConfigError(
+                f"tool {name!r}: parameters must be a pydantic model or a mapping of fields, "
+                f"got {type(parameters).__name__}"
+            )
+        if not description or not isinstance(description, str) or not description.strip():
+            raise ConfigError(f"tool {name!r} needs a description: pass description=... or write a docstring")
+        self.identity = ToolIdentity(
+            namespace=options.get("namespace", DEFAULT_NAMESPACE), name=name, version=options.get("version")
+        )
+        self._id = format_tool_id(self.identity)
+        self.description = description.strip()
+        self.title = options.get("title") or name
+        self.parameters: type[BaseModel] = parameters
+        self._validate = parameters.__pydantic_validator__.validate_python
+        self._field_names = tuple(parameters.model_fields)
+        self._extra_allowed = parameters.model_config.get("extra") == "allow"
+        self.output_model = options.get("output_model")
+        self.output_validation = options.get("output_validation", "report")
+        self.examples = tuple(dict(example) for example in options.get("examples", ()))
+        metadata = dict(options.get("metadata") or {})
+        assert_json_value(metadata, "metadata")
+        self.metadata: dict[str, JsonValue] = metadata
+        self.risk = self._derive_risk(options, metadata)
+        user_tags = _validate_tags(name, options.get("tags", ()))
+        risk_tags = [
+            tag
+            for tag, flag in (("mutating", self.risk.mutates), ("readonly", self.risk.read_only),
+                              ("dangerous", self.risk.dangerous))
+            if flag and tag not in user_tags
+        ]
+        self.tags: tuple[str, ...] = (*user_tags, *risk_tags)
+        idempotent = options.get("idempotent")
+        self.idempotent: bool = bool(self.risk.read_only) if idempotent is None else idempotent
+        self.timeout_s = options.get("timeout_s")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ConfigError(f"tool {name!r}: timeout_s must be positive, got {self.timeout_s}")
+        raw_limit = options.get("concurrency", metadata.get("concurrency"))
+        self.concurrency: int | None = (
+            int(raw_limit) if isinstance(raw_limit, int | float) and raw_limit >= 1 else None
+        )
+        self.dry_run_fn = options.get("dry_run")
+        self.output_shaping = options.get("output")
+        self.digests = options.get("digests", False)
+        from armorer_ray.policy import as_policies
+
+        self.policy = as_policies(options.get("policy"))
+        self.middleware = tuple(options.get("middleware", ()))
+        self.lifecycle = options.get("lifecycle")
+        self.threaded = options.get("threaded", True)
+        self.context: Mapping[str, Any] = dict(options.get("context") or {})
+        self._is_async = _is_async_callable(fn)
+        self._json_schema: dict[str, Any] | None = None
+        self._solo: Toolbox | None = None
+
+    @staticmethod
+    def _derive_risk(options: ToolOptions, metadata: Mapping[str, JsonValue]) -> ToolRisk:
+        def flag(option: str, *keys: str) -> bool | None:
+            if option in options:
+                return bool(options[option])  # type: ignore[literal-required]
+            for key in keys:
+                value = metadata.get(key)
+                if isinstance(value, bool):
+                    return value
+            return None
+
+        return ToolRisk(
+            read_only=flag("read_only", "readOnly", "read_only"),
+            mutates=flag("mutates", "mutates"),
+            dangerous=flag("dangerous", "dangerous"),
+            permissions=tuple(options.get("permissions", ())),
+        )
+
+    # -- identity and classification -------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The tool's name."""
+        return self.identity.name
+
+    @property
+    def namespace(self) -> str:
+        """The tool's namespace."""
+        return self.identity.namespace
+
+    @property
+    def version(self) -> str | None:
+        """The tool's version, if any."""
+        return self.identity.version
+
+    @property
+    def id(self) -> ToolId:
+        """``namespace:name[@version]``."""
+        return self._id
+
+    @property
+    def is_mutating(self) -> bool:
+        """Mutating by ``mutates``, else not by ``read_only``, else by tag ``mutating`` / ``readonly``."""
+        if self.risk.mutates is not None:
+            return self.risk.mutates
+        if self.risk.read_only:
+            return False
+        return "mutating" in self.tags
+
+    @property
+    def is_dangerous(self) -> bool:
+        """Dangerous by flag or tag."""
+        return bool(self.risk.dangerous) or "dangerous" in self.tags
+
+    @property
+    def is_read_only(self) -> bool:
+        """Declared read-only and not mutating."""
+        return bool(self.risk.read_only) and not self.is_mutating
+
+    # -- schema and serialisation ----------------------------------------------------------------------
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema (draft 2020-12) of the parameters, keys sorted."""
+        if self._json_schema is None:
+            self._json_schema = json_schema(self.parameters)
+        return self._json_schema
+
+    @property
+    def output_json_schema(self) -> dict[str, Any] | None:
+        """JSON Schema of the output model, if any."""
+        if self.output_model is None:
+            return None
+        if isinstance(self.output_model, type) and issubclass(self.output_model, BaseModel):
+            return json_schema(self.output_model, mode="serialization")
+        from pydantic import TypeAdapter
+
+        schema = TypeAdapter(self.output_model).json_schema(mode="serialization")
+        return sorted_json({**schema, "$schema": "https://json-schema.org/draft/2020-12/schema"})  # type: ignore[no-any-return]
+
+    def to_json(self) -> dict[str, Any]:
+        """Provider-neutral JSON definition (``schemaVersion`` 2020-12), keys sorted.
+
+        Example:
+            >>> @tool(tags=["math"], version="1.0.0")
+            ... def add(a: int, b: int) -> int:
+            ...     "Add two integers."
+            ...     return a + b
+            >>> definition = add.to_json()
+            >>> definition["id"], definition["tags"], definition["schema"]["required"]
+            ('default:add@1.0.0', ['math'], ['a', 'b'])
+        """
+        out: dict[str, Any] = {
+            "schemaVersion": "2020-12",
+            "id": self.id,
+            "identity": self.identity.model_dump(exclude_none=True),
+            "display": {"title": self.title, "description": self.description},
+            "name": self.name,
+            "description": self.description,
+            "schema": self.json_schema,
+            "aliases": [],
+        }
+        if self.examples:
+            out["display"]["examples"] = list(self.examples)
+        if self.tags:
+            out["tags"] = list(self.tags)
+        if self.metadata:
+            out["metadata"] = sorted_json(self.metadata)
+        risk = self.risk.model_dump(exclude_none=True, exclude_defaults=True)
+        if risk:
+            out["risk"] = sorted_json(risk)
+        if self.lifecycle is not None:
+            out["lifecycle"] = self.lifecycle.model_dump(exclude_defaults=True)
+        output_schema = self.output_json_schema
+        if output_schema is not None:
+            out["outputSchema"] = output_schema
+        return dict(sorted(out.items()))
+
+    def describe(self) -> str:
+        """``**name**: description``, for prompts."""
+        return f"**{self.name}**: {self.description}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Tool({self.id!r})"
+
+    # -- copies ----------------------------------------------------------------------------------------
+
+    def replace(self, **changes: Unpack[ToolOptions]) -> Tool:
+        """A new tool with ``changes`` applied to this tool's options (the body is kept).
+
+        Example:
+            >>> @tool
+            ... def ping() -> str:
+            ...     "Reply pong."
+            ...     return "pong"
+            >>> ping.replace(namespace="ops", version="2").id
+            'ops:ping@2'
+        """
+        merged = cast(ToolOptions, {**self.options, **changes})
+        return Tool(self._body, **merged)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from body and options: the parameter model is re-derived rather than pickled, and
+        # per-process state (the solo toolbox, its locks) never travels.
+        return (_rebuild_tool, (self._body, dict(self.options)))
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def validate_arguments(self, arguments: object) -> BaseModel:
+        """Validate ``arguments`` into the parameter model (raises pydantic's ``ValidationError``)."""
+        return self._validate(arguments)  # type: ignore[no-any-return]
+
+    def call_kwargs(self, params: BaseModel) -> dict[str, Any]:
+        """Keyword arguments for the body from validated parameters (extras included when allowed)."""
+        kwargs = {name: params.__dict__[name] for name in self._field_names}
+        if self._extra_allowed and params.__pydantic_extra__:
+            kwargs.update(params.__pydantic_extra__)
+        return kwargs
+
+    def resolve_body(self, dry_run: bool = False) -> Callable[..., Any]:
+        """The function to run: the dry-run handler, or the body (importing an import-string body on first use).
+
+        Raises:
+            ToolFailure: when a dry run is asked and the tool has none, or an import-string body fails to load.
+        """
+        if dry_run:
+            if self.dry_run_fn is None:
+                from armorer_ray.errors import ToolFailure
+
+                raise ToolFailure("Tool does not support dryRun", code="DRY_RUN_UNSUPPORTED")
+            return self.dry_run_fn
+        body = self._body
+        if isinstance(body, str):
+            body = self._body = _import_string(self.name, body)
+            self._is_async = _is_async_callable(body)
+        return body
+
+    def _solo_toolbox(self) -> Toolbox:
+        if self._solo is None:
+            from armorer_ray.toolbox import Toolbox
+
+            self._solo = Toolbox([self])
+        return self._solo
+
+    async def execute(self, call: ToolCall | Mapping[str, Any] | None = None, /, **options: Any) -> ToolResult:
+        """Run one call through the pipeline; never raises for the tool's own failure.
+
+        Args:
+            call: A `ToolCall` (its ``name`` may be omitted in a mapping), or plain arguments when the mapping
+                is not shaped ``{id?, name?, arguments}``.
+            **options: ``timeout_s``, ``signal``, ``dry_run``, as for `Toolbox.execute`.
+
+        Returns:
+            The `ToolResult`.
+        """
+        return await self._solo_toolbox().execute(self._as_call(call), **options)
+
+    def execute_sync(self, call: ToolCall | Mapping[str, Any] | None = None, /, **options: Any) -> ToolResult:
+        """Blocking form of `execute`, for scripts (refuses inside a running event loop)."""
+        result: ToolResult = self._solo_toolbox().execute_sync(self._as_call(call), **options)
+        return result
+
+    def _as_call(self, call: ToolCall | Mapping[str, Any] | None) -> ToolCall:
+        if isinstance(call, ToolCall):
+            return call
+        if call is None:
+            return ToolCall(name=self.name)
+        if isinstance(call, Mapping) and "arguments" in call and set(call) <= {"id", "name", "arguments"} and (
+            call.get("name", self.name) == self.name
+        ):
+            return ToolCall(id=call.get("id") or "", name=self.name, arguments=call["arguments"])
+        return ToolCall(name=self.name, arguments=dict(call))
+
+    async def __call__(self, **arguments: Any) -> Any:
+        """Run with keyword arguments and return the raw output.
+
+        Raises:
+            ToolExecutionError: when the call fails (its ``error`` is the `ToolError`). A call paused for
+                approval returns None.
+        """
+        result = await self.execute(ToolCall(name=self.name, arguments=arguments))
+        if result.outcome == "error" and result.error is not None:
+            raise ToolExecutionError(result.error, result)
+        return result.value() if result.outcome == "success" else None
+
+
+def _rebuild_tool(body: Callable[..., Any] | str, options: ToolOptions) -> Tool:
+    return Tool(body, **options)
+
+
+def _import_string(name: str, target: str) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        from armorer_ray.errors import ToolFailure
+
+        raise ToolFailure(f'Tool "{name}" could not load its body {target!r}: {exc}', code="BODY_LOAD_FAILED") from exc
+    if not callable(value):
+        from armorer_ray.errors import ToolFailure
+
+        raise ToolFailure(f'Tool "{name}" body {target!r} is not callable', code="BODY_LOAD_FAILED")
+    return value  # type: ignore[no-any-return]
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(fn: None = None, /, **options: Unpack[ToolOptions]) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(fn: Callable[..., Any] | None = None, /, **options: Unpack[ToolOptions]) -> Tool | Callable[..., Tool]:
+    """Make a `Tool` from a function, with or without options.
+
+    Example:
+        >>> @tool(tags=["math"], read_only=True)
+        ... async def add(a: int, b: int) -> int:
+        ...     '''Add two integers.
+        ...
+        ...     Args:
+        ...         a: First addend.
+        ...         b: Second addend.
+        ...     '''
+        ...     return a + b
+        >>> add.tags, add.json_schema["properties"]["a"]
+        (('math', 'readonly'), {'description': 'First addend.', 'type': 'integer'})
+    """
+    if fn is not None:
+        return Tool(fn, **options)
+
+    def decorate(function: Callable[..., Any]) -> Tool:
+        return Tool(function, **options)
+
+    return decorate
+
+
+class _Lazy:
+    """An async function that loads the real function on first call (see `lazy`)."""
+
+    __slots__ = ("_fn", "_loader", "_lock")
+
+    def __init__(self, loader: Callable[[], Any]) -> None:
+        self._loader = loader
+        self._fn: Callable[..., Any] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def load(self) -> Callable[..., Any]:
+        if self._fn is not None:
+            return self._fn
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # concurrent first calls share one load
+            if self._fn is None:
+                loaded = self._loader()
+                if inspect.isawaitable(loaded):
+                    loaded = await loaded
+                if not callable(loaded):
+                    raise TypeError("lazy loader must resolve to a function")
+                self._fn = loaded
+        return self._fn
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fn = await self.load()
+        outcome = fn(*args, **kwargs)
+        return await outcome if inspect.isawaitable(outcome) else outcome
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"loader": self._loader}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["loader"])  # type: ignore[misc]
+
+
+def lazy(loader: Callable[[], Any]) -> Callable[..., Any]:
+    """An async function that calls ``loader()`` (sync or async) on first use and forwards to what it returns.
+
+    A failed load is not memoised, so the next call tries again. Give the tool ``parameters=`` explicitly,
+    since the signature is unknown until the body loads.
+
+    Example:
+        >>> body = lazy(lambda: (lambda text: text.upper()))
+        >>> shout = Tool(body, name="shout", description="Upper-case text.", parameters={"text": str})
+        >>> shout.execute_sync({"text": "hi"}).result
+        'HI'
+    """
+    return _Lazy(loader)
+
+
+def with_context(target: Tool, values: Mapping[str, Any]) -> Tool:
+    """A copy of ``target`` whose context has ``values`` merged over the toolbox's (these keys win).
+
+    Example:
+        >>> from armorer_ray.context import CallContext
+        >>> @tool
+        ... def region(ctx: CallContext) -> str:
+        ...     "Report the region."
+        ...     return ctx["region"]
+        >>> with_context(region, {"region": "eu-west"}).execute_sync().result
+        'eu-west'
+    """
+    return target.replace(context={**target.context, **values})
