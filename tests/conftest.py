@@ -1,0 +1,35 @@
+"""Shared fixtures: one Ray runtime for the session, service URLs for Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+try:  # service fixtures (redis_url, postgres_dsn) live beside the store tests
+    from tests.conftest_services import *  # noqa: F403
+except ImportError:  # pragma: no cover - only while the stores package is absent
+    pass
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def ray_runtime() -> Iterator[object]:
+    """A local Ray runtime shared by every test that needs one (started once, stopped at the end)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=8,  # logical CPUs: lets tests place several replicas on a 2-core machine
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=300 * 1024 * 1024,
+            namespace="armorer-tests",
+            runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
+        )
+    yield ray
+    ray.shutdown()
