@@ -216,7 +216,9 @@ class Pipeline:
             if hub.wants("policy-denied"):
                 hub.emit("policy-denied", {"tool": tool, "call": call, "params": pctx.params, "reason": reason})
             error = ToolError.of("permission", reason, code="POLICY_DENIED")
-            result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
+            result = ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, started_at=started_at,
+                                        duration_ms=(_perf() - t0) * 1000.0, input_digest=input_digest,
+                                        dry_run=dry_run)
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
@@ -301,10 +303,15 @@ class Pipeline:
             remove()
         if task in done and not task.cancelled():
             return task.result()
+        timed_out = not ctx.signal.aborted
+        if timed_out:
+            ctx.signal._abort(f"timed out after {timeout_s}s")  # first, so cooperative bodies see why
         task.cancel()
-        if ctx.signal.aborted:
+        # One loop turn lets the task see its cancellation, so a sync body's thread is interrupted now rather
+        # than whenever the caller next yields; a body that ignores cancellation is not waited for.
+        await asyncio.wait((task,), timeout=0)
+        if not timed_out:
             raise _Stopped(ToolError.of("cancelled", cancellation_message(ctx.signal.reason)))
-        ctx.signal._abort(f"timed out after {timeout_s}s")
         raise _Stopped(ToolError.of("timeout", f"Tool \"{tool.name}\" timed out after {timeout_s}s", code="TIMEOUT"))
 
     def _success(self, tool: Tool, compiled: _Compiled, call: ToolCall, ctx: CallContext, value: Any) -> ToolResult:

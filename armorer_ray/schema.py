@@ -97,8 +97,9 @@ def _field_info(annotation: object, default: object, doc: str | None) -> FieldIn
         if doc and not default.description and not has_description:
             default.description = doc
         return default
-    info = cast(FieldInfo, Field(default, description=None if has_description else doc))
-    return info
+    if has_description or not doc:
+        return cast(FieldInfo, Field(default))
+    return cast(FieldInfo, Field(default, description=doc))
 
 
 def _model_name(name: str) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 
@@ -422,7 +423,17 @@ class Tool:
         return Tool(self._body, **merged)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from body and options: the parameter model is re-derived rather than pickled, and
+        # A module-level @tool replaces its function in the module, so pickle cannot find the function by
+        # name; the tool itself is found there instead, and is pickled by reference like any global.
+        module = getattr(self._body, "__module__", None)
+        qualname = getattr(self._body, "__qualname__", "")
+        if module and module != "__main__" and "<" not in qualname:
+            found: Any = sys.modules.get(module)
+            for part in qualname.split("."):
+                found = getattr(found, part, None)
+            if found is self:
+                return (_import_tool, (module, qualname))
+        # Otherwise rebuilt from body and options: the parameter model is re-derived rather than pickled, and
         # per-process state (the solo toolbox, its locks) never travels.
         return (_rebuild_tool, (self._body, dict(self.options)))
 
@@ -504,6 +515,13 @@ class Tool:
         if result.outcome == "error" and result.error is not None:
             raise ToolExecutionError(result.error, result)
         return result.value() if result.outcome == "success" else None
+
+
+def _import_tool(module: str, qualname: str) -> Tool:
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return cast(Tool, found)
 
 
 def _rebuild_tool(body: Callable[..., Any] | str, options: ToolOptions) -> Tool:
