@@ -60,14 +60,19 @@ def _check(value: object, path: str, seen: set[int]) -> None:
     raise ConfigError(f"{kind} is not valid JSON at {path}")
 
 
+# Builtin containers pass through as-is: converting them costs microseconds per call on the hot path, and
+# pydantic serialises whatever they hold when the result itself is dumped.
+_PLAIN = frozenset({str, int, float, bool, dict, list})
+
+
 def to_json_compatible(value: Any) -> Any:
     """Convert models, dataclasses, sets, datetimes... into plain JSON-compatible Python values.
 
     Example:
-        >>> to_json_compatible({"when": (1, 2)})
-        {'when': [1, 2]}
+        >>> to_json_compatible((1, {2, 3}))
+        [1, [2, 3]]
     """
-    if value is None or isinstance(value, str | int | float | bool):
+    if value is None or type(value) in _PLAIN:
         return value
     return to_jsonable_python(value, fallback=str)
 

@@ -30,7 +30,7 @@ from armorer_ray.context import Approval, CallContext
 from armorer_ray.errors import ToolError, ToolFailure, classify_exception
 from armorer_ray.json_values import digest
 from armorer_ray.middleware.base import Next, chain
-from armorer_ray.policy import PolicyContext, evaluate_after, evaluate_before
+from armorer_ray.policy import PolicyContext, compile_hooks, evaluate_after, evaluate_before
 from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result
 from armorer_ray.shaping import shape_output
 
@@ -85,11 +85,12 @@ def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError
 class _Compiled:
     """Per-tool state the pipeline computes once per registration: policies, handler chain, limiter."""
 
-    __slots__ = ("handler", "limiter", "output_adapter", "policies", "values")
+    __slots__ = ("afters", "befores", "handler", "limiter", "output_adapter", "policies", "values")
 
     def __init__(self, pipeline: Pipeline, tool: Tool) -> None:
         toolbox = pipeline.toolbox
         self.policies = (*toolbox._policies, *tool.policy)
+        self.befores, self.afters = compile_hooks(self.policies)
         self.values: Mapping[str, Any] = {**toolbox.context, **tool.context} if tool.context else toolbox.context
         limit = tool.concurrency or toolbox.tool_concurrency
         self.limiter = asyncio.Semaphore(limit) if limit else None
@@ -150,15 +151,18 @@ class Pipeline:
             if hub.wants("validate-error"):
                 hub.emit("validate-error", {"tool": tool, "call": call, "params": call.arguments, "error": error})
             result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
-            await self._after(compiled, tool, call, None, approval, "error", result)
+            if compiled.afters:
+                await self._after(compiled, PolicyContext(tool, call, {}, compiled.values, approval), "error", result)
             return self._finished(tool, call, result, "error")
         if hub.wants("validate-success"):
             hub.emit("validate-success", {"tool": tool, "call": call, "params": call.arguments, "parsed": params})
-        if compiled.policies:
-            paused = await self._before(compiled, tool, call, params, approval, timeout_s, dry_run, t0,
-                                        started_at, input_digest)
-            if paused is not None:
-                return paused
+        pctx = None
+        if compiled.befores or compiled.afters:
+            pctx = PolicyContext(tool, call, _as_dict(params), compiled.values, approval)
+            if compiled.befores:
+                paused = await self._before(compiled, pctx, timeout_s, dry_run, t0, started_at, input_digest)
+                if paused is not None:
+                    return paused
         own_signal = signal if signal is not None else AbortSignal()
         ctx = CallContext(call, tool, self.toolbox, compiled.values, own_signal, hub, dry_run, approval, params,
                           self.toolbox.resources, 1, timeout_s or tool.timeout_s or self.toolbox.timeout_s,
@@ -189,20 +193,20 @@ class Pipeline:
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": result.error, "dry_run": dry_run})
         if hub.wants("settled"):
             hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
-        if status != "cancelled":
-            await self._after(compiled, tool, call, params, approval, status, result)
+        if status != "cancelled" and pctx is not None and compiled.afters:
+            await self._after(compiled, pctx, status, result)
         return self._finished(tool, call, result, status)
 
     # -- policy ----------------------------------------------------------------------------------------
 
     async def _before(
-        self, compiled: _Compiled, tool: Tool, call: ToolCall, params: Any, approval: Approval | None,
-        timeout_s: float | None, dry_run: bool, t0: float, started_at: float, input_digest: str | None,
+        self, compiled: _Compiled, pctx: PolicyContext, timeout_s: float | None, dry_run: bool, t0: float,
+        started_at: float, input_digest: str | None,
     ) -> ToolResult | None:
         hub = self.hub
-        pctx = PolicyContext(tool, call, _as_dict(params), compiled.values, approval)
+        tool, call = pctx.tool, pctx.call
         try:
-            decision = await evaluate_before(compiled.policies, pctx)
+            decision = await evaluate_before(compiled.befores, pctx)
         except Exception as exc:
             # A policy that crashes must not let the call through: fail closed, and say why.
             error = ToolError.of("permission", f"Policy check failed: {classify_exception(exc).message}",
@@ -223,7 +227,7 @@ class Pipeline:
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
                 hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
-            await self._after(compiled, tool, call, params, approval, "denied", result, reason=reason)
+            await self._after(compiled, pctx, "denied", result, reason=reason)
             return self._finished(tool, call, result, "denied")
         kind = "approval" if decision.status == "needs_approval" else "input"
         token = secrets.token_urlsafe(18)
@@ -238,20 +242,17 @@ class Pipeline:
             output_validation=None, dry_run=dry_run, input_digest=input_digest, output_digest=None,
             started_at=started_at, duration_ms=(_perf() - t0) * 1000.0, compression=None, attempts=0,
         )
-        await self._after(compiled, tool, call, params, approval, "action_required", result, reason=reason)
+        await self._after(compiled, pctx, "action_required", result, reason=reason)
         return self._finished(tool, call, result, "paused")
 
-    async def _after(
-        self, compiled: _Compiled, tool: Tool, call: ToolCall, params: Any, approval: Approval | None,
-        outcome: str, result: ToolResult, reason: str | None = None,
-    ) -> None:
-        if not compiled.policies:
+    async def _after(self, compiled: _Compiled, pctx: PolicyContext, outcome: str, result: ToolResult,
+                     reason: str | None = None) -> None:
+        if not compiled.afters:
             return
-        pctx = PolicyContext(tool, call, _as_dict(params) if params is not None else {}, compiled.values,
-                             approval, outcome=outcome, result=result.result, error=result.error, reason=reason)
-        for exc in await evaluate_after(compiled.policies, pctx):
+        pctx.outcome, pctx.result, pctx.error, pctx.reason = outcome, result.result, result.error, reason
+        for exc in await evaluate_after(compiled.afters, pctx):
             self.hub.emit("log", {"level": "warn", "message": "policy after_execute failed", "data": exc,
-                                  "tool": tool, "call": call})
+                                  "tool": pctx.tool, "call": pctx.call})
 
     # -- the body --------------------------------------------------------------------------------------
 

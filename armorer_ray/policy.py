@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from armorer_ray.errors import ToolError
     from armorer_ray.tools import Tool
 
-__all__ = ["Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "evaluate_before"]
+__all__ = ["Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "compile_hooks", "evaluate_after",
+           "evaluate_before"]
 
 DecisionStatus = Literal["allow", "deny", "needs_approval", "needs_input"]
 
@@ -206,17 +207,39 @@ def _normalise(verdict: object) -> Decision:
     raise ConfigError(f"policy returned {type(verdict).__name__}; expected Decision, bool or None")
 
 
-async def evaluate_before(policies: Sequence[object], ctx: PolicyContext) -> Decision:
-    """Run ``before_execute`` of each policy in order; the first verdict that is not "allow" wins.
+def compile_hooks(policies: Sequence[object]) -> tuple[tuple[BeforeHook, ...], tuple[AfterHook, ...]]:
+    """The bound ``before_execute`` and ``after_execute`` hooks of ``policies``, in order, absent ones skipped.
+
+    Done once per tool registration, so a call pays only for hooks that exist.
+    """
+    befores: list[BeforeHook] = []
+    afters: list[AfterHook] = []
+    for policy in policies:
+        if isinstance(policy, PolicyHooks):
+            if policy.before is not None:
+                befores.append(policy.before)
+            if policy.after is not None:
+                afters.append(policy.after)
+            continue
+        before = getattr(policy, "before_execute", None)
+        after = getattr(policy, "after_execute", None)
+        if before is not None:
+            befores.append(before)
+        if after is not None:
+            afters.append(after)
+    return tuple(befores), tuple(afters)
+
+
+async def evaluate_before(hooks: Sequence[BeforeHook], ctx: PolicyContext) -> Decision:
+    """Run before-hooks in order; the first verdict that is not "allow" wins.
 
     A resumed, approved call passes any later ``needs_approval`` (the person already said yes); a deny
     still wins, and ``needs_input`` repeats unless the policy accepts the supplied input.
     """
-    for policy in policies:
-        hook = getattr(policy, "before_execute", None)
-        if hook is None:
-            continue
+    for hook in hooks:
         verdict = hook(ctx)
+        if verdict is None or verdict is True:
+            continue
         if inspect.isawaitable(verdict):
             verdict = await verdict
         decision = _normalise(verdict)
@@ -228,16 +251,13 @@ async def evaluate_before(policies: Sequence[object], ctx: PolicyContext) -> Dec
     return _ALLOW
 
 
-async def evaluate_after(policies: Sequence[object], ctx: PolicyContext) -> list[BaseException]:
-    """Run every ``after_execute`` (tool's first, as given); returns the exceptions they raised."""
+async def evaluate_after(hooks: Sequence[AfterHook], ctx: PolicyContext) -> list[BaseException]:
+    """Run every after-hook (toolbox's, then tool's); returns the exceptions they raised."""
     failures: list[BaseException] = []
-    for policy in policies:
-        hook = getattr(policy, "after_execute", None)
-        if hook is None:
-            continue
+    for hook in hooks:
         try:
             outcome = hook(ctx)
-            if inspect.isawaitable(outcome):
+            if outcome is not None and inspect.isawaitable(outcome):
                 await outcome
         except Exception as exc:
             failures.append(exc)

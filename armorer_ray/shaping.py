@@ -42,6 +42,7 @@ def shape_output(value: Any, shaping: OutputShaping | None) -> Any:
     if shaping is None:
         return content
     if shaping.serialization == "string" and not isinstance(content, str):
+        # canonical_json converts whatever nested values the containers still hold
         content = canonical_json(content)
     if shaping.truncate and isinstance(content, str):
         limit = shaping.max_bytes or _DEFAULT_LIMIT

@@ -394,7 +394,7 @@ class Toolbox:
             return ToolResult.failure(call.id, call.name, error)
         if hub.wants("call"):
             hub.emit("call", {"tool": found, "call": call})
-        exceeded = self._charge_budget()
+        exceeded = self._charge_budget() if self.budget is not None else None
         if exceeded is not None:
             if hub.wants("budget-exceeded"):
                 hub.emit("budget-exceeded", {"tool": found, "call": call, "reason": exceeded})

@@ -445,7 +445,7 @@ class Tool:
 
     def call_kwargs(self, params: BaseModel) -> dict[str, Any]:
         """Keyword arguments for the body from validated parameters (extras included when allowed)."""
-        kwargs = {name: params.__dict__[name] for name in self._field_names}
+        kwargs = dict(params.__dict__)  # exactly the declared fields; extras live in __pydantic_extra__
         if self._extra_allowed and params.__pydantic_extra__:
             kwargs.update(params.__pydantic_extra__)
         return kwargs

@@ -15,9 +15,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from demo_tools import build_toolbox  # noqa: E402
+from demo_tools import build_toolbox
 
-from armorer_ray import ToolCall, ToolResult  # noqa: E402
+from armorer_ray import ToolCall, ToolResult
 
 console = Console(width=140)
 
@@ -61,7 +61,8 @@ async def main() -> int:
     show("1. A model's batch of 11 calls, run in parallel", results)
 
     paused = next(r for r in results if r.outcome == "action_required")
-    assert paused.action is not None and paused.action.resume_token is not None
+    if paused.action is None or paused.action.resume_token is None:
+        raise RuntimeError("a paused result always carries a resume token")
     console.print(f"\nSupervisor approves call {paused.call_id}: {paused.action.message}")
     approved = await toolbox.resume(paused.action.resume_token, by="supervisor@example.com")
     show("2. The paused refund, resumed after approval (runs exactly once)", [approved])
