@@ -1,7 +1,8 @@
 """The Redis store: native TTLs, and atomic commands (SET NX, GETDEL, a Lua increment) for the atomic operations.
 
-Keys live under ``{key_prefix}k:`` and logs under ``{key_prefix}l:`` (a Redis list per log), so a key and a log
-may share a name. Needs Redis 6.2 or later (GETDEL) and ``pip install 'armorer-ray[redis]'``.
+A key is the Redis string ``{key_prefix}{key}``; a log is the Redis list ``{key_prefix}{name}\x00log``. Keys cannot
+hold NUL, so no key collides with a log, and key scans skip anything with a NUL in it. Needs Redis 6.2 or later
+(GETDEL) and ``pip install 'armorer-ray[redis]'``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ return value
 """
 
 _SCAN_BATCH = 500
+_LOG_MARK = "\x00log"
 
 
 class RedisOptions(StoreOptions):
@@ -117,31 +119,23 @@ class RedisStore(BaseStore):
         rest, fields = split_query(url, RedisOptions, reserved=("url",), passthrough=True)
         return cls(build_options(RedisOptions, {**fields, "url": rest}))
 
-    # Keys reach the primitives already prefixed with key_prefix; the k:/l: split goes right after that prefix.
-    def _kv(self, key: str) -> str:
-        cut = len(self._key_prefix)
-        return f"{key[:cut]}k:{key[cut:]}"
-
-    def _log(self, log: str) -> str:
-        cut = len(self._key_prefix)
-        return f"{log[:cut]}l:{log[cut:]}"
-
     async def _scan(self, prefix: str) -> list[bytes]:
-        pattern = _escape_glob(self._kv(prefix)) + "*"
-        return [key async for key in self._client.scan_iter(match=pattern, count=_SCAN_BATCH)]
+        pattern = _escape_glob(prefix) + "*"
+        found = [key async for key in self._client.scan_iter(match=pattern, count=_SCAN_BATCH)]
+        return [key for key in found if b"\x00" not in key]  # NUL marks a log, never a key
 
     async def _get(self, key: str) -> bytes | None:
-        return cast("bytes | None", await self._client.get(self._kv(key)))
+        return cast("bytes | None", await self._client.get(key))
 
     async def _set(self, key: str, value: bytes, ttl_s: float | None, if_absent: bool) -> bool:
-        written = await self._client.set(self._kv(key), value, px=_milliseconds(ttl_s), nx=if_absent)
+        written = await self._client.set(key, value, px=_milliseconds(ttl_s), nx=if_absent)
         return bool(written)
 
     async def _pop(self, key: str) -> bytes | None:
-        return cast("bytes | None", await self._client.getdel(self._kv(key)))
+        return cast("bytes | None", await self._client.getdel(key))
 
     async def _delete(self, key: str) -> bool:
-        return bool(await self._client.delete(self._kv(key)))
+        return bool(await self._client.delete(key))
 
     async def _delete_prefix(self, prefix: str) -> int:
         found = await self._scan(prefix)
@@ -151,23 +145,21 @@ class RedisStore(BaseStore):
         return deleted
 
     async def _keys(self, prefix: str) -> list[str]:
-        # Back to full keys (key_prefix kept, "k:" dropped), the form BaseStore strips its prefix from.
-        cut = len(self._kv(self._key_prefix))
-        return sorted(self._key_prefix + key.decode("utf-8")[cut:] for key in await self._scan(prefix))
+        return sorted(key.decode("utf-8") for key in await self._scan(prefix))
 
     async def _incr(self, key: str, amount: int, ttl_s: float | None) -> int:
-        value: Any = await self._incr_script(keys=[self._kv(key)], args=[amount, _milliseconds(ttl_s) or 0])
+        value: Any = await self._incr_script(keys=[key], args=[amount, _milliseconds(ttl_s) or 0])
         return int(value)
 
     async def _append(self, log: str, record: bytes) -> int:
-        length = await self._client.rpush(self._log(log), record)
+        length = await self._client.rpush(log + _LOG_MARK, record)
         return int(length) - 1
 
     async def _read_log(self, log: str, start: int, limit: int | None) -> list[bytes]:
         if limit == 0:
             return []
         stop = -1 if limit is None else start + limit - 1
-        return cast("list[bytes]", await self._client.lrange(self._log(log), start, stop))
+        return cast("list[bytes]", await self._client.lrange(log + _LOG_MARK, start, stop))
 
     async def _close(self) -> None:
         await self._client.aclose()
