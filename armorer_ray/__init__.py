@@ -38,6 +38,7 @@ from armorer_ray.inspection import inspect_tool, inspect_toolbox
 from armorer_ray.lifecycle import Health
 from armorer_ray.middleware import Middleware, Next
 from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
+from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
 from armorer_ray.results import ActionRequest, ToolCall, ToolResult
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidArguments",
     "Lifecycle",
     "LocalExecutor",
+    "MetadataFilter",
     "Middleware",
     "MissingExtraError",
     "Next",
@@ -84,6 +86,7 @@ __all__ = [
     "ToolFailure",
     "ToolId",
     "ToolIdentity",
+    "ToolQuery",
     "ToolResult",
     "ToolRisk",
     "Toolbox",
@@ -96,6 +99,7 @@ __all__ = [
     "inspect_toolbox",
     "lazy",
     "parse_tool_id",
+    "query_tools",
     "tool",
     "with_context",
 ]

@@ -22,6 +22,7 @@ from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
 from armorer_ray.pipeline import Pipeline, validation_error
 from armorer_ray.policy import RiskPolicy, as_policies
+from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.tools import Tool
@@ -142,6 +143,8 @@ class Toolbox:
         self._aliases: dict[str, str] = {}
         self._created = time.monotonic()
         self._admitted = 0
+        self._version = 0  # bumped on every registry change; caches built over the tool set compare it
+        self._lexical: tuple[int, LexicalIndex] | None = None
         self._in_flight = 0
         self._idle_waiter: asyncio.Future[None] | None = None  # created only while drain() waits
         self._state: Literal["new", "started", "draining", "stopped"] = "new"
@@ -178,6 +181,7 @@ class Toolbox:
             names.append(tool_id)
             for alias in aliases:
                 self._aliases[alias] = tool_id
+            self._version += 1
         return self
 
     def unregister(self, name_or_id: str) -> Tool:
@@ -197,6 +201,7 @@ class Toolbox:
         for alias in [a for a, owner in self._aliases.items() if owner == tool_id]:
             del self._aliases[alias]
         self._pipeline.forget(found)
+        self._version += 1
         return found
 
     def get_tool(self, name_or_id: str) -> Tool | None:
@@ -279,6 +284,35 @@ class Toolbox:
             digests=self.digests, output=self.output, on_start=self.hooks["start"], on_drain=self.hooks["drain"],
             on_stop=self.hooks["stop"], name=self.name,
         )
+
+    @property
+    def version(self) -> int:
+        """A counter bumped on every registration change (for caches built over the tool set)."""
+        return self._version
+
+    def lexical_index(self) -> LexicalIndex:
+        """The BM25 index over the current tools, rebuilt only after the tool set changes."""
+        if self._lexical is None or self._lexical[0] != self._version:
+            self._lexical = (self._version, LexicalIndex(self.tools()))
+        return self._lexical[1]
+
+    def query(self, query: ToolQuery | None = None, /, *, offset: int = 0, limit: int | None = None,
+              select: Select = "tool", **criteria: Any) -> list[Any]:
+        """Tools matching criteria, ranked by BM25 when ``text`` is given (see `armorer_ray.query.query_tools`).
+
+        Example:
+            >>> from armorer_ray import tool
+            >>> box = Toolbox([tool(name="a", description="A.", tags=["x"])(lambda: 1),
+            ...                tool(name="b", description="B.", tags=["y"])(lambda: 1)])
+            >>> box.query(tags_any=["X"], select="name")
+            ['a']
+        """
+        index = self.lexical_index() if (query and query.text) or criteria.get("text") else None
+        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select, index=index,
+                              **criteria)
+        if self.events.wants("query"):
+            self.events.emit("query", {"query": query or criteria, "results": matches})
+        return matches
 
     # -- events ----------------------------------------------------------------------------------------
 

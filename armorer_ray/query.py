@@ -1,0 +1,337 @@
+"""Querying tools: composable predicates over definitions, and BM25 lexical ranking of free text.
+
+`ToolQuery` filters (tags, namespaces, versions, schema keys, metadata, risk, boolean groups, custom predicates);
+a ``text`` criterion ranks the survivors with BM25 over each tool's name (split into words), description,
+parameter names and descriptions, and tags. Semantic (vector) search lives in `armorer_ray.embeddings`.
+
+Example:
+    >>> from armorer_ray import tool, Toolbox
+    >>> box = Toolbox([
+    ...     tool(name="send_email", description="Send an email to a user.", tags=["messaging"])(lambda to: to),
+    ...     tool(name="get_weather", description="Forecast for a city.", tags=["weather"])(lambda city: city),
+    ... ])
+    >>> [t.name for t in box.query(text="email someone")]
+    ['send_email']
+    >>> box.query(tags_none=["messaging"], select="name")
+    ['get_weather']
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from armorer_ray.errors import ConfigError
+from armorer_ray.text import tokenize
+
+if TYPE_CHECKING:
+    from armorer_ray.tools import Tool
+
+__all__ = [
+    "LexicalIndex",
+    "MetadataFilter",
+    "NumberRange",
+    "QueryMatch",
+    "RiskFilter",
+    "ToolQuery",
+    "query_tools",
+    "tool_document",
+]
+
+logger = logging.getLogger("armorer_ray.query")
+
+Select = Literal["tool", "name", "summary"]
+
+
+class NumberRange(BaseModel):
+    """Inclusive numeric bounds; either may be omitted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: float | None = None
+    max: float | None = None
+
+
+class MetadataFilter(BaseModel):
+    """Conditions on a tool's metadata; a tool without metadata fails every one.
+
+    Attributes:
+        has: Keys that must be present.
+        eq: Keys whose values must equal (deep equality).
+        contains: Substring for strings, membership for lists, all-of for list needles.
+        starts_with: String values with these prefixes.
+        range: Numeric values within bounds.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    has: tuple[str, ...] = ()
+    eq: dict[str, JsonValue] = Field(default_factory=dict)
+    contains: dict[str, JsonValue] = Field(default_factory=dict)
+    starts_with: dict[str, str] = Field(default_factory=dict)
+    range: dict[str, NumberRange] = Field(default_factory=dict)
+
+    def matches(self, metadata: Mapping[str, JsonValue]) -> bool:
+        """Whether ``metadata`` meets every condition."""
+        if not metadata:
+            return False
+        if any(key not in metadata for key in self.has):
+            return False
+        if any(metadata.get(key, _MISSING) != value for key, value in self.eq.items()):
+            return False
+        for key, needle in self.contains.items():
+            if needle is not None and not _contains(metadata.get(key, _MISSING), needle):
+                return False
+        for key, prefix in self.starts_with.items():
+            value = metadata.get(key)
+            if not isinstance(value, str) or not value.startswith(prefix):
+                return False
+        for key, bounds in self.range.items():
+            value = metadata.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return False
+            if (bounds.min is not None and value < bounds.min) or (bounds.max is not None and value > bounds.max):
+                return False
+        return True
+
+
+_MISSING = object()
+
+
+def _contains(value: object, needle: JsonValue) -> bool:
+    if isinstance(value, str) and isinstance(needle, str):
+        return needle in value
+    if isinstance(value, list):
+        return all(item in value for item in needle) if isinstance(needle, list) else needle in value
+    if isinstance(needle, list):
+        return value in needle
+    return value == needle
+
+
+class RiskFilter(BaseModel):
+    """Required values of risk flags (``None`` = no constraint)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    read_only: bool | None = None
+    mutates: bool | None = None
+    dangerous: bool | None = None
+
+
+class ToolQuery(BaseModel):
+    """Criteria that select tools; all given criteria must hold (AND), groups give OR and NOT.
+
+    Tag comparisons are case-insensitive; empty lists mean "no constraint". A predicate that raises counts as
+    "no match". ``text`` both filters (a tool must share at least one word with it) and ranks (BM25).
+
+    Example:
+        >>> ToolQuery(tags_any=["Search"], any_of=[ToolQuery(namespaces=["crm"]), ToolQuery(schema_keys=["q"])])
+        ToolQuery(text=None, tags_any=('search',), ...)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    text: str | None = None
+    tags_any: tuple[str, ...] = ()
+    tags_all: tuple[str, ...] = ()
+    tags_none: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()
+    schema_keys: tuple[str, ...] = ()
+    metadata: MetadataFilter | None = None
+    risk: RiskFilter | None = None
+    deprecated: bool | None = None
+    all_of: tuple[ToolQuery, ...] = ()
+    any_of: tuple[ToolQuery, ...] = ()
+    none_of: tuple[ToolQuery, ...] = ()
+    predicate: Callable[[Any], bool] | None = Field(default=None, exclude=True)  # called with a Tool
+
+    def model_post_init(self, __context: Any) -> None:
+        for name in ("tags_any", "tags_all", "tags_none"):
+            object.__setattr__(self, name, tuple(t.strip().lower() for t in getattr(self, name) if t.strip()))
+
+    def matches(self, tool: Tool) -> bool:
+        """Whether ``tool`` satisfies every criterion except ``text`` (which `query_tools` applies)."""
+        tags = {t.lower() for t in tool.tags}
+        if self.tags_any and not tags.intersection(self.tags_any):
+            return False
+        if self.tags_all and not tags.issuperset(self.tags_all):
+            return False
+        if self.tags_none and tags.intersection(self.tags_none):
+            return False
+        if self.namespaces and tool.namespace not in self.namespaces:
+            return False
+        if self.versions and (tool.version or "") not in self.versions:
+            return False
+        if self.schema_keys:
+            keys = {k.lower() for k in tool.parameters.model_fields}
+            if not keys or any(k.lower() not in keys for k in self.schema_keys):
+                return False
+        if self.metadata is not None and not _safe(lambda: self.metadata.matches(tool.metadata)):  # type: ignore[union-attr]
+            return False
+        if self.risk is not None and not self._risk_matches(tool):
+            return False
+        if self.deprecated is not None and bool(tool.lifecycle and tool.lifecycle.deprecated) != self.deprecated:
+            return False
+        if self.all_of and not all(q.matches(tool) and q._text_matches(tool) for q in self.all_of):
+            return False
+        if self.any_of and not any(q.matches(tool) and q._text_matches(tool) for q in self.any_of):
+            return False
+        if self.none_of and any(q.matches(tool) and q._text_matches(tool) for q in self.none_of):
+            return False
+        predicate = self.predicate
+        return predicate is None or _safe(lambda: bool(predicate(tool)))
+
+    def _risk_matches(self, tool: Tool) -> bool:
+        risk = self.risk
+        assert risk is not None
+        return all(
+            wanted is None or wanted == actual
+            for wanted, actual in ((risk.read_only, tool.is_read_only), (risk.mutates, tool.is_mutating),
+                                   (risk.dangerous, tool.is_dangerous))
+        )
+
+    def _text_matches(self, tool: Tool) -> bool:
+        if not self.text or not tokenize(self.text):
+            return True
+        return bool(set(tokenize(self.text)) & set(tool_document(tool)))
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except Exception as exc:  # a user predicate that raises is "no match", never a crash
+        logger.debug("query predicate raised %r; treating as no match", exc)
+        return False
+
+
+def tool_document(tool: Tool) -> list[str]:
+    """The words a tool is found by: its name twice (names are short and decisive), description, parameter
+    names and descriptions, and tags.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> tool_document(tool(name="getUser", description="Fetch a user.", tags=["crm"])(lambda user_id: 1))
+        ['get', 'user', 'get', 'user', 'fetch', 'a', 'user', 'user', 'id', 'crm']
+    """
+    words = tokenize(tool.name) * 2 + tokenize(tool.description)
+    for name, info in tool.parameters.model_fields.items():
+        words += tokenize(name)
+        if info.description:
+            words += tokenize(info.description)
+    for tag in tool.tags:
+        words += tokenize(tag)
+    return words
+
+
+@dataclass(frozen=True, slots=True)
+class QueryMatch:
+    """A tool found by text, with its BM25 score and the query words it shares."""
+
+    tool: Tool
+    score: float
+    matched_terms: tuple[str, ...]
+
+
+class LexicalIndex:
+    """BM25 (bm25s) over `tool_document` of each tool; rebuilt when the tool set changes.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> index = LexicalIndex([tool(name="send_email", description="Send mail.")(lambda: 1),
+        ...                       tool(name="list_files", description="List files.")(lambda: 1)])
+        >>> [(m.tool.name, m.matched_terms) for m in index.search("email")]
+        [('send_email', ('email',))]
+    """
+
+    def __init__(self, tools: Sequence[Tool]) -> None:
+        import bm25s
+
+        self.tools = list(tools)
+        self._documents = [tool_document(t) for t in self.tools]
+        self._terms = [set(doc) for doc in self._documents]
+        self._bm25 = bm25s.BM25()
+        if self.tools:
+            self._bm25.index(self._documents, show_progress=False)
+        self._vocab: Mapping[str, int] = getattr(self._bm25, "vocab_dict", {}) or {}
+
+    def scores(self, text: str) -> np.ndarray:
+        """BM25 score of every tool for ``text`` (0 where no word is shared)."""
+        words = [w for w in dict.fromkeys(tokenize(text)) if w in self._vocab]
+        if not self.tools or not words:
+            return np.zeros(len(self.tools), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(words), dtype=np.float32)
+
+    def search(self, text: str, candidates: Iterable[int] | None = None, limit: int | None = None) -> list[QueryMatch]:
+        """Tools sharing at least one word with ``text``, best first (ties keep registration order)."""
+        scores = self.scores(text)
+        words = set(tokenize(text))
+        pool = range(len(self.tools)) if candidates is None else candidates
+        hits = [(float(scores[i]), i) for i in pool if scores[i] > 0]
+        hits.sort(key=lambda pair: (-pair[0], pair[1]))
+        if limit is not None:
+            hits = hits[:limit]
+        return [QueryMatch(self.tools[i], s, tuple(sorted(words & self._terms[i]))) for s, i in hits]
+
+
+def _summary(tool: Tool) -> dict[str, Any]:
+    return {
+        "id": tool.id, "name": tool.name, "description": tool.description, "tags": list(tool.tags),
+        "schema_keys": list(tool.parameters.model_fields), "metadata": dict(tool.metadata),
+        "risk": tool.risk.model_dump(exclude_none=True, exclude_defaults=True),
+    }
+
+
+def query_tools(
+    tools: Iterable[Tool],
+    query: ToolQuery | None = None,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    select: Select = "tool",
+    index: LexicalIndex | None = None,
+    **criteria: Any,
+) -> list[Any]:
+    """Select tools matching ``query`` (or keyword criteria), ranked by BM25 when there is text.
+
+    Args:
+        tools: A toolbox or any iterable of tools.
+        query: A `ToolQuery`; or pass its fields as keyword arguments instead.
+        offset: Skip this many matches (paging).
+        limit: Return at most this many (None or < 1: all).
+        select: ``tool`` objects, ``name`` strings, or ``summary`` dicts.
+        index: A prebuilt `LexicalIndex` over exactly ``tools`` (toolboxes pass their cached one).
+        **criteria: `ToolQuery` fields, when ``query`` is not given.
+
+    Returns:
+        Matches: in input order without text, best first with text.
+
+    Raises:
+        ConfigError: for unknown criteria or both ``query`` and keyword criteria.
+    """
+    if query is not None and criteria:
+        raise ConfigError("pass either a ToolQuery or keyword criteria, not both")
+    try:
+        query = query or ToolQuery(**criteria)
+    except Exception as exc:
+        raise ConfigError(f"invalid query: {exc}") from exc
+    pool = list(tools)
+    matching = [i for i, t in enumerate(pool) if query.matches(t)]
+    if query.text and tokenize(query.text):
+        lexical = index if index is not None else LexicalIndex(pool)
+        ordered = [m.tool for m in lexical.search(query.text, matching)]
+    else:
+        ordered = [pool[i] for i in matching]
+    ordered = ordered[max(0, offset):]
+    if limit is not None and limit >= 1:
+        ordered = ordered[:limit]
+    if select == "name":
+        return [t.name for t in ordered]
+    if select == "summary":
+        return [_summary(t) for t in ordered]
+    return ordered
