@@ -1,0 +1,26 @@
+"""Provider adapters: tool definitions in each provider's shape, and calls and results back and forth.
+
+Every adapter works from `Tool.to_json()`, so what a provider sees is exactly what the toolbox validates.
+"""
+
+from __future__ import annotations
+
+from armorer_ray.adapters.anthropic import to_anthropic
+from armorer_ray.adapters.gemini import to_gemini
+from armorer_ray.adapters.openai import (
+    create_name_mapper,
+    format_tool_results,
+    map_to_openai_name,
+    parse_tool_calls,
+    to_openai,
+)
+
+__all__ = [
+    "create_name_mapper",
+    "format_tool_results",
+    "map_to_openai_name",
+    "parse_tool_calls",
+    "to_anthropic",
+    "to_gemini",
+    "to_openai",
+]

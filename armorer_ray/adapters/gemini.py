@@ -1,0 +1,32 @@
+"""Google Gemini function declarations.
+
+Example:
+    >>> from armorer_ray import tool
+    >>> @tool
+    ... def add(a: int) -> int:
+    ...     "Add."
+    ...     return a
+    >>> {"functionDeclarations": to_gemini([add])}["functionDeclarations"][0]["name"]
+    'add'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from armorer_ray.adapters._inputs import AdapterInput, definitions, without_dialect
+
+__all__ = ["to_gemini"]
+
+
+def _declaration(definition: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": definition["name"], "description": definition["description"],
+            "parameters": without_dialect(definition["schema"])}
+
+
+def to_gemini(source: AdapterInput) -> Any:
+    """Gemini function declarations (wrap a list as ``{"functionDeclarations": [...]}``)."""
+    defs, single = definitions(source)
+    out = [_declaration(d) for d in defs]
+    return out[0] if single else out
