@@ -85,7 +85,9 @@ class RedisStore(BaseStore):
         except ImportError as exc:
             raise MissingExtraError("the redis store", "redis") from exc
         self.options = options or RedisOptions()
-        super().__init__(key_prefix=self.options.key_prefix, driver_errors=(redis.RedisError, OSError))
+        # UnicodeDecodeError: a key some other program wrote under our prefix that is not UTF-8, met by `keys`.
+        errors = (redis.RedisError, OSError, UnicodeDecodeError)
+        super().__init__(key_prefix=self.options.key_prefix, driver_errors=errors)
         self._client: Redis = redis.asyncio.Redis.from_url(
             self.options.url,
             socket_timeout=self.options.socket_timeout_s,

@@ -87,7 +87,7 @@ def register_backend(scheme: str, spec: BackendSpec, *, replace: bool = False) -
 
 
 def open_store(url_or_name: str) -> Store:
-    """Open a store from a URL, or a backend name for its defaults; nothing connects until first use.
+    """Open a store from a URL (a bare scheme such as ``"sqlite"`` means ``"sqlite://"``); nothing connects yet.
 
     ``memory://``, ``sqlite:///relative.db`` / ``sqlite:////absolute.db`` / ``sqlite://`` (the default file),
     ``redis://127.0.0.1:6379/0`` (also ``rediss://``, ``unix://``), ``postgresql://user@host/db`` (also

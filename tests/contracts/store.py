@@ -366,11 +366,15 @@ class StoreContract:
 class SharedStoreContract(StoreContract):
     """What a store shared between connections and processes adds: persistence, namespaces, cross-process atomicity.
 
-    `open_peer` opens another connection to the same data; the default rebuilds the store from its ``options``.
+    `peer_opener` opens another connection to the same data; the default rebuilds the store from its ``options``.
     """
 
+    def peer_opener(self, store: Store, **changes: Any) -> Callable[[], Store]:
+        """A picklable function opening another store on the same data; override for a differently built backend."""
+        return reopener(store, **changes)
+
     def open_peer(self, store: Store, **changes: Any) -> Store:
-        return reopener(store, **changes)()
+        return self.peer_opener(store, **changes)()
 
     async def test_values_survive_close_and_reopen(self, store: Store) -> None:
         await store.set("approval/1", b"pending")
@@ -417,7 +421,7 @@ class SharedStoreContract(StoreContract):
         keys = [f"approval/{n}" for n in range(60)]
         for key in keys:
             await store.set(key, key.encode())
-        outcomes = await asyncio.to_thread(run_race_in_processes, reopener(store), keys)
+        outcomes = await asyncio.to_thread(run_race_in_processes, self.peer_opener(store), keys)
 
         won = [key for outcome in outcomes for key in outcome["won"]]
         assert sorted(won) == sorted(keys), "every key popped by exactly one process"

@@ -46,3 +46,17 @@ async def test_an_unreachable_server_is_a_store_error_with_the_cause() -> None:
         with pytest.raises(StoreError) as caught:
             await store.get("k")
     assert isinstance(caught.value.__cause__, (redis.RedisError, OSError))
+
+
+async def test_a_foreign_key_that_is_not_utf8_is_a_store_error(redis_url: str, redis_key_prefix: str) -> None:
+    import redis
+
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        raw.set(redis_key_prefix.encode() + b"\xff\xfe", b"written by another program")
+    finally:
+        raw.close()
+    async with RedisStore(RedisOptions(url=redis_url, key_prefix=redis_key_prefix)) as store:
+        with pytest.raises(StoreError) as caught:
+            await store.keys()
+    assert isinstance(caught.value.__cause__, UnicodeDecodeError)
