@@ -1,0 +1,1 @@
+"""Embedder backends, one module each; every heavy import happens on first use."""

@@ -1,0 +1,1 @@
+"""Tests of armorer_ray.embeddings, mirroring the package."""

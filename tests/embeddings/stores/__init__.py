@@ -1,0 +1,1 @@
+"""Vector store backends: each runs tests/contracts/vector_store.py."""
