@@ -145,7 +145,7 @@ def model_from_json_schema(name: str, schema: Mapping[str, Any]) -> type[BaseMod
         prop = prop if isinstance(prop, Mapping) else {}
         default = ... if key in required else prop.get("default")
         fields[key] = (_annotation(prop), Field(default, description=prop.get("description")))
-    extra = "forbid" if schema.get("additionalProperties") is False else "allow"
+    extra: Literal["forbid", "allow"] = "forbid" if schema.get("additionalProperties") is False else "allow"
     return create_model(f"{name}_parameters", __config__=ConfigDict(extra=extra), **fields)
 
 
