@@ -10,6 +10,7 @@ Example:
     3
 """
 
+from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook, StoreApprovalBook
 from armorer_ray.cancellation import AbortController, AbortSignal
 from armorer_ray.context import Approval, CallContext
 from armorer_ray.errors import (
@@ -51,6 +52,7 @@ __all__ = [
     "AbortSignal",
     "ActionRequest",
     "Approval",
+    "ApprovalBook",
     "ArmorerError",
     "Backpressure",
     "Budget",
@@ -68,6 +70,7 @@ __all__ = [
     "InvalidArguments",
     "Lifecycle",
     "LocalExecutor",
+    "MemoryApprovalBook",
     "MetadataFilter",
     "Middleware",
     "MissingExtraError",
@@ -77,6 +80,7 @@ __all__ = [
     "PolicyContext",
     "PolicyHooks",
     "RiskPolicy",
+    "StoreApprovalBook",
     "StoreError",
     "TimedOut",
     "Tool",

@@ -165,3 +165,24 @@ async def test_unknown_resume_token_is_a_conflict() -> None:
 async def test_calling_a_paused_tool_directly_returns_none() -> None:
     gated = tool(name="gated", description="Gated.", policy=lambda ctx: Decision.needs_approval())(lambda: "x")
     assert await gated() is None
+
+
+@pytest.mark.services
+async def test_approvals_in_redis_resume_exactly_once_across_toolboxes(redis_url: str, redis_key_prefix: str) -> None:
+    from armorer_ray import StoreApprovalBook
+    from armorer_ray.stores import RedisOptions, RedisStore
+
+    runs: list[int] = []
+    gated = tool(name="gated", description="Gated.", policy=lambda ctx: Decision.needs_approval())(
+        lambda: runs.append(1) or "ran")
+    store = RedisStore(RedisOptions(url=redis_url, key_prefix=redis_key_prefix))
+    try:
+        replicas = [Toolbox([gated], approvals=StoreApprovalBook(store)) for _ in range(3)]
+        paused = await replicas[0].execute({"name": "gated"})
+        token = paused.action.resume_token  # type: ignore[union-attr]
+        outcomes = await asyncio.gather(*(box.resume(token) for box in replicas), return_exceptions=True)
+        assert sum(isinstance(o, Conflict) for o in outcomes) == 2
+        assert runs == [1]
+    finally:
+        await store.delete_prefix("")
+        await store.close()
