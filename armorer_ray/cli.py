@@ -1,0 +1,185 @@
+"""The ``armorer`` command: list, inspect, call, export and validate tools from the shell.
+
+A TARGET is ``module:attribute`` naming a `Toolbox`, a `Tool`, a list of tools, or a function returning one
+(the current directory is importable). Examples::
+
+    armorer list examples.demo_tools:build_toolbox
+    armorer call examples.demo_tools:build_toolbox search_customers --args '{"query": "ada"}'
+    armorer export examples.demo_tools:build_toolbox --provider openai > tools.json
+    armorer validate tools.json
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from armorer_ray.errors import ConfigError
+from armorer_ray.inspection import inspect_tool
+from armorer_ray.results import ToolCall
+from armorer_ray.toolbox import Toolbox
+from armorer_ray.tools import Tool, _validate_tags
+
+__all__ = ["app", "load_toolbox", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect, call and export armorer-ray tools.")
+console = Console()
+errors = Console(stderr=True)
+
+
+def load_toolbox(target: str) -> Toolbox:
+    """Import ``module:attribute`` and turn it into a toolbox.
+
+    Raises:
+        ConfigError: when the target cannot be imported or is not a toolbox, tool or list of tools.
+    """
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"target must look like module:attribute, got {target!r}")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import {target!r}: {exc}") from exc
+    if callable(value) and not isinstance(value, Tool | Toolbox):
+        try:
+            value = value()
+        except Exception as exc:  # a factory that needs arguments, or fails: say which target
+            raise ConfigError(f"{target!r} is callable but calling it with no arguments failed: {exc}") from exc
+    if isinstance(value, Toolbox):
+        return value
+    if isinstance(value, Tool):
+        return Toolbox([value])
+    if isinstance(value, list | tuple) and all(isinstance(item, Tool) for item in value):
+        return Toolbox(value)
+    raise ConfigError(f"{target!r} is a {type(value).__name__}, not a Toolbox, Tool or list of tools")
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+@app.command("list")
+def list_tools(target: str, tag: list[str] = typer.Option([], help="Only tools with any of these tags."),
+               text: str = typer.Option("", help="Rank by relevance to this text.")) -> None:
+    """List the tools of TARGET with their risk flags and tags."""
+    try:
+        box = load_toolbox(target)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    table = Table(title=f"{box.name}: {len(box)} tools")
+    for column in ("id", "risk", "tags", "description"):
+        table.add_column(column, overflow="fold")
+    for t in box.query(text=text or None, tags_any=tag):
+        risk = ",".join(flag for flag, on in (("read-only", t.is_read_only), ("mutates", t.is_mutating),
+                                              ("dangerous", t.is_dangerous)) if on)
+        table.add_row(t.id, risk, ", ".join(t.tags), t.description.splitlines()[0])
+    console.print(table)
+
+
+@app.command()
+def describe(target: str, tool: str) -> None:
+    """Show one tool's parameters (JSON Schema) and summary."""
+    try:
+        found = load_toolbox(target).get_tool(tool)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    if found is None:
+        raise _fail(f"no tool {tool!r} in {target}")
+    console.print_json(json.dumps({"summary": inspect_tool(found, "full").model_dump(by_alias=True),
+                                   "definition": found.to_json()}, default=str))
+
+
+@app.command()
+def call(target: str, tool: str, args: str = typer.Option("{}", help="Arguments as a JSON object."),
+         dry_run: bool = typer.Option(False, help="Run the tool's dry-run handler instead."),
+         timeout_s: float = typer.Option(None, help="Deadline in seconds.")) -> None:
+    """Run one call through the toolbox's pipeline and print the ToolResult as JSON (exit 1 if it failed)."""
+    try:
+        box = load_toolbox(target)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    result = box.execute_sync(ToolCall(name=tool, arguments=args), dry_run=dry_run, timeout_s=timeout_s)
+    console.print_json(result.model_dump_json())
+    if result.outcome == "error":
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(target: str, provider: str = typer.Option("json", help="json, openai, anthropic or gemini.")) -> None:
+    """Print TARGET's tool definitions for a provider."""
+    from armorer_ray.adapters import to_anthropic, to_gemini, to_openai
+
+    try:
+        box = load_toolbox(target)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    exporters = {"json": Toolbox.to_json, "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini}
+    if provider not in exporters:
+        raise _fail(f"unknown provider {provider!r}; choose from {', '.join(sorted(exporters))}")
+    typer.echo(json.dumps(exporters[provider](box), indent=2, ensure_ascii=False))
+
+
+def validate_definitions(definitions: object) -> list[str]:
+    """Problems in a list of serialised tool definitions (empty when they are valid)."""
+    if not isinstance(definitions, list):
+        return ["the file must hold a JSON list of tool definitions (armorer export --provider json)"]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(definitions):
+        where = f"[{index}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: not an object")
+            continue
+        where = f"[{index}] {item.get('id', item.get('name', '?'))}"
+        if item.get("schemaVersion") != "2020-12":
+            problems.append(f"{where}: schemaVersion must be '2020-12'")
+        for key in ("id", "name", "description", "schema"):
+            if not item.get(key):
+                problems.append(f"{where}: missing {key}")
+        if item.get("id") in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(str(item.get("id")))
+        schema = item.get("schema")
+        if isinstance(schema, dict) and schema.get("type") != "object":
+            problems.append(f"{where}: schema must be an object schema")
+        try:
+            _validate_tags(str(item.get("name")), item.get("tags") or [])
+        except ConfigError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
+
+
+@app.command()
+def validate(path: Path) -> None:
+    """Check a JSON file of tool definitions (ids, schemas, tags); exit 1 on problems."""
+    try:
+        definitions = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read {path}: {exc}") from exc
+    problems = validate_definitions(definitions)
+    for problem in problems:
+        errors.print(f"[red]✗[/red] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/green] {len(definitions)} tool definitions are valid")
+
+
+def main() -> None:
+    """Entry point of the ``armorer`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
