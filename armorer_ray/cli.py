@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,9 @@ def export(target: str, provider: str = typer.Option("json", help="json, openai,
         box = load_toolbox(target)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    exporters = {"json": Toolbox.to_json, "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini}
+    exporters: dict[str, Callable[[Toolbox], Any]] = {
+        "json": Toolbox.to_json, "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini,
+    }
     if provider not in exporters:
         raise _fail(f"unknown provider {provider!r}; choose from {', '.join(sorted(exporters))}")
     typer.echo(json.dumps(exporters[provider](box), indent=2, ensure_ascii=False))
