@@ -2,12 +2,75 @@
 
 Order: the toolbox's middleware wraps the tool's, which wraps the body; the first middleware in a list is the
 outermost. Middleware runs after argument validation and the before-policy, so it sees only admitted calls
-(``ctx.params`` holds the validated arguments), and before output validation and shaping of the result it
-returns. A layer that changes the call (``await next(new_call, ctx)``) gets the new arguments validated again.
+(``ctx.params`` holds the validated arguments), and after output validation and shaping of the body's result:
+the result a layer receives is complete, and a result it makes itself (a cache hit, a refusal) is returned
+as it is. A layer that changes the call (``await next(new_call, ctx)``) gets the new arguments validated again.
+A layer never raises for a call's failure: it returns a failed `ToolResult`.
+
+The production layers, outermost first in the recommended stack (see docs/middleware.md):
+
+- `Fallback` answers with another tool when one fails in a chosen way;
+- `Cache` answers repeated calls of cacheable tools from a store (memory, Redis, memcached);
+- `Dedupe` collapses concurrent identical calls into one execution;
+- `Retry` runs a failed idempotent call again, with backoff and jitter;
+- `CircuitBreaker` stops calling a failing dependency, then probes it;
+- `RateLimit` holds calls to a rate, per tool or globally, per key;
+- `AdmissionController` bounds concurrency globally, queues by priority, sheds load;
+- `Timeout` puts a hard deadline on everything inside it;
+- `Compression` packs large results.
 """
 
 from __future__ import annotations
 
+from armorer_ray.middleware.admission import AdmissionController, AdmissionStats
 from armorer_ray.middleware.base import Middleware, Next, chain
+from armorer_ray.middleware.batching import execute_chunked, iter_chunks
+from armorer_ray.middleware.cache import Cache, CacheStats, caches_by_default
+from armorer_ray.middleware.cache_stores import (
+    CacheStore,
+    MemcachedCacheStore,
+    MemoryCacheStats,
+    MemoryCacheStore,
+    RedisCacheStore,
+)
+from armorer_ray.middleware.circuit_breaker import CircuitBreaker, CircuitState
+from armorer_ray.middleware.compression import Compression, decompress_content
+from armorer_ray.middleware.dedupe import Dedupe, dedupes_by_default
+from armorer_ray.middleware.fallback import Fallback
+from armorer_ray.middleware.keys import KeyFunction, arguments_key, per_tenant, per_tool, per_user
+from armorer_ray.middleware.rate_limit import RateLimit
+from armorer_ray.middleware.retry import Retry
+from armorer_ray.middleware.timeout import Timeout
 
-__all__ = ["Middleware", "Next", "chain"]
+__all__ = [
+    "AdmissionController",
+    "AdmissionStats",
+    "Cache",
+    "CacheStats",
+    "CacheStore",
+    "CircuitBreaker",
+    "CircuitState",
+    "Compression",
+    "Dedupe",
+    "Fallback",
+    "KeyFunction",
+    "MemcachedCacheStore",
+    "MemoryCacheStats",
+    "MemoryCacheStore",
+    "Middleware",
+    "Next",
+    "RateLimit",
+    "RedisCacheStore",
+    "Retry",
+    "Timeout",
+    "arguments_key",
+    "caches_by_default",
+    "chain",
+    "decompress_content",
+    "dedupes_by_default",
+    "execute_chunked",
+    "iter_chunks",
+    "per_tenant",
+    "per_tool",
+    "per_user",
+]
