@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -562,6 +563,40 @@ class Toolbox:
             return Health(ok=False, detail="draining")
         return Health(ok=True, detail=f"{len(self)} tools, {self._in_flight} in flight")
 
+    async def probe(self, call: ToolCall | None = None, *, timeout_s: float = 5.0) -> Health:
+        """Health that exercises the tool path: run ``call``, or a built-in no-op, through the pipeline.
+
+        The built-in no-op (``armorer:probe``) is not registered and not charged to the budget, but passes
+        policies, middleware and the executor like any call. A probe fails only on an ``internal``,
+        ``transient``, ``timeout`` or ``cancelled`` error: a policy denial still proves the path works.
+
+        Args:
+            call: A probe call of the user's (it is charged to the budget like any call), or None.
+            timeout_s: Deadline for the probe's body.
+
+        Returns:
+            ``Health(ok=False)`` when the toolbox is draining or stopped or the probe failed; never raises.
+
+        Example:
+            >>> import asyncio
+            >>> asyncio.run(Toolbox().probe()).ok
+            True
+        """
+        state = await self.health()
+        if not state.ok:
+            return state
+        try:
+            if call is None:
+                probe = _probe_tool()
+                result = await self._pipeline.run(probe, ToolCall(name=probe.name), timeout_s)
+            else:
+                result = await self.execute(call, timeout_s=timeout_s)
+        except Exception as exc:  # a probe reports; it never raises
+            return Health(ok=False, detail=f"probe raised {type(exc).__name__}: {exc}")
+        if result.error is not None and result.error.category in _PROBE_FAILURES:
+            return Health(ok=False, detail=f"probe {result.tool_name!r} failed: {result.error.message}")
+        return Health(ok=True, detail=f"probe {result.tool_name!r}: {result.outcome}")
+
     async def __aenter__(self) -> Toolbox:
         await self.start()
         return self
@@ -584,6 +619,23 @@ class Toolbox:
     def ids(self) -> list[ToolId]:
         """Ids of the registered tools."""
         return [entry.tool.id for entry in self._entries.values()]
+
+
+PROBE_TOOL_ID = "armorer:probe"
+"""Id of the built-in no-op that `Toolbox.probe` runs; layers that must not count probes can skip it."""
+
+_PROBE_FAILURES = frozenset({"internal", "transient", "timeout", "cancelled"})
+
+
+@functools.cache
+def _probe_tool() -> Tool:
+    # Made on first use, so importing the package builds no tool.
+    return Tool(_noop, name="probe", namespace="armorer", read_only=True,
+                description="Do nothing; proves the call path works.")
+
+
+async def _noop() -> None:
+    return None
 
 
 def combine_toolboxes(*toolboxes: Toolbox) -> Toolbox:
