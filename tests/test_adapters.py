@@ -68,3 +68,21 @@ def test_serialized_definitions_are_accepted_and_junk_refused() -> None:
         to_openai({"name": "x"})
     with pytest.raises(ConfigError, match="Invalid tool input"):
         to_gemini(42)
+
+
+def test_bedrock_mistral_cohere() -> None:
+    from armorer_ray.adapters import bedrock, cohere, to_bedrock, to_cohere, to_mistral
+
+    config = to_bedrock(Toolbox([mutate]))
+    assert config["tools"][0]["toolSpec"]["name"] == "mutate"
+    assert "$schema" not in config["tools"][0]["toolSpec"]["inputSchema"]["json"]
+    calls = bedrock.parse_tool_calls([{"text": "thinking"}, {"toolUse": {"toolUseId": "b1", "name": "mutate",
+                                                                         "input": {"item_id": 4}}}])
+    result = Toolbox([mutate]).execute_sync(calls[0])
+    message = bedrock.format_tool_results([result, result.replace(outcome="error", content="bad")])
+    assert message["content"][0]["toolResult"] == {"toolUseId": "b1", "content": [{"text": "ok"}]}
+    assert message["content"][1]["toolResult"]["status"] == "error"
+    assert to_mistral(mutate, naming="safe-id")["function"]["name"] == "ns_mutate_1_0_0"
+    assert to_cohere([mutate])[0]["function"]["name"] == "mutate"
+    doc = cohere.format_tool_results(result)[0]["content"][0]["document"]["data"]
+    assert doc == '{"result": "ok"}'

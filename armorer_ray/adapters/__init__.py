@@ -6,7 +6,10 @@ Every adapter works from `Tool.to_json()`, so what a provider sees is exactly wh
 from __future__ import annotations
 
 from armorer_ray.adapters.anthropic import to_anthropic
+from armorer_ray.adapters.bedrock import to_bedrock
+from armorer_ray.adapters.cohere import to_cohere
 from armorer_ray.adapters.gemini import to_gemini
+from armorer_ray.adapters.mistral import to_mistral
 from armorer_ray.adapters.openai import (
     create_name_mapper,
     format_tool_results,
@@ -21,6 +24,9 @@ __all__ = [
     "map_to_openai_name",
     "parse_tool_calls",
     "to_anthropic",
+    "to_bedrock",
+    "to_cohere",
     "to_gemini",
+    "to_mistral",
     "to_openai",
 ]

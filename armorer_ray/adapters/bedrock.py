@@ -1,0 +1,57 @@
+"""AWS Bedrock Converse API: ``toolConfig`` specs, ``toolUse`` parsing and ``toolResult`` blocks.
+
+Example:
+    >>> from armorer_ray import tool
+    >>> @tool
+    ... def add(a: int) -> int:
+    ...     "Add."
+    ...     return a
+    >>> to_bedrock([add])["tools"][0]["toolSpec"]["inputSchema"]["json"]["required"]
+    ['a']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from armorer_ray.adapters._inputs import AdapterInput, definitions, without_dialect
+from armorer_ray.json_values import to_json_compatible
+from armorer_ray.results import ToolCall, ToolResult
+
+__all__ = ["format_tool_results", "parse_tool_calls", "to_bedrock"]
+
+
+def to_bedrock(source: AdapterInput) -> dict[str, Any]:
+    """A Converse ``toolConfig``: ``{"tools": [{"toolSpec": {name, description, inputSchema: {json}}}]}``."""
+    defs, _ = definitions(source)
+    return {"tools": [{"toolSpec": {"name": d["name"], "description": d["description"],
+                                    "inputSchema": {"json": without_dialect(d["schema"])}}} for d in defs]}
+
+
+def parse_tool_calls(content: Any) -> list[ToolCall]:
+    """`ToolCall` objects from the ``toolUse`` blocks of a Converse assistant message's content."""
+    if not isinstance(content, list):
+        return []
+    calls = []
+    for block in content:
+        use = block.get("toolUse") if isinstance(block, Mapping) else None
+        if isinstance(use, Mapping):
+            arguments = use.get("input")
+            calls.append(ToolCall(id=use.get("toolUseId") or "", name=str(use.get("name", "")),
+                                  arguments=arguments if isinstance(arguments, dict) else {}))
+    return calls
+
+
+def format_tool_results(results: ToolResult | Sequence[ToolResult]) -> dict[str, Any]:
+    """A ``user`` message with one ``toolResult`` block per result (``status: error`` on failures)."""
+    items = [results] if isinstance(results, ToolResult) else list(results)
+    blocks = []
+    for r in items:
+        content = r.content
+        body = {"text": content} if isinstance(content, str) else {"json": to_json_compatible(content)}
+        block: dict[str, Any] = {"toolUseId": r.call_id, "content": [body]}
+        if r.outcome == "error":
+            block["status"] = "error"
+        blocks.append({"toolResult": block})
+    return {"role": "user", "content": blocks}
