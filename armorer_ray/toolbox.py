@@ -232,6 +232,9 @@ class Toolbox:
             if identity.version is None:
                 candidates = [self._entries[i].tool for i in self._by_name.get(identity.name, ())
                               if self._entries[i].tool.namespace == identity.namespace]
+                # A version-less id prefers versions that are not deprecated, like a package resolver.
+                current = [t for t in candidates if not (t.lifecycle and t.lifecycle.deprecated)]
+                candidates = current or candidates
                 if candidates:
                     best = candidates[0]
                     for candidate in candidates[1:]:
@@ -429,6 +432,11 @@ class Toolbox:
             return ToolResult.failure(call.id, call.name, error)
         if hub.wants("call"):
             hub.emit("call", {"tool": found, "call": call})
+        if found.lifecycle is not None and found.lifecycle.deprecated and hub.wants("log"):
+            hub.emit("log", {"level": "warn", "tool": found, "call": call,
+                             "message": f"tool {found.id} is deprecated"
+                                        + (f"; use {found.lifecycle.replaced_by}" if found.lifecycle.replaced_by else "")
+                                        + (f": {found.lifecycle.message}" if found.lifecycle.message else "")})
         exceeded = self._charge_budget() if self.budget is not None else None
         if exceeded is not None:
             if hub.wants("budget-exceeded"):
