@@ -433,10 +433,10 @@ class Toolbox:
         if hub.wants("call"):
             hub.emit("call", {"tool": found, "call": call})
         if found.lifecycle is not None and found.lifecycle.deprecated and hub.wants("log"):
+            life = found.lifecycle
+            message = f"tool {found.id} is deprecated" + (f"; use {life.replaced_by}" if life.replaced_by else "")
             hub.emit("log", {"level": "warn", "tool": found, "call": call,
-                             "message": f"tool {found.id} is deprecated"
-                                        + (f"; use {found.lifecycle.replaced_by}" if found.lifecycle.replaced_by else "")
-                                        + (f": {found.lifecycle.message}" if found.lifecycle.message else "")})
+                             "message": message + (f": {life.message}" if life.message else "")})
         exceeded = self._charge_budget() if self.budget is not None else None
         if exceeded is not None:
             if hub.wants("budget-exceeded"):
