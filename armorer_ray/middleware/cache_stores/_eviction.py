@@ -16,7 +16,7 @@ class EvictionOrder(Protocol):
     def add(self, key: str) -> None: ...
     def touch(self, key: str) -> None: ...
     def remove(self, key: str) -> None: ...
-    def victim(self) -> str: ...
+    def victim(self, spare: str) -> str: ...
 
 
 class LeastRecentlyUsed:
@@ -37,7 +37,8 @@ class LeastRecentlyUsed:
     def remove(self, key: str) -> None:
         self._order.pop(key, None)
 
-    def victim(self) -> str:
+    def victim(self, spare: str) -> str:
+        """The least recently used key (``spare``, just written, is the most recent, so never chosen)."""
         return next(iter(self._order))
 
 
@@ -74,10 +75,15 @@ class LeastFrequentlyUsed:
         if count is not None:
             self._drop(key, count)
 
-    def victim(self) -> str:
+    def victim(self, spare: str) -> str:
+        """The least used key other than ``spare``: a new entry, used once, would otherwise always be the victim."""
         if self._lowest not in self._buckets:  # the lowest bucket emptied by a removal
             self._lowest = min(self._buckets)
-        return next(iter(self._buckets[self._lowest]))
+        for key in self._buckets[self._lowest]:
+            if key != spare:
+                return key
+        higher = [count for count in self._buckets if count != self._lowest]
+        return next(iter(self._buckets[min(higher)])) if higher else spare
 
     def _drop(self, key: str, count: int) -> None:
         bucket = self._buckets[count]

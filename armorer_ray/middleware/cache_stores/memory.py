@@ -142,7 +142,7 @@ class MemoryCacheStore:
         while (self.max_entries is not None and len(self._entries) > self.max_entries) or (
             self.max_bytes is not None and self._bytes > self.max_bytes
         ):
-            self._remove(self._order.victim())
+            self._remove(self._order.victim(key))
             self._evictions += 1
 
     async def delete(self, key: str) -> bool:
