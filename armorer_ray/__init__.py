@@ -37,7 +37,19 @@ from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.identity import ToolId, ToolIdentity, format_tool_id, parse_tool_id
 from armorer_ray.inspection import inspect_tool, inspect_toolbox
 from armorer_ray.lifecycle import Health
-from armorer_ray.middleware import Middleware, Next
+from armorer_ray.middleware import (
+    AdmissionController,
+    Cache,
+    CircuitBreaker,
+    Compression,
+    Dedupe,
+    Fallback,
+    Middleware,
+    Next,
+    RateLimit,
+    Retry,
+    Timeout,
+)
 from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
 from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
 from armorer_ray.results import ActionRequest, ToolCall, ToolResult
@@ -51,21 +63,27 @@ __all__ = [
     "AbortController",
     "AbortSignal",
     "ActionRequest",
+    "AdmissionController",
     "Approval",
     "ApprovalBook",
     "ArmorerError",
     "Backpressure",
     "Budget",
+    "Cache",
     "CallContext",
     "Cancelled",
+    "CircuitBreaker",
+    "Compression",
     "ConfigError",
     "Conflict",
     "Decision",
+    "Dedupe",
     "Denied",
     "DeploymentError",
     "Event",
     "EventHub",
     "Executor",
+    "Fallback",
     "Health",
     "InvalidArguments",
     "Lifecycle",
@@ -79,10 +97,13 @@ __all__ = [
     "OutputShaping",
     "PolicyContext",
     "PolicyHooks",
+    "RateLimit",
+    "Retry",
     "RiskPolicy",
     "StoreApprovalBook",
     "StoreError",
     "TimedOut",
+    "Timeout",
     "Tool",
     "ToolCall",
     "ToolError",
