@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Mapping
+import types
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +131,7 @@ class Pipeline:
         signal: AbortSignal | None = None,
         dry_run: bool = False,
         approval: Approval | None = None,
+        on_chunk: Callable[[object], Awaitable[None]] | None = None,
     ) -> ToolResult:
         started_at = time.time()
         t0 = _perf()
@@ -169,6 +171,8 @@ class Pipeline:
                           started_at)
         if signal is not None:
             ctx.state["external_signal"] = True
+        if on_chunk is not None:
+            ctx.state["stream_sink"] = on_chunk  # armorer_ray.streaming.STREAM_SINK: Toolbox.stream reads chunks
         try:
             result = await compiled.handler(call, ctx)
         except asyncio.CancelledError:
@@ -273,9 +277,13 @@ class Pipeline:
                 if ctx.timeout_s is None and not ctx.state.get("external_signal"):
                     if limiter is None:
                         value = await executor.run(tool, kwargs, ctx)
+                        if isinstance(value, _STREAMS):
+                            value = await _collect(value, ctx)
                     else:
                         async with limiter:
                             value = await executor.run(tool, kwargs, ctx)
+                            if isinstance(value, _STREAMS):
+                                value = await _collect(value, ctx)
                 elif limiter is None:
                     value = await self._invoke_stoppable(executor, tool, kwargs, ctx)
                 else:
@@ -293,7 +301,7 @@ class Pipeline:
     async def _invoke_stoppable(self, executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
         # A deadline or an external abort signal: run the body as a task we can cancel on either.
         timeout_s = ctx.timeout_s
-        task = asyncio.ensure_future(executor.run(tool, kwargs, ctx))
+        task: Any = asyncio.ensure_future(_run_collecting(executor, tool, kwargs, ctx))
         remove = ctx.signal.add_listener(lambda _reason: task.cancel())
         try:
             done, _ = await asyncio.wait((task,), timeout=timeout_s)
@@ -388,6 +396,22 @@ def _stamp(result: ToolResult, started_at: float, duration_ms: float, input_dige
     if input_digest is not None:
         fields["input_digest"] = input_digest
     return build_result(**fields)
+
+
+# A generator body streams: its chunks are drained inside the deadline and the concurrency limit, because the
+# tool is still working until its last chunk.
+_STREAMS = (types.AsyncGeneratorType, types.GeneratorType)
+
+
+async def _collect(value: Any, ctx: CallContext) -> Any:
+    from armorer_ray.streaming import collect_stream
+
+    return await collect_stream(value, ctx)
+
+
+async def _run_collecting(executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
+    value = await executor.run(tool, kwargs, ctx)
+    return await _collect(value, ctx) if isinstance(value, _STREAMS) else value
 
 
 def own_signal_abort(signal: AbortSignal, reason: str) -> None:

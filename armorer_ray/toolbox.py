@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast, overload
 
@@ -409,6 +409,46 @@ class Toolbox:
             await asyncio.gather(*tasks, return_exceptions=True)
         return [task.result() for task in tasks]
 
+    def stream(self, call: CallInput, /, *, timeout_s: float | None = None, signal: AbortSignal | None = None,
+               dry_run: bool = False, max_buffered: int = 16) -> AsyncIterator[object]:
+        """Run one call and iterate over its output as it is produced: each chunk, then the `ToolResult`.
+
+        A generator tool's chunks arrive as it yields them (see `armorer_ray.streaming`); any other call yields
+        only its result. The result is the one `execute` would return, its value reduced from the chunks.
+
+        Args:
+            call: A `ToolCall`, or a mapping ``{id?, name, arguments?}``.
+            timeout_s: Deadline for the whole call, last chunk included.
+            signal: Abort signal; aborting cancels the call.
+            dry_run: Run the tool's dry-run handler instead of its body.
+            max_buffered: Chunks produced but not yet read before the body waits (backpressure).
+
+        Returns:
+            An async iterator of chunks ending with exactly one `ToolResult`. Leaving it early cancels the call.
+
+        Raises:
+            ConfigError: when ``max_buffered`` is below 1.
+
+        Example:
+            >>> import asyncio
+            >>> from armorer_ray import tool
+            >>> @tool
+            ... async def count(n: int):
+            ...     "Count up to n."
+            ...     for i in range(n):
+            ...         yield i
+            >>> async def read():
+            ...     return [item async for item in Toolbox([count]).stream({"name": "count", "arguments": {"n": 3}})]
+            >>> *chunks, result = asyncio.run(read())
+            >>> chunks, result.result
+            ([0, 1, 2], [0, 1, 2])
+        """
+        if max_buffered < 1:
+            raise ConfigError(f"max_buffered must be at least 1, got {max_buffered}")
+        from armorer_ray.streaming import stream_call
+
+        return stream_call(self, call, {"timeout_s": timeout_s, "signal": signal, "dry_run": dry_run}, max_buffered)
+
     def execute_sync(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
         """Blocking form of `execute`, for scripts and the CLI; refuses inside a running event loop."""
         return run_sync(self.execute(calls, **options), "toolbox.execute")
@@ -449,7 +489,7 @@ class Toolbox:
         self._in_flight += 1
         try:
             return await self._pipeline.run(found, call, options["timeout_s"], options["signal"],
-                                            options["dry_run"], approval)
+                                            options["dry_run"], approval, options.get("on_chunk"))
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle_waiter is not None:
