@@ -32,6 +32,7 @@ from armorer_ray.middleware.cache_stores import (
     MemoryCacheStats,
     MemoryCacheStore,
     RedisCacheStore,
+    StoreCacheStore,
 )
 from armorer_ray.middleware.circuit_breaker import CircuitBreaker, CircuitState
 from armorer_ray.middleware.compression import Compression, decompress_content
@@ -62,6 +63,7 @@ __all__ = [
     "RateLimit",
     "RedisCacheStore",
     "Retry",
+    "StoreCacheStore",
     "Timeout",
     "arguments_key",
     "caches_by_default",

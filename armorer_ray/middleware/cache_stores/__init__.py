@@ -1,6 +1,8 @@
-"""Cache stores: where the `Cache` middleware keeps results (memory by default; Redis and memcached shared).
+"""Cache stores: where the `Cache` middleware keeps results.
 
-The Redis and memcached clients are imported on first use, so importing this package needs neither.
+`MemoryCacheStore` (the default: this process, LRU or LFU, bounded), `RedisCacheStore` and `MemcachedCacheStore`
+(shared by every process using the server), and `StoreCacheStore` over any `armorer_ray.stores.Store` (an SQLite
+file shared by a machine's processes, PostgreSQL, Redis). Drivers are imported on first use.
 """
 
 from __future__ import annotations
@@ -10,5 +12,14 @@ from armorer_ray.middleware.cache_stores.memcached import MemcachedCacheStore
 from armorer_ray.middleware.cache_stores.memory import MemoryCacheStats, MemoryCacheStore
 from armorer_ray.middleware.cache_stores.protocol import CacheStore
 from armorer_ray.middleware.cache_stores.redis import RedisCacheStore
+from armorer_ray.middleware.cache_stores.store import StoreCacheStore
 
-__all__ = ["CacheStore", "Eviction", "MemcachedCacheStore", "MemoryCacheStats", "MemoryCacheStore", "RedisCacheStore"]
+__all__ = [
+    "CacheStore",
+    "Eviction",
+    "MemcachedCacheStore",
+    "MemoryCacheStats",
+    "MemoryCacheStore",
+    "RedisCacheStore",
+    "StoreCacheStore",
+]
