@@ -1,0 +1,30 @@
+"""Ray actors: toolboxes deployed as supervised replicas, resource pools, and limits that hold across replicas.
+
+Example:
+    >>> from armorer_ray.actors import DeploymentOptions
+    >>> DeploymentOptions(max_concurrency=16, batch_size=16).max_queued
+    1000
+"""
+
+from armorer_ray.actors.deployment import Deployment, deploy, get_deployment
+from armorer_ray.actors.options import ActorOptions, DeploymentOptions, PlacementStrategy
+from armorer_ray.actors.pool import SharedResourcePool, create_resource_pool
+from armorer_ray.actors.stats import DeploymentStats, HandleStats, ReplicaStats
+from armorer_ray.resources import Lease, PoolStats, ResourcePool
+
+__all__ = [
+    "ActorOptions",
+    "Deployment",
+    "DeploymentOptions",
+    "DeploymentStats",
+    "HandleStats",
+    "Lease",
+    "PlacementStrategy",
+    "PoolStats",
+    "ReplicaStats",
+    "ResourcePool",
+    "SharedResourcePool",
+    "create_resource_pool",
+    "deploy",
+    "get_deployment",
+]

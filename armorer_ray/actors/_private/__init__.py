@@ -1,0 +1,1 @@
+"""Ray plumbing behind the `Deployment` handle: replicas, controller, router, snapshots. Free to change."""

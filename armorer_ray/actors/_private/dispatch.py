@@ -1,0 +1,205 @@
+"""Sending calls to replicas and getting exactly one result back for each, whatever happens to the replica.
+
+A call on a replica that dies is retried elsewhere only when its tool is idempotent; otherwise it ends with a
+``transient`` ``REPLICA_DIED`` result and is never run again. Batches go out in chunks, one actor round trip
+each, and come back as a stream, so results that arrived before a replica died are kept and only the calls still
+running are in doubt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from armorer_ray.actors._private.outcomes import (
+    cancelled_result,
+    classify_ray_failure,
+    failed_result,
+    refused_result,
+    replica_died_result,
+)
+from armorer_ray.actors._private.replica import CallOptions
+from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
+from armorer_ray.cancellation import AbortSignal, cancellation_message
+from armorer_ray.results import ToolCall, ToolResult
+
+__all__ = ["Counters", "Dispatcher"]
+
+
+@dataclass(slots=True)
+class Counters:
+    """What happened to calls after admission (per handle)."""
+
+    failovers: int = 0
+    replica_died: int = 0
+    cancelled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    indexes: list[int]
+    attempt: int
+
+
+class Dispatcher:
+    """Runs calls through a `Router` onto replicas.
+
+    Args:
+        router: Admission and replica choice.
+        is_idempotent: Whether a call name may safely run again (from the deployment's tool catalogue).
+        settings: ``() -> (batch_size, failover_attempts)``, read per call (they arrive with the first snapshot).
+    """
+
+    def __init__(self, router: Router, is_idempotent: Callable[[str], bool],
+                 settings: Callable[[], tuple[int, int]]) -> None:
+        self.router = router
+        self.is_idempotent = is_idempotent
+        self.settings = settings
+        self.counters = Counters()
+
+    # -- one call --------------------------------------------------------------------------------------
+
+    async def run_one(self, call: ToolCall, options: CallOptions, signal: AbortSignal | None) -> ToolResult:
+        """Run one call, failing over idempotent calls whose replica died."""
+        attempt = 0
+        while True:
+            if signal is not None and signal.aborted:
+                return self._cancelled(call, signal)
+            grant = await self.router.acquire(1, call.priority)
+            if isinstance(grant, Refusal):
+                return refused_result(call, grant)
+            try:
+                ref = grant.actor.execute.remote(call, options)
+                result: ToolResult = await _await_cancellable(ref, signal)
+                return result
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kind = classify_ray_failure(exc)
+                if kind == "cancelled":
+                    return self._cancelled(call, signal)
+                if kind == "failed":
+                    return failed_result(call, exc)
+                self.router.mark_failed(grant)
+                if not self._may_retry(call, attempt):
+                    self.counters.replica_died += 1
+                    return replica_died_result(call, grant.replica_id, type(exc).__name__)
+                attempt += 1
+                self.counters.failovers += 1
+            finally:
+                self.router.release(grant, 1)
+
+    def _may_retry(self, call: ToolCall, attempt: int) -> bool:
+        return attempt < self.settings()[1] and self.is_idempotent(call.name)
+
+    def _cancelled(self, call: ToolCall, signal: AbortSignal | None) -> ToolResult:
+        self.counters.cancelled += 1
+        reason = cancellation_message(signal.reason) if signal is not None and signal.aborted else "Cancelled"
+        return cancelled_result(call, reason)
+
+    # -- batches ---------------------------------------------------------------------------------------
+
+    async def run_many(self, calls: Sequence[ToolCall], options: CallOptions,
+                       signal: AbortSignal | None) -> list[ToolResult]:
+        """Run a batch in chunks (higher priorities first) and return results in input order."""
+        results: list[ToolResult | None] = [None] * len(calls)
+        size = max(1, self.settings()[0])
+        order = sorted(range(len(calls)), key=lambda i: -calls[i].priority)  # stable: FIFO within a priority
+        pending: deque[_Chunk] = deque(_Chunk(order[i:i + size], 0) for i in range(0, len(order), size))
+        running: set[asyncio.Task[list[_Chunk]]] = set()
+        try:
+            while True:
+                for task in [t for t in running if t.done()]:
+                    running.discard(task)
+                    pending.extend(task.result())  # retries of idempotent calls from a lost replica
+                if not pending:
+                    if not running:
+                        break
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                chunk = pending.popleft()
+                if signal is not None and signal.aborted:
+                    for i in chunk.indexes:
+                        results[i] = self._cancelled(calls[i], signal)
+                    continue
+                priority = max(calls[i].priority for i in chunk.indexes)
+                # Only this chunk waits in the queue: a batch holds at most one queued chunk, never all of them.
+                grant = await self.router.acquire(len(chunk.indexes), priority)
+                if isinstance(grant, Refusal):
+                    for i in chunk.indexes:
+                        results[i] = refused_result(calls[i], grant)
+                    continue
+                running.add(asyncio.ensure_future(self._run_chunk(grant, chunk, calls, results, options, signal)))
+        except BaseException:
+            for task in running:
+                task.cancel()
+            raise
+        return [result for result in results if result is not None]
+
+    async def _run_chunk(self, grant: ReplicaSlot, chunk: _Chunk, calls: Sequence[ToolCall],
+                         results: list[ToolResult | None], options: CallOptions,
+                         signal: AbortSignal | None) -> list[_Chunk]:
+        indexes = chunk.indexes
+        stream = grant.actor.execute_stream.remote([calls[i] for i in indexes], options)
+        remove = signal.add_listener(lambda _: ray.cancel(stream)) if signal is not None else None
+        arrived: set[int] = set()
+        released = 0
+        try:
+            async for item in stream:
+                group: list[tuple[int, ToolResult]] = await item
+                for local, result in group:
+                    results[indexes[local]] = result
+                    arrived.add(local)
+                self.router.release(grant, len(group))  # free room as results arrive, not at the chunk's end
+                released += len(group)
+        except asyncio.CancelledError:
+            ray.cancel(stream)
+            raise
+        except Exception as exc:
+            return self._settle_chunk(grant, chunk, calls, results, arrived, exc, signal)
+        finally:
+            self.router.release(grant, len(indexes) - released)
+            if remove is not None:
+                remove()
+        return []
+
+    def _settle_chunk(self, grant: ReplicaSlot, chunk: _Chunk, calls: Sequence[ToolCall],
+                      results: list[ToolResult | None], arrived: set[int], exc: Exception,
+                      signal: AbortSignal | None) -> list[_Chunk]:
+        kind = classify_ray_failure(exc)
+        missing = [i for local, i in enumerate(chunk.indexes) if local not in arrived]
+        if kind == "cancelled":
+            for i in missing:
+                results[i] = self._cancelled(calls[i], signal)
+            return []
+        if kind == "failed":
+            for i in missing:
+                results[i] = failed_result(calls[i], exc)
+            return []
+        self.router.mark_failed(grant)
+        retry = []
+        for i in missing:
+            if self._may_retry(calls[i], chunk.attempt):
+                retry.append(i)
+            else:
+                self.counters.replica_died += 1
+                results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__)
+        self.counters.failovers += len(retry)
+        return [_Chunk(retry, chunk.attempt + 1)] if retry else []
+
+
+async def _await_cancellable(ref: Any, signal: AbortSignal | None) -> Any:
+    remove = signal.add_listener(lambda _: ray.cancel(ref)) if signal is not None else None
+    try:
+        return await ref
+    except asyncio.CancelledError:
+        ray.cancel(ref)  # the caller gave up: free the replica too, and stop the tool body there
+        raise
+    finally:
+        if remove is not None:
+            remove()

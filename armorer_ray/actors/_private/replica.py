@@ -1,0 +1,175 @@
+"""`ToolboxReplica`: the async Ray actor that hosts one toolbox and forwards every call to `Toolbox.execute`.
+
+A thin shell: the toolbox is built here from its spec (pools open their connections here), started lazily by the
+first method call of each actor life (so a replica Ray restarts runs ``on_start`` again, once), and every call
+goes through the one pipeline. Control methods (probe, stats, shutdown) run in their own concurrency group, so a
+replica saturated with calls still answers its supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
+from armorer_ray.errors import classify_exception
+from armorer_ray.lifecycle import Health
+from armorer_ray.resources import PoolStats, ResourcePool
+from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.telemetry.propagation import remote_span
+
+__all__ = ["CONTROL_GROUP", "CallOptions", "ReplicaActor", "ReplicaReport", "ToolboxReplica"]
+
+CONTROL_GROUP = "control"
+CONTROL_CONCURRENCY = 4  # probe, report and shutdown never wait behind calls
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Per-call options that travel with a call to the replica."""
+
+    timeout_s: float | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaReport:
+    """What a replica says about itself: identity of this actor life, counters, pools, tool catalogue."""
+
+    replica_id: str
+    life_id: str
+    pid: int
+    node_id: str
+    in_flight: int
+    completed: int
+    failed: int
+    catalogue: Catalogue
+    pools: dict[str, PoolStats] = field(default_factory=dict)
+
+
+class ToolboxReplica:
+    """Hosts a toolbox in a Ray actor (made into one by the controller with ``ray.remote``)."""
+
+    def __init__(self, spec_blob: bytes, replica_id: str, max_concurrency: int) -> None:
+        spec: ToolboxSpec = ray.cloudpickle.loads(spec_blob)  # pickled by the driver, opened only here
+        self._toolbox = spec.build()
+        self._catalogue = Catalogue.of(self._toolbox)
+        self._replica_id = replica_id
+        self._life_id = uuid.uuid4().hex  # a new one per actor life: the supervisor counts Ray restarts by it
+        self._gate = asyncio.Semaphore(max_concurrency)  # calls of batch chunks count one by one
+        self._starting: asyncio.Task[None] | None = None
+        self._started = False
+        self._completed = 0
+        self._failed = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def _ready(self) -> None:
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        for pool in self._toolbox.resources.values():  # pools first: on_start hooks may use them
+            start = getattr(pool, "start", None)
+            if start is not None and asyncio.iscoroutinefunction(start):
+                await start()
+        await self._toolbox.start()
+        self._started = True
+
+    @ray.method(concurrency_group=CONTROL_GROUP)
+    async def start(self) -> ReplicaReport:
+        """Run ``on_start`` hooks (once per actor life) and report; raises what a hook raised."""
+        await self._ready()
+        return self._report()
+
+    @ray.method(concurrency_group=CONTROL_GROUP)
+    async def probe(self, call: ToolCall | None, timeout_s: float) -> Health:
+        """A health check through the pipeline (see `Toolbox.probe`); never raises."""
+        try:
+            await asyncio.wait_for(self._ready(), timeout_s)
+        except Exception as exc:
+            return Health(ok=False, detail=f"not started: {classify_exception(exc).message}")
+        return await self._toolbox.probe(call, timeout_s=timeout_s)
+
+    @ray.method(concurrency_group=CONTROL_GROUP)
+    async def report(self) -> ReplicaReport:
+        """Counters and pool stats of this actor life."""
+        return self._report()
+
+    @ray.method(concurrency_group=CONTROL_GROUP)
+    async def shutdown(self, drain: bool, timeout_s: float) -> None:
+        """Drain (wait for calls in flight, run ``on_drain``) when asked, then stop: ``on_stop``, pools closed."""
+        if drain:
+            await self._toolbox.drain(timeout_s)
+        await self._toolbox.stop()
+
+    def _report(self) -> ReplicaReport:
+        pools = {name: pool.stats() for name, pool in self._toolbox.resources.items()
+                 if isinstance(pool, ResourcePool)}
+        return ReplicaReport(self._replica_id, self._life_id, os.getpid(), ray.get_runtime_context().get_node_id(),
+                             self._toolbox.in_flight, self._completed, self._failed, self._catalogue, pools)
+
+    # -- calls -----------------------------------------------------------------------------------------
+
+    async def execute(self, call: ToolCall, options: CallOptions) -> ToolResult:
+        """Run one call through the toolbox's pipeline."""
+        if not self._started:
+            await self._ready()
+        async with self._gate:
+            if call.trace_context:
+                with remote_span(call):
+                    return await self._run(call, options)
+            return await self._run(call, options)
+
+    async def execute_stream(self, calls: Sequence[ToolCall],
+                             options: CallOptions) -> AsyncIterator[list[tuple[int, ToolResult]]]:
+        """Run a chunk of calls concurrently, yielding ``(index, result)`` groups as they finish.
+
+        Streaming matters when the replica dies: every result already yielded has reached the caller, so only
+        calls still running are in doubt. Results finishing together share one yield (one object each).
+        """
+        if not self._started:
+            await self._ready()
+        finished: list[tuple[int, ToolResult]] = []
+        wake = asyncio.Event()
+
+        async def one(index: int, call: ToolCall) -> None:
+            try:
+                result = await self.execute(call, options)
+            except Exception as exc:  # execute does not raise for a call's failure; this is a bug guard
+                result = ToolResult.failure(call.id, call.name, classify_exception(exc))
+            finished.append((index, result))
+            wake.set()
+
+        tasks = [asyncio.ensure_future(one(i, call)) for i, call in enumerate(calls)]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                await wake.wait()
+                wake.clear()
+                group = finished[:]
+                del finished[:]
+                remaining -= len(group)
+                yield group
+        finally:
+            for task in tasks:  # a cancelled stream (ray.cancel) stops every body still running
+                task.cancel()
+
+    async def _run(self, call: ToolCall, options: CallOptions) -> ToolResult:
+        result: ToolResult = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run)
+        if result.error is None:
+            self._completed += 1
+        else:
+            self._failed += 1
+        return result
+
+
+# The actor class; resources, placement, names and concurrency are applied per replica with `.options()`.
+ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxReplica)

@@ -1,0 +1,305 @@
+"""The handle's router: pick a replica, cap calls in flight per replica, queue the rest by priority, shed the excess.
+
+Plain Python and thread-safe: one lock guards the counts, and a waiting caller gets its replica through its own
+event loop (``call_soon_threadsafe``). A handle may serve several loops and threads at once (``execute_sync``
+keeps one loop per thread, Ray completion callbacks run on Ray's own thread), so nothing here belongs to a loop.
+
+Routing is power-of-two-choices: of two replicas drawn at random from those with room, the one with fewer calls
+in flight wins. It balances nearly as well as scanning for the least loaded while keeping handles that share
+replicas from all herding onto the same one (Mitzenmacher, "The Power of Two Choices in Randomized Load
+Balancing", 2001).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Refusal", "ReplicaSlot", "Router", "RouterStats"]
+
+# A replica whose call just failed is tried last for this long, so retries go elsewhere first.
+SUSPECT_S = 2.0
+
+
+class ReplicaSlot:
+    """One replica as the router sees it: its actor handle and the calls this handle has in flight on it."""
+
+    __slots__ = ("actor", "healthy", "in_flight", "replica_id", "suspect_until")
+
+    def __init__(self, replica_id: str, actor: Any, healthy: bool = True) -> None:
+        self.replica_id = replica_id
+        self.actor = actor
+        self.healthy = healthy
+        self.in_flight = 0
+        self.suspect_until = 0.0
+
+    def __repr__(self) -> str:
+        return f"ReplicaSlot({self.replica_id!r}, in_flight={self.in_flight}, healthy={self.healthy})"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a call was not admitted: ``BACKPRESSURE`` (retry later) or the deployment failed or stopped."""
+
+    code: str
+    message: str
+    retryable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RouterStats:
+    """Counts kept by one handle's router."""
+
+    in_flight: int
+    queued: int
+    peak_queued: int
+    admitted: int
+    shed: int
+
+
+_State = Literal["queued", "granted", "settled"]
+
+
+class _Waiter:
+    __slots__ = ("future", "loop", "priority", "replica", "seq", "state", "weight")
+
+    def __init__(self, priority: int, seq: int, weight: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.priority = priority
+        self.seq = seq
+        self.weight = weight
+        self.loop = loop
+        self.future: asyncio.Future[ReplicaSlot | Refusal] = loop.create_future()
+        self.state: _State = "queued"
+        self.replica: ReplicaSlot | None = None
+
+    def __lt__(self, other: _Waiter) -> bool:  # heap order: higher priority first, then arrival
+        return (-self.priority, self.seq) < (-other.priority, other.seq)
+
+
+def _resolve(future: asyncio.Future[ReplicaSlot | Refusal], value: ReplicaSlot | Refusal) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class Router:
+    """Admission and replica choice for one deployment handle.
+
+    Args:
+        max_concurrency: Calls in flight per replica (counted by weight: a batch chunk of k calls weighs k).
+        max_queued: Calls waiting, plus calls submitted past the caps; beyond it, calls are refused.
+        rng: Random source for the two choices (seed it in tests).
+        clock: Monotonic clock.
+    """
+
+    def __init__(self, max_concurrency: int, max_queued: int, *, rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._cap = max_concurrency
+        self._max_queued = max_queued
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._replicas: list[ReplicaSlot] = []
+        self._heap: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._queued = 0
+        self._peak = 0
+        self._admitted = 0
+        self._shed = 0
+        self._refusal: Refusal | None = None
+
+    # -- configuration ---------------------------------------------------------------------------------
+
+    def configure(self, max_concurrency: int, max_queued: int) -> None:
+        """Change the caps (an attached handle learns them with the first snapshot)."""
+        with self._lock:
+            self._cap, self._max_queued = max_concurrency, max_queued
+            self._grant_locked()
+
+    def set_replicas(self, replicas: Sequence[tuple[str, Any, bool]]) -> None:
+        """Replace the replica set with ``(replica_id, actor, healthy)`` rows; counts of known ids carry over."""
+        with self._lock:
+            known = {slot.replica_id: slot for slot in self._replicas}
+            fresh: list[ReplicaSlot] = []
+            for replica_id, actor, healthy in replicas:
+                slot = known.get(replica_id)
+                if slot is None or slot.actor != actor:
+                    slot = ReplicaSlot(replica_id, actor, healthy)
+                slot.healthy = healthy
+                fresh.append(slot)
+            self._replicas = fresh
+            self._grant_locked()
+
+    def refuse_all(self, refusal: Refusal | None) -> None:
+        """Refuse every waiting and future call with ``refusal`` (the deployment failed or stopped); None undoes it."""
+        with self._lock:
+            self._refusal = refusal
+            if refusal is not None:
+                for waiter in self._heap:
+                    if waiter.state == "queued":
+                        self._settle_locked(waiter, refusal)
+                self._heap.clear()
+
+    def replicas(self) -> list[ReplicaSlot]:
+        """The current replica slots."""
+        with self._lock:
+            return list(self._replicas)
+
+    def mark_failed(self, slot: ReplicaSlot) -> None:
+        """Try ``slot`` last for a while: a call on it just failed with a lost replica."""
+        with self._lock:
+            slot.suspect_until = self._clock() + SUSPECT_S
+
+    # -- admission -------------------------------------------------------------------------------------
+
+    async def acquire(self, weight: int, priority: int = 0) -> ReplicaSlot | Refusal:
+        """Reserve ``weight`` calls on a replica, waiting in the queue when all are full.
+
+        Returns:
+            The replica (release it with `release`), or a `Refusal` when the queue is full or the deployment is
+            gone. A caller cancelled while waiting leaves the queue, and any replica granted meanwhile is freed.
+        """
+        with self._lock:
+            if self._refusal is not None:
+                return self._refusal
+            if not self._heap:  # nobody waits ahead of us: take a free replica directly
+                slot = self._pick_locked(weight)
+                if slot is not None:
+                    slot.in_flight += weight
+                    self._admitted += weight
+                    return slot
+            if not self._make_room_locked(weight, priority):
+                self._shed += weight
+                return self._backpressure()
+            waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop())
+            heapq.heappush(self._heap, waiter)
+            self._queued += weight
+            self._peak = max(self._peak, self._queued)
+            self._grant_locked()
+            if waiter.state == "granted" and waiter.replica is not None:
+                return waiter.replica
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            with self._lock:
+                if waiter.state == "granted" and waiter.replica is not None:
+                    self._release_locked(waiter.replica, weight)
+                elif waiter.state == "queued":
+                    waiter.state = "settled"
+                    self._queued -= weight
+                    self._grant_locked()
+            raise
+
+    def acquire_now(self, weight: int) -> ReplicaSlot | Refusal | None:
+        """Reserve without waiting: a replica with room, else the least loaded one past its cap (the call then
+        waits in that replica's own queue and counts against ``max_queued``), else a `Refusal`.
+
+        Returns:
+            None when no replica is known yet.
+        """
+        with self._lock:
+            if self._refusal is not None:
+                return self._refusal
+            slot = None if self._heap else self._pick_locked(weight)
+            if slot is None:
+                if not self._replicas:
+                    return None
+                if self._backlog_locked() + weight > self._max_queued:
+                    self._shed += weight
+                    return self._backpressure()
+                slot = self._least_loaded_locked()
+            slot.in_flight += weight
+            self._admitted += weight
+            return slot
+
+    def release(self, slot: ReplicaSlot, weight: int) -> None:
+        """Give back ``weight`` calls reserved on ``slot`` and hand the room to waiting calls."""
+        with self._lock:
+            self._release_locked(slot, weight)
+
+    def stats(self) -> RouterStats:
+        """A snapshot of the counts."""
+        with self._lock:
+            return RouterStats(in_flight=sum(s.in_flight for s in self._replicas), queued=self._queued,
+                               peak_queued=self._peak, admitted=self._admitted, shed=self._shed)
+
+    # -- internals (lock held) -------------------------------------------------------------------------
+
+    def _backpressure(self) -> Refusal:
+        return Refusal("BACKPRESSURE", f"Overloaded: the deployment's queue is full ({self._max_queued} calls "
+                                       "waiting); retry later", retryable=True)
+
+    def _release_locked(self, slot: ReplicaSlot, weight: int) -> None:
+        slot.in_flight -= weight
+        self._grant_locked()
+
+    def _backlog_locked(self) -> int:
+        cap = self._cap
+        return self._queued + sum(max(0, s.in_flight - cap) for s in self._replicas)
+
+    def _make_room_locked(self, weight: int, priority: int) -> bool:
+        while self._backlog_locked() + weight > self._max_queued:
+            live = [w for w in self._heap if w.state == "queued"]
+            if not live:
+                return False
+            victim = max(live, key=lambda w: (-w.priority, w.seq))  # lowest priority, newest
+            if victim.priority >= priority:
+                return False
+            self._shed += victim.weight
+            self._settle_locked(victim, self._backpressure())
+        return True
+
+    def _settle_locked(self, waiter: _Waiter, value: Refusal) -> None:
+        waiter.state = "settled"
+        self._queued -= waiter.weight
+        try:
+            waiter.loop.call_soon_threadsafe(_resolve, waiter.future, value)
+        except RuntimeError:  # the waiter's loop is closed: nobody is left to tell
+            pass
+
+    def _grant_locked(self) -> None:
+        heap = self._heap
+        while heap:
+            head = heap[0]
+            if head.state != "queued":
+                heapq.heappop(heap)
+                continue
+            slot = self._pick_locked(head.weight)
+            if slot is None:
+                break
+            heapq.heappop(heap)
+            self._queued -= head.weight
+            try:
+                head.loop.call_soon_threadsafe(_resolve, head.future, slot)
+            except RuntimeError:  # the waiter's loop is closed: it will never run the call
+                head.state = "settled"
+                continue
+            head.state, head.replica = "granted", slot
+            slot.in_flight += head.weight
+            self._admitted += head.weight
+        if len(heap) > 2 * self._max_queued + 64:  # drop settled entries so the heap stays bounded
+            self._heap = [w for w in heap if w.state == "queued"]
+            heapq.heapify(self._heap)
+
+    def _pick_locked(self, weight: int) -> ReplicaSlot | None:
+        room = self._cap - weight
+        candidates = [s for s in self._replicas if s.in_flight <= room]
+        if not candidates:
+            return None
+        now = self._clock()
+        tier = ([s for s in candidates if s.healthy and s.suspect_until <= now]
+                or [s for s in candidates if s.suspect_until <= now] or candidates)
+        if len(tier) == 1:
+            return tier[0]
+        first, second = self._rng.sample(tier, 2)
+        return first if first.in_flight <= second.in_flight else second
+
+    def _least_loaded_locked(self) -> ReplicaSlot:
+        now = self._clock()
+        return min(self._replicas, key=lambda s: (not s.healthy or s.suspect_until > now, s.in_flight))

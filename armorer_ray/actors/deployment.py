@@ -1,0 +1,474 @@
+"""`deploy`, `get_deployment` and `Deployment`: a toolbox running as Ray actor replicas, behind one handle.
+
+```
+Deployment (handle, picklable) ── router: caps, priority queue, shedding ──► ToolboxReplica × N ──► Toolbox.execute
+        └──── long poll (replica set, catalogue) ──── DeploymentController (named; supervises, replaces)
+```
+
+Calls go from the handle straight to a replica; the controller is never on the call path. Runnable examples
+(they need Ray) are in ``docs/actors.md`` and ``examples/deploy_toolbox.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, overload
+
+import ray
+from ray.exceptions import RayActorError
+
+from armorer_ray._sync import run_sync
+from armorer_ray.actors._private.controller import ControllerActor, ControllerReport
+from armorer_ray.actors._private.dispatch import Dispatcher
+from armorer_ray.actors._private.outcomes import (
+    cancelled_result,
+    classify_ray_failure,
+    failed_result,
+    refused_result,
+    replica_died_result,
+)
+from armorer_ray.actors._private.replica import CallOptions
+from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
+from armorer_ray.actors._private.snapshot import Snapshot, controller_name, replica_prefix
+from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
+from armorer_ray.actors._private.submitted import SubmittedCalls
+from armorer_ray.actors._private.watcher import SnapshotWatcher
+from armorer_ray.actors.options import ActorOptions, DeploymentOptions
+from armorer_ray.actors.stats import DeploymentStats, HandleStats, ReplicaStats
+from armorer_ray.cancellation import AbortSignal
+from armorer_ray.errors import ConfigError, DeploymentError
+from armorer_ray.lifecycle import Health
+from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
+from armorer_ray.toolbox import Toolbox
+
+__all__ = ["Deployment", "deploy", "get_deployment"]
+
+CallInput = ToolCall | Mapping[str, Any]
+
+
+class Deployment:
+    """The handle of a deployed toolbox: `execute` like `Toolbox.execute`, plus `submit` for ObjectRefs.
+
+    Made by `deploy` or `get_deployment`, never directly. It pickles as its name, namespace, options and the
+    controller's actor handle, so it can be passed to Ray tasks and actors (a tool may call another deployment);
+    each copy routes with its own counts.
+
+    Attributes:
+        name: The deployment's name.
+        namespace: Its Ray namespace.
+    """
+
+    def __init__(self, name: str, namespace: str | None, controller: Any,
+                 options: DeploymentOptions | None = None) -> None:
+        self.name = name
+        self.namespace = namespace
+        self._controller = controller
+        self._options = options or DeploymentOptions()
+        self._catalogue = Catalogue()
+        self._snapshot: Snapshot | None = None
+        self._router = Router(self._options.max_concurrency, self._options.max_queued)
+        self._dispatcher = Dispatcher(self._router, self._is_idempotent, self._settings)
+        self._submitted = SubmittedCalls()
+        self._watcher = SnapshotWatcher(controller, self._on_snapshot, self._on_gone)
+        self._stopping = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Deployment, (self.name, self.namespace, self._controller, self._options))
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.name!r}, replicas={len(self._router.replicas())})"
+
+    @property
+    def options(self) -> DeploymentOptions:
+        """The routing and supervision options (an attached handle learns them with the first snapshot)."""
+        return self._options
+
+    # -- snapshots -------------------------------------------------------------------------------------
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._options = snapshot.options
+        self._catalogue = snapshot.catalogue
+        self._router.configure(snapshot.options.max_concurrency, snapshot.options.max_queued)
+        self._router.set_replicas([(r.replica_id, r.actor, r.healthy) for r in snapshot.replicas])
+        if snapshot.error:
+            self._router.refuse_all(Refusal("DEPLOYMENT_FAILED", snapshot.error, retryable=False))
+        elif snapshot.stopped:
+            self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} was shut down",
+                                            retryable=False))
+
+    def _on_gone(self, exc: BaseException) -> None:
+        self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} is gone ({exc})",
+                                        retryable=False))
+
+    def _is_idempotent(self, name: str) -> bool:
+        return self._catalogue.is_idempotent(name)
+
+    def _settings(self) -> tuple[int, int]:
+        options = self._options
+        return min(options.batch_size, options.max_concurrency), options.failover_attempts
+
+    async def ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until the replicas have started (``on_start`` hooks ran) and this handle knows them.
+
+        Calls made earlier simply wait in the queue; use this to surface start failures early.
+
+        Args:
+            timeout_s: Longest wait.
+
+        Raises:
+            DeploymentError: when the deployment failed to start, was shut down, or is not ready in time.
+
+        Example:
+            >>> await dep.ready()  # doctest: +SKIP
+        """
+        self._watcher.ensure()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            snapshot = self._snapshot
+            if snapshot is not None and snapshot.error:
+                raise DeploymentError(snapshot.error)
+            if snapshot is not None and snapshot.stopped:
+                raise DeploymentError(f"deployment {self.name!r} was shut down")
+            if snapshot is not None and snapshot.replicas:
+                return
+            if loop.time() > deadline:
+                raise DeploymentError(f"deployment {self.name!r} not ready within {timeout_s}s")
+            await asyncio.sleep(0.05)
+
+    # -- calls -----------------------------------------------------------------------------------------
+
+    @overload
+    async def execute(self, calls: CallInput, /, *, timeout_s: float | None = None,
+                      signal: AbortSignal | None = None, dry_run: bool = False) -> ToolResult: ...
+    @overload
+    async def execute(self, calls: Sequence[CallInput], /, *, timeout_s: float | None = None,
+                      signal: AbortSignal | None = None, dry_run: bool = False) -> list[ToolResult]: ...
+
+    async def execute(self, calls: CallInput | Sequence[CallInput], /, *, timeout_s: float | None = None,
+                      signal: AbortSignal | None = None, dry_run: bool = False) -> ToolResult | list[ToolResult]:
+        """Run one call, or a batch, on the replicas; one `ToolResult` per call, as `Toolbox.execute` returns.
+
+        A batch travels in chunks of ``batch_size`` calls, one actor round trip each, higher priorities first.
+        The caller's OpenTelemetry context travels with every call.
+
+        Args:
+            calls: A `ToolCall` or mapping ``{id?, name, arguments?}``, or a sequence of them.
+            timeout_s: Per-call deadline, enforced inside the replica.
+            signal: Aborting it cancels the calls on their replicas; they end ``cancelled``.
+            dry_run: Run each tool's dry-run handler instead of its body.
+
+        Returns:
+            The result, or the results in input order. Calls shed by a full queue end ``transient``
+            ``BACKPRESSURE``; non-idempotent calls whose replica died end ``transient`` ``REPLICA_DIED``.
+
+        Raises:
+            asyncio.CancelledError: when the awaiting task is cancelled; the calls are cancelled on the replicas
+                too (and their bodies stopped) before it propagates, as with `Toolbox.execute`.
+
+        Example:
+            >>> result = await dep.execute(ToolCall(name="add", arguments={"a": 1, "b": 2}))  # doctest: +SKIP
+        """
+        self._watcher.ensure()
+        options = CallOptions(timeout_s, dry_run)
+        if isinstance(calls, ToolCall | Mapping):
+            call = inject_trace_context(_as_call(calls))
+            return await self._dispatcher.run_one(call, options, signal)
+        if isinstance(calls, str | bytes):
+            raise ConfigError("execute() takes a ToolCall, a mapping, or a sequence of them, not a string")
+        carrier = current_trace_context()
+        batch = [inject_trace_context(_as_call(item), carrier) for item in calls]
+        return await self._dispatcher.run_many(batch, options, signal)
+
+    def execute_sync(self, calls: CallInput | Sequence[CallInput], /, *, timeout_s: float | None = None,
+                     dry_run: bool = False) -> Any:
+        """Blocking form of `execute`, for scripts; refuses inside a running event loop.
+
+        Example:
+            >>> dep.execute_sync({"name": "add", "arguments": {"a": 1, "b": 2}}).result  # doctest: +SKIP
+            3
+        """
+        return run_sync(self.execute(calls, timeout_s=timeout_s, dry_run=dry_run), "deployment.execute")
+
+    def submit(self, call: CallInput, *, timeout_s: float | None = None,
+               dry_run: bool = False) -> ray.ObjectRef[ToolResult]:
+        """Send one call now and return its ``ObjectRef[ToolResult]`` without waiting.
+
+        The ref composes: pass it as a top-level argument to another Ray task or actor call and Ray resolves it
+        there, with no round trip through this process. A replica with room takes the call at once; when all
+        are full it waits in the least-loaded replica's own (FIFO) queue and counts against ``max_queued``; past
+        that the ref resolves to a ``BACKPRESSURE`` result. Priorities apply to `execute`, which queues here.
+        A ref that was cancelled or lost its replica raises when awaited: `resolve` turns that into a result.
+
+        Args:
+            call: A `ToolCall` or mapping.
+            timeout_s: Per-call deadline, enforced inside the replica.
+            dry_run: Run the dry-run handler instead of the body.
+
+        Returns:
+            The ObjectRef of the call's `ToolResult`.
+
+        Example:
+            >>> ref = dep.submit(ToolCall(name="add", arguments={"a": 1, "b": 2}))  # doctest: +SKIP
+            >>> ray.get(ref).result  # doctest: +SKIP
+            3
+        """
+        self._watcher.ensure()
+        tool_call = inject_trace_context(_as_call(call))
+        options = CallOptions(timeout_s, dry_run)
+        grant = self._router.acquire_now(1)
+        if isinstance(grant, Refusal):
+            return ray.put(refused_result(tool_call, grant))
+        if grant is None:  # no snapshot yet: the controller forwards this one
+            ref: ray.ObjectRef[ToolResult] = self._controller.forward.remote(tool_call, options)
+            self._submitted.remember(ref, tool_call, "(forwarded)")
+            ref.future().add_done_callback(functools.partial(self._settled, ref, None))
+            return ref
+        ref = grant.actor.execute.remote(tool_call, options)
+        self._submitted.remember(ref, tool_call, grant.replica_id)
+        ref.future().add_done_callback(functools.partial(self._settled, ref, grant))
+        return ref
+
+    def _settled(self, ref: Any, grant: ReplicaSlot | None, future: Any) -> None:
+        # Runs on a Ray thread when the ref resolves: free the slot; keep the call only if resolve() may need it.
+        if grant is not None:
+            self._router.release(grant, 1)
+        error = future.exception()
+        if error is None:
+            self._submitted.forget(ref)
+        elif grant is not None and classify_ray_failure(error) == "lost":
+            self._router.mark_failed(grant)
+
+    async def resolve(self, ref: ray.ObjectRef[ToolResult]) -> ToolResult:
+        """Await a ref from `submit` and always get a `ToolResult`, even when awaiting it raised.
+
+        A ref cancelled with ``ray.cancel`` gives a ``cancelled`` result; one whose replica died is failed over
+        when the tool is idempotent (as `execute` would), else gives ``REPLICA_DIED``.
+
+        Args:
+            ref: A ref returned by this handle's `submit`.
+
+        Returns:
+            The call's result.
+
+        Raises:
+            DeploymentError: when ``ref`` failed and did not come from this handle's `submit`.
+
+        Example:
+            >>> ref = dep.submit(call); ray.cancel(ref)  # doctest: +SKIP
+            >>> (await dep.resolve(ref)).error.category  # doctest: +SKIP
+            'cancelled'
+        """
+        try:
+            result: ToolResult = await ref
+            return result
+        except asyncio.CancelledError:
+            ray.cancel(ref)
+            raise
+        except Exception as exc:
+            known = self._submitted.take(ref)
+            if known is None:
+                raise DeploymentError(f"resolve(): this ref did not come from {self!r}.submit()") from exc
+            call, replica_id = known
+            kind = classify_ray_failure(exc)
+            if kind == "cancelled":
+                self._dispatcher.counters.cancelled += 1
+                return cancelled_result(call, "Cancelled: ray.cancel() was called on the call's ObjectRef")
+            if kind == "failed":
+                return failed_result(call, exc)
+            if self._is_idempotent(call.name) and self._options.failover_attempts > 0:
+                self._dispatcher.counters.failovers += 1
+                return await self.execute(call)
+            self._dispatcher.counters.replica_died += 1
+            return replica_died_result(call, replica_id, type(exc).__name__)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Same as `ready` (a deployment starts when it is deployed)."""
+        await self.ready()
+
+    async def health(self) -> Health:
+        """Healthy while at least one replica passes its probes; never raises.
+
+        Example:
+            >>> (await dep.health()).ok  # doctest: +SKIP
+            True
+        """
+        try:
+            health: Health = await self._controller.health.remote()
+        except Exception as exc:
+            return Health(ok=False, detail=f"controller unreachable: {type(exc).__name__}")
+        return health
+
+    async def stats(self) -> DeploymentStats:
+        """Every replica's state and counters, and this handle's own counts.
+
+        Raises:
+            DeploymentError: when the controller cannot be reached.
+
+        Example:
+            >>> (await dep.stats()).healthy_replicas  # doctest: +SKIP
+            2
+        """
+        try:
+            report: ControllerReport = await self._controller.report.remote()
+        except RayActorError as exc:
+            raise DeploymentError(f"deployment {self.name!r} is unreachable: {exc}") from exc
+        prefix = replica_prefix(self.name)
+        replicas = []
+        for record, fresh in report.replicas:
+            extra: dict[str, Any] = {}
+            if fresh is not None:
+                extra = {"node_id": fresh.node_id, "pid": fresh.pid, "in_flight": fresh.in_flight,
+                         "completed": fresh.completed, "failed": fresh.failed, "pools": dict(fresh.pools)}
+            replicas.append(ReplicaStats(replica_id=record.replica_id, actor_name=prefix + record.replica_id,
+                                         healthy=record.healthy, consecutive_failures=record.failures,
+                                         restarts=record.restarts, responding=fresh is not None, **extra))
+        routed, counters = self._router.stats(), self._dispatcher.counters
+        handle = HandleStats(in_flight=routed.in_flight, queued=routed.queued, peak_queued=routed.peak_queued,
+                             admitted=routed.admitted, shed=routed.shed, failovers=counters.failovers,
+                             replica_died=counters.replica_died, cancelled=counters.cancelled)
+        return DeploymentStats(name=self.name, replicas=replicas, replacements=report.replacements, handle=handle,
+                               error=report.error, stopped=report.stopped)
+
+    async def drain(self, timeout_s: float | None = None) -> None:
+        """Stop taking calls through this handle, then shut down gracefully (see `shutdown`)."""
+        await self.shutdown(drain=True, timeout_s=timeout_s)
+
+    async def stop(self) -> None:
+        """Shut down without waiting for calls in flight."""
+        await self.shutdown(drain=False)
+
+    async def shutdown(self, drain: bool = True, timeout_s: float | None = None) -> None:
+        """Stop the deployment: replicas run ``on_drain`` (after calls in flight finish, when ``drain``) and
+        ``on_stop``, their resource pools are drained and closed, then every actor is killed.
+
+        Calls still queued in this handle end ``DEPLOYMENT_STOPPED``; other handles learn it from the controller.
+        Shutting down twice is harmless.
+
+        Args:
+            drain: Wait for calls in flight (up to ``timeout_s``) before stopping.
+            timeout_s: Longest wait per replica (default ``drain_timeout_s``).
+
+        Example:
+            >>> await dep.shutdown()  # doctest: +SKIP
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        wait_s = self._options.drain_timeout_s if timeout_s is None else timeout_s
+        self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} is shutting down",
+                                        retryable=False))
+        try:
+            await self._controller.shutdown.remote(drain, wait_s)
+        except RayActorError:
+            pass  # already gone
+        finally:
+            self._watcher.close()
+            ray.kill(self._controller, no_restart=True)
+
+    def shutdown_sync(self, drain: bool = True, timeout_s: float | None = None) -> None:
+        """Blocking form of `shutdown`, for scripts; refuses inside a running event loop."""
+        run_sync(self.shutdown(drain, timeout_s), "deployment.shutdown")
+
+
+def _as_call(item: CallInput) -> ToolCall:
+    return item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
+
+
+def _ensure_ray(address: str | None) -> None:
+    if not ray.is_initialized():
+        ray.init(address=address)
+
+
+def deploy(
+    toolbox: Toolbox | Callable[[], Toolbox],
+    replicas: int = 1,
+    name: str | None = None,
+    *,
+    namespace: str | None = None,
+    detached: bool = False,
+    options: DeploymentOptions | None = None,
+    actor_options: ActorOptions | None = None,
+    address: str | None = None,
+) -> Deployment:
+    """Run a toolbox as ``replicas`` Ray actors and return the handle; does not wait for them to start.
+
+    The toolbox travels as its tools and options (or call a factory inside each replica, for toolboxes holding
+    things that cannot be pickled); each replica builds its own, runs ``on_start`` once, and runs calls through
+    the same pipeline. Calls made before the replicas are up wait in the handle's queue; ``await dep.ready()``
+    surfaces a failed start. Ray is initialised (``ray.init(address=address)``) only if it is not already.
+
+    Args:
+        toolbox: The toolbox, or a zero-argument function that builds it inside each replica.
+        replicas: How many actors run it.
+        name: Unique name within the namespace (default: the toolbox's name plus a random suffix).
+        namespace: Ray namespace (default: the current job's).
+        detached: Keep running after this driver exits; attach later with `get_deployment`.
+        options: Routing, queueing, batching and supervision.
+        actor_options: Resources, runtime environment, placement and restarts of each replica.
+        address: Cluster address for ``ray.init`` when Ray is not initialised yet (None: local, or RAY_ADDRESS).
+
+    Returns:
+        The `Deployment` handle.
+
+    Raises:
+        ConfigError: for ``replicas < 1``, a name already taken, or a toolbox that cannot be pickled.
+
+    Example:
+        >>> dep = deploy(toolbox, replicas=2, actor_options=ActorOptions(num_cpus=0))  # doctest: +SKIP
+    """
+    if replicas < 1:
+        raise ConfigError(f"replicas must be at least 1, got {replicas}")
+    _ensure_ray(address)
+    spec = ToolboxSpec.of(toolbox)
+    name = name or f"{spec.name}-{uuid.uuid4().hex[:6]}"
+    namespace = namespace or ray.get_runtime_context().namespace
+    options = options or DeploymentOptions()
+    try:
+        blob: bytes = ray.cloudpickle.dumps(spec)  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        raise ConfigError(f"toolbox {spec.name!r} cannot be pickled to send to replicas ({exc}); pass a function "
+                          "that builds it instead: deploy(lambda: build_toolbox(), ...)") from exc
+    try:
+        controller = ControllerActor.options(
+            name=controller_name(name), namespace=namespace, lifetime="detached" if detached else None,
+            num_cpus=0, max_concurrency=1_000, max_restarts=-1 if detached else 3,
+        ).remote(name, namespace, blob, replicas, options, actor_options or ActorOptions(), detached)
+    except ValueError as exc:
+        raise ConfigError(f"a deployment named {name!r} already exists in namespace {namespace!r}: attach to it "
+                          "with get_deployment(name), or shut it down first") from exc
+    controller.start.remote()  # start now; the first calls wait for the replicas in the queue
+    return Deployment(name, namespace, controller, options)
+
+
+def get_deployment(name: str, namespace: str | None = None, *, address: str | None = None) -> Deployment:
+    """Attach to a running deployment by name, from any driver or actor connected to the cluster.
+
+    Args:
+        name: The deployment's name.
+        namespace: Its Ray namespace (default: the current job's).
+        address: Cluster address for ``ray.init`` when Ray is not initialised yet.
+
+    Returns:
+        A new handle (with its own routing counts) to the same replicas.
+
+    Raises:
+        DeploymentError: when no deployment of that name exists.
+
+    Example:
+        >>> dep = get_deployment("crm", namespace="agents")  # doctest: +SKIP
+    """
+    _ensure_ray(address)
+    namespace = namespace or ray.get_runtime_context().namespace
+    try:
+        controller = ray.get_actor(controller_name(name), namespace=namespace)
+    except ValueError as exc:
+        raise DeploymentError(f"no deployment named {name!r} in namespace {namespace!r}") from exc
+    return Deployment(name, namespace, controller)
