@@ -114,7 +114,7 @@ class Cache:
         2
     """
 
-    __slots__ = ("_stats", "key", "should_cache", "store", "ttl_s")
+    __slots__ = ("_decisions", "_stats", "key", "should_cache", "store", "ttl_s")
 
     def __init__(self, store: CacheStore | None = None, *, ttl_s: float | None = 300.0,
                  key: KeyFunction = arguments_key, should_cache: Callable[[Tool], bool] = caches_by_default) -> None:
@@ -125,6 +125,7 @@ class Cache:
         self.key = key
         self.should_cache = should_cache
         self._stats = {"hits": 0, "misses": 0, "writes": 0, "errors": 0, "invalidations": 0}
+        self._decisions: dict[Tool, bool] = {}  # should_cache per tool: tools do not change once built
 
     @property
     def stats(self) -> CacheStats:
@@ -176,7 +177,12 @@ class Cache:
             The cached result under this call's id, or the inner result.
         """
         tool = ctx.tool
-        if ctx.dry_run or not self.should_cache(tool):
+        cacheable = self._decisions.get(tool)
+        if cacheable is None:
+            if len(self._decisions) > 4096:  # tools made per request would otherwise pile up here
+                self._decisions.clear()
+            cacheable = self._decisions[tool] = self.should_cache(tool)
+        if ctx.dry_run or not cacheable:
             return await next(call, ctx)
         key = self.store_key(self.key(call, ctx))
         stats = self._stats

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from armorer_ray.middleware.keys import KeyFunction, arguments_key
@@ -39,21 +37,20 @@ def dedupes_by_default(tool: Tool) -> bool:
     return flag if isinstance(flag, bool) else tool.idempotent
 
 
-@dataclass(slots=True)
-class _Flight:
-    task: asyncio.Future[ToolResult]
-    waiters: int = 0
+class _LeaderGone(Exception):
+    """The caller running a shared execution was cancelled; a waiting caller takes over."""
 
 
 class Dedupe:
     """Collapse concurrent identical calls into one execution whose result every caller receives.
 
     Calls are identical when ``key`` gives the same string (by default: same tool id, tenant and canonical
-    JSON arguments; dry runs never share with real runs). The first call starts the execution in its own task;
-    callers that arrive while it runs wait for it, and each receives the result under its own ``call_id``. A
-    caller that is cancelled stops waiting; the execution is cancelled only when no caller is left. Only
-    in-flight calls are shared: put a `Cache` outside this layer to keep results afterwards. Deduplicated
-    callers emit a ``dedupe-joined`` event.
+    JSON arguments; dry runs never share with real runs). The first call runs the execution itself; callers
+    that arrive while it runs wait for it, and each receives the result under its own ``call_id``. A waiting
+    caller that is cancelled just stops waiting. If the first caller is cancelled, its execution stops with it
+    and one of the waiting callers starts it again, so no caller ever sees another's cancellation (the default
+    rule shares only idempotent tools, which may safely run again). Only in-flight calls are shared: put a
+    `Cache` outside this layer to keep results afterwards. Joining callers emit a ``dedupe-joined`` event.
 
     Args:
         key: ``(call, ctx) -> str``; equal keys share an execution.
@@ -80,7 +77,7 @@ class Dedupe:
                  should_dedupe: Callable[[Tool], bool] = dedupes_by_default) -> None:
         self.key = key
         self.should_dedupe = should_dedupe
-        self._flights: dict[str, _Flight] = {}
+        self._flights: dict[str, asyncio.Future[ToolResult]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -93,7 +90,7 @@ class Dedupe:
         return len(self._flights)
 
     async def __call__(self, call: ToolCall, ctx: CallContext, next: Next) -> ToolResult:
-        """Join the running execution of an identical call, or start one.
+        """Join the running execution of an identical call, or run it.
 
         Args:
             call: The call.
@@ -108,29 +105,30 @@ class Dedupe:
         key = self.key(call, ctx)
         if ctx.dry_run:
             key = "dry-run|" + key
-        flight = self._flights.get(key)
-        if flight is None:
-            # The execution runs in its own task so that the first caller's cancellation cannot fail the others.
-            flight = _Flight(asyncio.ensure_future(next(call, ctx)))
-            self._flights[key] = flight
-            flight.task.add_done_callback(functools.partial(self._landed, key, flight))
-        else:
+        while True:
+            flight = self._flights.get(key)
+            if flight is None:
+                return await self._lead(key, call, ctx, next)
             ctx.emit("dedupe-joined", {"key": key})
-        flight.waiters += 1
+            try:
+                # shield: a waiter's cancellation must not cancel the shared future under the others.
+                result = await asyncio.shield(flight)
+            except _LeaderGone:
+                continue
+            return result if result.call_id == call.id else result.replace(call_id=call.id)
+
+    async def _lead(self, key: str, call: ToolCall, ctx: CallContext, next: Next) -> ToolResult:
+        # The first caller runs the execution inline: a task per call would cost an event-loop turn (~40 µs)
+        # on every call, shared or not.
+        flight: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
         try:
-            result = await asyncio.shield(flight.task)
-        except asyncio.CancelledError:
-            flight.waiters -= 1
-            if flight.waiters == 0:
-                flight.task.cancel()
-                self._land(key, flight)  # a caller arriving now starts afresh rather than join a cancelled run
-            raise
-        flight.waiters -= 1
-        return result if result.call_id == call.id else result.replace(call_id=call.id)
-
-    def _landed(self, key: str, flight: _Flight, _task: object) -> None:
-        self._land(key, flight)
-
-    def _land(self, key: str, flight: _Flight) -> None:
-        if self._flights.get(key) is flight:
+            result = await next(call, ctx)
+        except BaseException as exc:
             del self._flights[key]
+            flight.set_exception(_LeaderGone() if isinstance(exc, asyncio.CancelledError) else exc)
+            flight.exception()  # retrieved: no "never retrieved" warning when nobody was waiting
+            raise
+        del self._flights[key]
+        flight.set_result(result)
+        return result

@@ -6,10 +6,12 @@ an in-flight execution, a rate-limit bucket or a circuit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from armorer_ray.json_values import canonical_json
+from pydantic_core import to_jsonable_python
+
 from armorer_ray.results import ToolCall
 
 if TYPE_CHECKING:
@@ -20,9 +22,23 @@ __all__ = ["KeyFunction", "arguments_key", "per_tenant", "per_tool", "per_user"]
 KeyFunction = Callable[[ToolCall, "CallContext"], str]
 """``(call, ctx) -> str``: equal keys share state in the layer that uses the function."""
 
+# Built once: json.dumps with options builds a new encoder per call, which costs more than encoding small arguments.
+_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_SORTED_LOOSE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical(arguments: Any) -> str:
+    try:
+        return _SORTED.encode(arguments)
+    except (TypeError, ValueError):  # models, dates, sets inside: convert everything first (slower)
+        return _SORTED_LOOSE.encode(to_jsonable_python(arguments, fallback=str))
+
 
 def arguments_key(call: ToolCall, ctx: CallContext) -> str:
     """``tool id``, tenant and the canonical JSON of the arguments: equal for calls that must give equal results.
+
+    Canonical JSON sorts keys at every level, so argument order never matters; values JSON cannot hold (dates,
+    sets, models) are converted as pydantic serialises them.
 
     The tenant is part of the key so that no layer ever hands one tenant's result to another.
 
@@ -43,7 +59,7 @@ def arguments_key(call: ToolCall, ctx: CallContext) -> str:
         >>> arguments_key(call, CallContext(call, lookup, None, {}, AbortSignal(), EventHub()))
         'default:lookup|acme|{"a":2,"b":1}'
     """
-    return f"{ctx.tool.id}|{call.tenant_id or ''}|{canonical_json(call.arguments)}"
+    return f"{ctx.tool.id}|{call.tenant_id or ''}|{_canonical(call.arguments)}"
 
 
 def per_tool(call: ToolCall, ctx: CallContext) -> str:

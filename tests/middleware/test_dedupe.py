@@ -67,8 +67,19 @@ async def test_the_first_caller_cancelling_does_not_fail_the_others() -> None:
     await asyncio.sleep(0.01)
     first.cancel()
     results = await asyncio.gather(*others)
-    assert [r.result for r in results] == ["ray"] * 3 and len(search.calls) == 1
+    assert [r.result for r in results] == ["ray"] * 3 and [r.call_id for r in results] == ["c0", "c1", "c2"]
+    assert len(search.calls) == 2, "the cancelled leader's run stopped; one waiter ran it again for all"
     assert first.cancelled()
+
+
+async def test_a_waiting_caller_that_gives_up_leaves_the_others_be() -> None:
+    search = mock_tool("search", impl=lambda q: q, delay_s=0.03, read_only=True)
+    box = Toolbox([search], middleware=[Dedupe()])
+    callers = [asyncio.ensure_future(box.execute(call(f"c{i}"))) for i in range(3)]
+    await asyncio.sleep(0.01)
+    callers[1].cancel()
+    first, third = await asyncio.gather(callers[0], callers[2])
+    assert (first.result, third.result, len(search.calls)) == ("ray", "ray", 1) and callers[1].cancelled()
 
 
 async def test_the_execution_stops_when_every_caller_gave_up() -> None:
@@ -90,6 +101,7 @@ async def test_the_execution_stops_when_every_caller_gave_up() -> None:
         caller.cancel()
     await asyncio.wait_for(stopped.wait(), 5)
     assert dedupe.in_flight == 0
+    assert all(caller.cancelled() for caller in callers)
 
 
 async def test_dry_runs_do_not_share_with_real_runs() -> None:

@@ -111,6 +111,16 @@ async def test_expired_entries_are_swept_and_never_answer(clock: FakeClock) -> N
     assert await store.invalidate("tool:t") == 1
 
 
+async def test_evicted_entries_do_not_pile_up_in_the_expiry_heap(clock: FakeClock) -> None:
+    store = MemoryCacheStore(max_entries=10, clock=clock)
+    for n in range(1000):
+        await store.set(f"k{n}", result(n), ttl_s=3600, labels=[])
+    assert len(store) == 10 and len(store._expiries) <= 2 * 10 + 65
+    clock.advance(3601)
+    await store.set("fresh", result(0), ttl_s=None, labels=[])
+    assert len(store) == 1 and store.stats().expirations == 10
+
+
 async def test_rewriting_a_key_replaces_its_ttl(clock: FakeClock) -> None:
     store = MemoryCacheStore(clock=clock)
     await store.set("k", result(1), ttl_s=1, labels=[])

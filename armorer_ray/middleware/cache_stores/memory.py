@@ -139,6 +139,8 @@ class MemoryCacheStore:
             self._labels.setdefault(label, set()).add(key)
         if ttl_s is not None:
             heapq.heappush(self._expiries, (expires_at, key))
+            if len(self._expiries) > 2 * len(self._entries) + 64:
+                self._compact_expiries()
         while (self.max_entries is not None and len(self._entries) > self.max_entries) or (
             self.max_bytes is not None and self._bytes > self.max_bytes
         ):
@@ -179,6 +181,13 @@ class MemoryCacheStore:
                 keys.discard(key)
                 if not keys:
                     del self._labels[label]
+
+    def _compact_expiries(self) -> None:
+        # Evicted, deleted and rewritten entries leave their pair in the heap until its time comes; at a high
+        # write rate with a long ttl those would outnumber the live entries many times over.
+        self._expiries = [(entry.expires_at, key) for key, entry in self._entries.items()
+                          if entry.expires_at != math.inf]
+        heapq.heapify(self._expiries)
 
     def _sweep(self, now: float | None = None) -> None:
         now = self._clock() if now is None else now
