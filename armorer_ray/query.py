@@ -267,6 +267,10 @@ class LexicalIndex:
             return np.zeros(len(self.tools), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(words), dtype=np.float32)
 
+    def matched_terms(self, position: int, words: set[str]) -> tuple[str, ...]:
+        """The ``words`` found in the document of the tool at ``position``, sorted."""
+        return tuple(sorted(words & self._terms[position]))
+
     def search(self, text: str, candidates: Iterable[int] | None = None, limit: int | None = None) -> list[QueryMatch]:
         """Tools sharing at least one word with ``text``, best first (ties keep registration order)."""
         scores = self.scores(text)

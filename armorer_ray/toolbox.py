@@ -7,7 +7,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from pydantic import BaseModel, ConfigDict, JsonValue, NonNegativeFloat, PositiveInt, ValidationError
 
@@ -27,6 +27,10 @@ from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.tools import Tool
+
+if TYPE_CHECKING:
+    from armorer_ray.embeddings.filters import ToolFilter
+    from armorer_ray.embeddings.index import SearchHit, ToolIndex
 
 __all__ = ["Budget", "CallInput", "Toolbox", "combine_toolboxes"]
 
@@ -146,6 +150,7 @@ class Toolbox:
         self._admitted = 0
         self._version = 0  # bumped on every registry change; caches built over the tool set compare it
         self._lexical: tuple[int, LexicalIndex] | None = None
+        self._index: ToolIndex | None = None
         self._in_flight = 0
         self._idle_waiter: asyncio.Future[None] | None = None  # created only while drain() waits
         self._state: Literal["new", "started", "draining", "stopped"] = "new"
@@ -317,6 +322,40 @@ class Toolbox:
         if self.events.wants("query"):
             self.events.emit("query", {"query": query or criteria, "results": matches})
         return matches
+
+    def tool_index(self) -> ToolIndex:
+        """The hybrid search index over this toolbox (the embedded defaults, created on first use).
+
+        Replace it with `set_tool_index` to choose another embedder or vector store.
+        """
+        if self._index is None:
+            from armorer_ray.embeddings.index import ToolIndex
+
+            self._index = ToolIndex(self)
+        return self._index
+
+    def set_tool_index(self, index: ToolIndex) -> None:
+        """Use ``index`` for `search` (built over this toolbox, with any embedder and store)."""
+        self._index = index
+
+    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+        """The ``k`` tools that best match a natural-language ``query`` (hybrid lexical + semantic ranking).
+
+        The index follows registrations: tools added or changed since the last search are embedded first.
+
+        Args:
+            query: What the agent wants to do.
+            k: How many tools to return.
+            filters: Tags, namespaces or metadata the tools must have.
+
+        Returns:
+            Hits (``name``, ``id``, ``score``, ``reasons``...), best first.
+        """
+        return await self.tool_index().search(query, k, filters)
+
+    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+        """Blocking form of `search`."""
+        return run_sync(self.search(query, k, filters), "toolbox.search")
 
     # -- events ----------------------------------------------------------------------------------------
 

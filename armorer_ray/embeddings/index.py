@@ -1,0 +1,324 @@
+"""`ToolIndex`: hybrid (BM25 + vector) search over a toolbox's tools, kept in sync incrementally.
+
+Each tool is embedded once from `tool_text` and stored with a content hash (text + embedder model id) in a
+`VectorStore`; a sync re-embeds only tools whose hash changed and deletes rows of removed tools, so an index
+persisted by its store reloads without re-embedding. A search fuses two ranked lists — BM25 over the tools'
+words (`armorer_ray.query.LexicalIndex`) and cosine similarity of embeddings — by weighted reciprocal-rank
+fusion, and says for each hit why it matched.
+
+Example:
+    >>> import asyncio
+    >>> from armorer_ray import Toolbox, tool
+    >>> from armorer_ray.embeddings.testing import HashingEmbedder, HashingOptions
+    >>> box = Toolbox([
+    ...     tool(name="send_email", description="Send an email message to a contact.")(lambda to: to),
+    ...     tool(name="get_forecast", description="Weather forecast for a city.")(lambda city: city),
+    ... ])
+    >>> index = ToolIndex(box, embedder=HashingEmbedder(HashingOptions(dimension=64)))
+    >>> [hit.name for hit in asyncio.run(index.search("email a contact", k=1))]
+    ['send_email']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, JsonValue, NonNegativeFloat, PositiveInt
+
+from armorer_ray._sync import run_sync
+from armorer_ray.embeddings.batching import embed_batched
+from armorer_ray.embeddings.filters import ToolFilter
+from armorer_ray.embeddings.protocols import Embedder, VectorStore
+from armorer_ray.embeddings.rows import VectorRow
+from armorer_ray.errors import ConfigError
+from armorer_ray.query import LexicalIndex
+from armorer_ray.text import tokenize
+
+if TYPE_CHECKING:
+    from armorer_ray.toolbox import Toolbox
+    from armorer_ray.tools import Tool
+
+__all__ = ["FusionWeights", "IndexSync", "SearchHit", "ToolIndex", "tool_metadata", "tool_text"]
+
+
+class FusionWeights(BaseModel):
+    """How lexical and vector rankings are combined (weighted reciprocal-rank fusion).
+
+    ``score = lexical / (rrf_k + lexical_rank) + vector / (rrf_k + vector_rank)``, ranks from 1; a list a tool is
+    absent from contributes nothing. Plain RRF (equal weights, ``rrf_k=60``) is the default: on the BFCL tool
+    pool it beats either ranking alone (docs/retrieval-research.md has the measurements).
+
+    Attributes:
+        lexical: Weight of the BM25 ranking.
+        vector: Weight of the embedding ranking.
+        rrf_k: Damping constant; larger values flatten the advantage of top ranks.
+        candidates: How deep each ranking is read before fusion.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lexical: NonNegativeFloat = 1.0
+    vector: NonNegativeFloat = 1.0
+    rrf_k: NonNegativeFloat = 60.0
+    candidates: PositiveInt = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One tool found by a search, with its fused score and why it matched.
+
+    Attributes:
+        id: The tool's id.
+        name: The tool's name.
+        score: Fused score (higher is better; comparable within one search).
+        lexical_rank: 1-based rank in the BM25 list, None if the tool shares no word with the query.
+        vector_rank: 1-based rank by embedding similarity, None if outside the candidate depth.
+        similarity: Cosine similarity of query and tool embeddings, when ranked.
+        matched_terms: Query words found in the tool's name, description, parameters or tags.
+    """
+
+    id: str
+    name: str
+    score: float
+    lexical_rank: int | None
+    vector_rank: int | None
+    similarity: float | None
+    matched_terms: tuple[str, ...] = ()
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why it matched, in words (``terms: ...``, ``semantic: 0.71``)."""
+        out = []
+        if self.matched_terms:
+            out.append("terms: " + ", ".join(self.matched_terms))
+        if self.similarity is not None:
+            out.append(f"semantic: {self.similarity:.2f}")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSync:
+    """What a sync did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    ids: tuple[str, ...] = field(default=(), repr=False)
+
+
+def tool_text(tool: Tool) -> str:
+    """The text a tool is embedded from: its name as words, description, parameters and tags.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> print(tool_text(tool(name="getWeather", description="Forecast.", tags=["geo"])(lambda city: city)))
+        get weather: Forecast. Parameters: city. Tags: geo.
+    """
+    parts = [f"{' '.join(tokenize(tool.name))}: {tool.description}"]
+    params = []
+    for name, info in tool.parameters.model_fields.items():
+        words = " ".join(tokenize(name))
+        params.append(f"{words} ({info.description})" if info.description else words)
+    if params:
+        parts.append("Parameters: " + ", ".join(params) + ".")
+    if tool.tags:
+        parts.append("Tags: " + ", ".join(tool.tags) + ".")
+    return " ".join(parts)
+
+
+def tool_metadata(tool: Tool, content_hash: str) -> dict[str, JsonValue]:
+    """Row metadata for a tool: what filters push down to stores, plus its scalar metadata values."""
+    metadata: dict[str, JsonValue] = {
+        key: value for key, value in tool.metadata.items()
+        if isinstance(value, str | int | float | bool) and key not in ("name", "namespace", "tags", "content_hash")
+    }
+    metadata.update({"name": tool.name, "namespace": tool.namespace, "tags": list(tool.tags),
+                     "content_hash": content_hash})
+    return metadata
+
+
+class ToolIndex:
+    """Hybrid search over the tools of a toolbox (or a fixed list of tools).
+
+    Args:
+        tools: A `Toolbox` (followed as tools are registered and removed) or an iterable of tools.
+        embedder: The embedder (default: the embedded default, `load_embedder()`).
+        store: The vector store (default: in-memory, sized to the embedder).
+        weights: Fusion weights and candidate depth.
+
+    Raises:
+        ConfigError: when the store's dimension differs from the embedder's.
+    """
+
+    def __init__(self, tools: Toolbox | Iterable[Tool], *, embedder: Embedder | None = None,
+                 store: VectorStore | None = None, weights: FusionWeights | None = None) -> None:
+        from armorer_ray.toolbox import Toolbox
+
+        if embedder is None:
+            from armorer_ray.embeddings.registry import load_embedder
+
+            embedder = load_embedder()
+        self.embedder = embedder
+        self._toolbox = tools if isinstance(tools, Toolbox) else None
+        self._fixed: list[Tool] | None = None if self._toolbox is not None else list(tools)  # type: ignore[arg-type]
+        self._store = store
+        self.weights = weights or FusionWeights()
+        self._synced: int | None = None
+        self._lock: asyncio.Lock | None = None
+        self._tools: list[Tool] = []
+        self._lexical: LexicalIndex | None = None
+        self._row_metadata: list[dict[str, JsonValue]] = []
+
+    @property
+    def store(self) -> VectorStore:
+        """The vector store (created on first use when none was given)."""
+        if self._store is None:
+            from armorer_ray.embeddings.registry import load_vector_store
+
+            self._store = load_vector_store("memory", {"dimension": self.embedder.dimension})
+        return self._store
+
+    def _current(self) -> tuple[int, list[Tool]]:
+        if self._toolbox is not None:
+            return self._toolbox.version, self._toolbox.tools()
+        return 0, list(self._fixed or [])
+
+    async def sync(self, *, progress: bool = False) -> IndexSync:
+        """Bring the store up to date with the tools: embed new or changed tools, delete removed ones.
+
+        Args:
+            progress: Show a progress bar while embedding (useful for thousands of tools).
+
+        Returns:
+            Counts of added, updated, removed and unchanged tools.
+
+        Raises:
+            ConfigError: when the store and embedder dimensions differ.
+            StoreError: when the store fails.
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            version, tools = self._current()
+            if self.store.dimension != self.embedder.dimension:
+                raise ConfigError(f"vector store dimension {self.store.dimension} differs from the embedder's "
+                                  f"{self.embedder.dimension} ({self.embedder.model_id})")
+            texts = [tool_text(t) for t in tools]
+            hashes = [hashlib.sha256(f"{self.embedder.model_id}\n{text}".encode()).hexdigest() for text in texts]
+            wanted = {t.id: i for i, t in enumerate(tools)}
+            stored_ids = set(await self.store.ids())
+            present = await self.store.get([i for i in wanted if i in stored_ids]) if stored_ids else []
+            stored_hash = {row.id: row.metadata.get("content_hash") for row in present}
+            stale = [i for i, t in enumerate(tools) if stored_hash.get(t.id) != hashes[i]]
+            removed = sorted(stored_ids - set(wanted))
+            if removed:
+                await self.store.delete(removed)
+            if stale:
+                vectors = await embed_batched(self.embedder, [texts[i] for i in stale], progress=progress)
+                await self.store.upsert([
+                    VectorRow(tools[i].id, vectors[n], tool_metadata(tools[i], hashes[i]))
+                    for n, i in enumerate(stale)
+                ])
+            self._tools = tools
+            self._row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
+            self._lexical = (self._toolbox.lexical_index() if self._toolbox is not None else LexicalIndex(tools))
+            self._synced = version
+            added = sum(1 for i in stale if tools[i].id not in stored_hash)
+            return IndexSync(added=added, updated=len(stale) - added, removed=len(removed),
+                             unchanged=len(tools) - len(stale), ids=tuple(tools[i].id for i in stale))
+
+    async def _ensure_synced(self) -> None:
+        version, _ = self._current()
+        if self._synced != version or (self._fixed is not None and self._lexical is None):
+            await self.sync()
+
+    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+        """The ``k`` tools best matching ``query``, best first.
+
+        Args:
+            query: What the agent wants to do, in natural language.
+            k: How many tools to return.
+            filters: Tags, namespaces and metadata the tools must have (pushed down to the store).
+
+        Returns:
+            Hits with scores and reasons; fewer than ``k`` when fewer tools pass the filters.
+
+        Raises:
+            ConfigError: for ``k < 1`` or a query that is not a string.
+        """
+        if not isinstance(query, str):
+            raise ConfigError(f"query must be a string, got {type(query).__name__}")
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        await self._ensure_synced()
+        if not self._tools or not query.strip():
+            return []
+        depth = max(self.weights.candidates, k)
+        vector_ranked, similarities = await self._vector_candidates(query, depth, filters)
+        lexical_ranked, terms = self._lexical_candidates(query, depth, filters)
+        return self._fuse(lexical_ranked, vector_ranked, similarities, terms, k)
+
+    async def _vector_candidates(self, query: str, depth: int,
+                                 filters: ToolFilter | None) -> tuple[list[str], dict[str, float]]:
+        if self.weights.vector == 0:
+            return [], {}
+        [vector] = await self.embedder.embed([query], kind="query")
+        if not np.any(vector):
+            return [], {}
+        hits = await self.store.query(vector, depth, where=filters if filters and not filters.is_empty else None)
+        return [hit.id for hit in hits], {hit.id: hit.score for hit in hits}
+
+    def _lexical_candidates(self, query: str, depth: int,
+                            filters: ToolFilter | None) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+        if self.weights.lexical == 0 or self._lexical is None:
+            return [], {}
+        scores = self._lexical.scores(query)
+        positive = np.flatnonzero(scores > 0)
+        if positive.size == 0:
+            return [], {}
+        # Sort only the tools that share a word (usually few), best first, registration order on ties.
+        order = positive[np.lexsort((positive, -scores[positive]))]
+        words = set(tokenize(query))
+        ranked: list[str] = []
+        terms: dict[str, tuple[str, ...]] = {}
+        for position in order:
+            if filters is not None and not filters.is_empty and not filters.matches(self._row_metadata[position]):
+                continue
+            tool = self._tools[position]
+            ranked.append(tool.id)
+            terms[tool.id] = self._lexical.matched_terms(int(position), words)
+            if len(ranked) >= depth:
+                break
+        return ranked, terms
+
+    def _fuse(self, lexical: Sequence[str], vector: Sequence[str], similarities: dict[str, float],
+              terms: dict[str, tuple[str, ...]], k: int) -> list[SearchHit]:
+        w = self.weights
+        scores: dict[str, float] = {}
+        for rank, tool_id in enumerate(lexical, 1):
+            scores[tool_id] = scores.get(tool_id, 0.0) + w.lexical / (w.rrf_k + rank)
+        for rank, tool_id in enumerate(vector, 1):
+            scores[tool_id] = scores.get(tool_id, 0.0) + w.vector / (w.rrf_k + rank)
+        lexical_rank = {tool_id: rank for rank, tool_id in enumerate(lexical, 1)}
+        vector_rank = {tool_id: rank for rank, tool_id in enumerate(vector, 1)}
+        best = sorted(scores, key=lambda i: (-scores[i], lexical_rank.get(i, 1 << 30), vector_rank.get(i, 1 << 30)))
+        names: dict[str, str] = {t.id: t.name for t in self._tools}
+        return [
+            SearchHit(id=i, name=names.get(i, i), score=scores[i], lexical_rank=lexical_rank.get(i),
+                      vector_rank=vector_rank.get(i), similarity=similarities.get(i), matched_terms=terms.get(i, ()))
+            for i in best[:k]
+        ]
+
+    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+        """Blocking form of `search`."""
+        return run_sync(self.search(query, k, filters), "index.search")
+
+    async def persist(self) -> None:
+        """Make the store durable (for stores with a path); a reload then re-embeds nothing."""
+        await self.store.persist()

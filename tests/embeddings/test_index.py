@@ -1,0 +1,134 @@
+"""ToolIndex: incremental sync, persistence without re-embedding, filters, hybrid ranking, the search tool."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from armorer_ray import ConfigError, Toolbox, tool
+from armorer_ray.embeddings import ToolFilter, load_vector_store
+from armorer_ray.embeddings.index import FusionWeights, ToolIndex, tool_text
+from armorer_ray.embeddings.search_tool import create_search_tool
+from armorer_ray.embeddings.testing import HashingEmbedder, HashingOptions
+
+
+class CountingEmbedder(HashingEmbedder):
+    """A real hashing embedder that counts the texts it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__(HashingOptions(dimension=64))
+        self.embedded: list[str] = []
+
+    async def embed(self, texts: Sequence[str], *, kind: str = "document") -> np.ndarray:  # type: ignore[override]
+        if kind == "document":
+            self.embedded.extend(texts)
+        return await super().embed(texts, kind=kind)  # type: ignore[arg-type]
+
+
+def catalogue() -> list[object]:
+    return [
+        tool(name="send_email", description="Send an email message to a contact.", tags=["messaging"],
+             metadata={"team": "growth"})(lambda to, body: to),
+        tool(name="get_forecast", namespace="geo", description="Weather forecast for a city.", tags=["weather"])(
+            lambda city: city),
+        tool(name="refund_order", description="Refund a customer's order.", tags=["payments"], mutates=True,
+             metadata={"team": "billing"})(lambda order_id: order_id),
+        tool(name="list_invoices", description="List invoices of a customer account.", tags=["payments"],
+             metadata={"team": "billing"})(lambda account: account),
+    ]
+
+
+async def test_sync_is_incremental_and_follows_the_toolbox() -> None:
+    embedder = CountingEmbedder()
+    box = Toolbox(catalogue())  # type: ignore[arg-type]
+    index = ToolIndex(box, embedder=embedder)
+    first = await index.sync()
+    assert (first.added, first.updated, first.removed, first.unchanged) == (4, 0, 0, 0)
+    assert (await index.sync()).unchanged == 4 and len(embedder.embedded) == 4
+    box.register(tool(name="book_flight", description="Book a flight.")(lambda to: to))
+    box.register(box.get_tool("send_email").replace(description="Send an email or a text message."),  # type: ignore[union-attr]
+                 replace=True)
+    box.unregister("get_forecast")
+    hits = await index.search("book a flight")
+    assert hits[0].name == "book_flight"
+    assert len(embedder.embedded) == 6  # only the new and the changed tool were embedded
+    assert await index.store.count() == 4
+
+
+async def test_persisted_index_reloads_without_re_embedding(tmp_path: Path) -> None:
+    path = tmp_path / "tools.npz"
+    box = Toolbox(catalogue())  # type: ignore[arg-type]
+    store = load_vector_store("memory", {"dimension": 64, "path": path})
+    index = ToolIndex(box, embedder=CountingEmbedder(), store=store)
+    await index.sync()
+    await index.persist()
+    again = CountingEmbedder()
+    reloaded = ToolIndex(box, embedder=again, store=load_vector_store("memory", {"dimension": 64, "path": path}))
+    report = await reloaded.sync()
+    assert report.unchanged == 4 and again.embedded == []
+    assert (await reloaded.search("refund"))[0].name == "refund_order"
+
+
+async def test_filters_apply_to_both_rankings() -> None:
+    box = Toolbox(catalogue())  # type: ignore[arg-type]
+    index = ToolIndex(box, embedder=CountingEmbedder())
+    payments = await index.search("customer order invoice email", k=10, filters=ToolFilter(tags_any={"payments"}))
+    assert {h.name for h in payments} == {"refund_order", "list_invoices"}
+    geo = await index.search("weather", filters=ToolFilter(namespaces={"geo"}))
+    assert [h.name for h in geo] == ["get_forecast"]
+    growth = await index.search("send", filters=ToolFilter(metadata_eq={"team": "growth"}))
+    assert [h.name for h in growth] == ["send_email"]
+
+
+async def test_hits_explain_themselves_and_bad_input_is_refused() -> None:
+    index = ToolIndex(catalogue(), embedder=CountingEmbedder())  # type: ignore[arg-type]
+    [hit] = await index.search("refund my order", k=1)
+    assert hit.name == "refund_order" and hit.lexical_rank == 1
+    assert "terms: order, refund" in hit.reasons and hit.similarity is not None
+    assert await index.search("   ") == []
+    with pytest.raises(ConfigError):
+        await index.search("x", k=0)
+    with pytest.raises(ConfigError):
+        await index.search(42)  # type: ignore[arg-type]
+
+
+async def test_weights_can_switch_off_either_ranking() -> None:
+    lexical_only = ToolIndex(catalogue(), embedder=CountingEmbedder(), weights=FusionWeights(vector=0))  # type: ignore[arg-type]
+    assert all(h.vector_rank is None for h in await lexical_only.search("refund order", k=4))
+    vector_only = ToolIndex(catalogue(), embedder=CountingEmbedder(), weights=FusionWeights(lexical=0))  # type: ignore[arg-type]
+    assert all(h.lexical_rank is None for h in await vector_only.search("refund order", k=4))
+
+
+async def test_dimension_mismatch_is_a_config_error() -> None:
+    index = ToolIndex(catalogue(), embedder=CountingEmbedder(),  # type: ignore[arg-type]
+                      store=load_vector_store("memory", {"dimension": 8}))
+    with pytest.raises(ConfigError, match="dimension"):
+        await index.sync()
+
+
+async def test_search_tool_finds_tools_registered_later_and_never_itself() -> None:
+    box = Toolbox(catalogue())  # type: ignore[arg-type]
+    box.set_tool_index(ToolIndex(box, embedder=CountingEmbedder()))
+    create_search_tool(box)
+    box.register(tool(name="translate_text", description="Translate text into another language.")(lambda t: t))
+    result = await box.execute({"name": "search_tools", "arguments": {"query": "translate this text", "k": 3}})
+    assert result.result[0]["name"] == "translate_text"
+    assert all(item["name"] != "search_tools" for item in result.result)
+    assert result.result[0]["score"] > 0 and result.result[0]["reasons"]
+    tagged = await box.execute({"name": "search_tools", "arguments": {"query": "customer", "tags": ["payments"]}})
+    assert {item["name"] for item in tagged.result} <= {"refund_order", "list_invoices"}
+    bad = await box.execute({"name": "search_tools", "arguments": {"query": ""}})
+    assert bad.error is not None and bad.error.category == "validation"
+
+
+async def test_default_embedder_finds_tools_by_meaning() -> None:
+    box = Toolbox([
+        *catalogue(),  # type: ignore[list-item]
+        tool(name="get_stock_price", description="Current share price of a listed company.")(lambda ticker: 1),
+    ])
+    hits = await box.search("will it rain in Paris tomorrow?", k=2)
+    assert hits[0].name == "get_forecast"
+    assert "weather" not in tool_text(box.get_tool("get_stock_price"))  # type: ignore[arg-type]
