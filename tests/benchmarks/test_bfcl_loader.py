@@ -105,10 +105,15 @@ def data_dir(tmp_path: Path) -> Path:
             {"id": "simple_python_2", "ground_truth": [{"math_factorial": {"number": [5]}}]},
         ],
         "simple_java": [
-            {"id": "simple_java_0", "ground_truth": [{"GeometryPresentation.createPresentation": {"controller": ["m"]}}]}
+            {
+                "id": "simple_java_0",
+                "ground_truth": [{"GeometryPresentation.createPresentation": {"controller": ["m"]}}],
+            }
         ],
         # older releases: a single dict instead of a list of calls
-        "simple_javascript": [{"id": "simple_javascript_0", "ground_truth": {"validateUserInput": {"inputField": ["u"]}}}],
+        "simple_javascript": [
+            {"id": "simple_javascript_0", "ground_truth": {"validateUserInput": {"inputField": ["u"]}}}
+        ],
         "multiple": [{"id": "multiple_0", "ground_truth": [{"get_weather": {"city": ["x"]}}]}],
         "parallel": [
             {
