@@ -1,0 +1,57 @@
+"""The executor protocol: what `Workflow.run` hands an executor, and what every executor must do with it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from armorer_ray.toolbox import Toolbox
+from armorer_ray.workflow.graph import Plan
+from armorer_ray.workflow.recorder import RunRecorder
+from armorer_ray.workflow.results import NodeRun
+
+__all__ = ["OnError", "RunSetup", "WorkflowExecutor", "stop_reason"]
+
+OnError = Literal["continue", "fail_fast"]
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """One run, ready to execute.
+
+    Attributes:
+        plan: The validated plan.
+        toolbox: The workflow's toolbox.
+        inputs: The run's inputs.
+        run_id: The run's id.
+        on_error: ``continue`` runs every branch a failure does not block; ``fail_fast`` stops at the first.
+        recorder: Where node runs are reported (events, checkpoints).
+        restored: Succeeded node runs from checkpoints, by full name: they are not run again.
+        key: A stable id of the workflow and its toolbox, for caches on Ray workers.
+    """
+
+    plan: Plan
+    toolbox: Toolbox
+    inputs: Mapping[str, Any]
+    run_id: str
+    on_error: OnError
+    recorder: RunRecorder
+    restored: Mapping[str, NodeRun]
+    key: str
+
+
+@runtime_checkable
+class WorkflowExecutor(Protocol):
+    """Runs every node of a plan, reporting each `NodeRun` to ``setup.recorder`` exactly once."""
+
+    async def execute(self, setup: RunSetup) -> None:
+        """Run the plan; return when every node has settled."""
+        ...
+
+
+def stop_reason(run: NodeRun, on_error: OnError) -> str | None:
+    """Why a fail-fast run stops after ``run`` settled, or None when it goes on."""
+    if on_error == "fail_fast" and run.status in ("failed", "cancelled"):
+        return f"run stopped: node {run.node} {run.status}"
+    return None

@@ -1,0 +1,123 @@
+"""Module-level tools for the workflow tests: importable by Ray workers, so they travel by reference."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from armorer_ray import CallContext, Transient, tool
+from armorer_ray.workflow import Expansion, Node
+
+
+def mix_value(name: str, salt: int, upstream: dict[str, int]) -> int:
+    """The reference formula the random-DAG test recomputes in plain Python."""
+    total = salt * 31
+    for position, key in enumerate(sorted(upstream)):
+        total += upstream[key] * (position + 7)
+    return total % 1_000_003
+
+
+@tool
+def mix(name: str, salt: int, **upstream: int) -> dict[str, int]:
+    """Combine upstream values into this node's value, keyed by the node's name."""
+    return {name: mix_value(name, salt, upstream)}
+
+
+@tool
+def numbers(n: int) -> list[int]:
+    """The numbers 1..n."""
+    return list(range(1, n + 1))
+
+
+@tool
+def square(x: int) -> int:
+    """Square a number."""
+    return x * x
+
+
+@tool
+def total(values: list[int]) -> int:
+    """Add numbers up."""
+    return sum(values)
+
+
+@tool
+def forecast(city: str) -> dict[str, object]:
+    """A fixed forecast."""
+    return {"city": city, "temps": [12, 15, 9], "sunny": city != "Bergen"}
+
+
+@tool
+def warmest(temps: list[int]) -> int:
+    """The warmest temperature."""
+    return max(temps)
+
+
+@tool
+def coldest(temps: list[int]) -> int:
+    """The coldest temperature."""
+    return min(temps)
+
+
+@tool
+def summary(warmest: int | None = None, coldest: int | None = None) -> str:
+    """Describe the extremes that are known."""
+    return f"warmest={warmest} coldest={coldest}"
+
+
+@tool
+def ledger(name: str, ctx: CallContext) -> str:
+    """Record a call in ``ctx['log_dir']/calls`` and fail while a ``fail-<name>`` file exists there."""
+    log_dir = Path(ctx["log_dir"])
+    with open(log_dir / "calls", "a") as handle:
+        handle.write(name + "\n")
+    if (log_dir / f"fail-{name}").exists():
+        raise Transient(f"{name} is down")
+    return name
+
+
+@tool
+def search(query: str) -> dict[str, list[str]]:
+    """Pretend to search."""
+    return {"hits": [query.upper()]}
+
+
+@tool(extra_arguments="allow")
+def gather(**found: list[str]) -> list[str]:
+    """Join search hits."""
+    return sorted(hit for hits in found.values() for hit in hits)
+
+
+@tool
+def plan_searches(queries: list[str]) -> Expansion:
+    """Splice one search node per query and a node joining them."""
+    nodes: dict[str, object] = {f"s{i}": Node("search", arguments={"query": q}) for i, q in enumerate(queries)}
+    nodes["join"] = Node("gather", inputs={f"s{i}": f"s{i}.hits" for i in range(len(queries))})
+    return Expansion(nodes=nodes, edges=[(f"s{i}", "join") for i in range(len(queries))], output="join")
+
+
+@tool
+def plan_nested(depth: int) -> Expansion:
+    """Splice a node that expands again, ``depth`` times, then a search."""
+    if depth <= 0:
+        return Expansion(nodes={"leaf": Node("search", arguments={"query": "leaf"})}, output="leaf")
+    return Expansion(nodes={"again": Node("plan_nested", arguments={"depth": depth - 1})}, output="again")
+
+
+@tool
+def plan_broken() -> Expansion:
+    """Splice a node whose tool does not exist."""
+    return Expansion(nodes={"x": "no_such_tool"})
+
+
+@tool
+async def nap(seconds: float) -> str:
+    """Sleep, then say so."""
+    await asyncio.sleep(seconds)
+    return "rested"
+
+
+@tool
+def explode(message: str = "boom") -> str:
+    """Always fail."""
+    raise RuntimeError(message)
