@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -39,12 +40,15 @@ def _is_context_annotation(annotation: object) -> bool:
     return any(arg is CallContext for arg in typing.get_args(annotation))
 
 
-def read_function(fn: Callable[..., Any], model_name: str, extra: ExtraArguments) -> FunctionSignature:
+def read_function(fn: Callable[..., Any], model_name: str, extra: ExtraArguments, *,
+                  build_model: bool = True) -> FunctionSignature:
     """Build the parameter model of ``fn`` from its type hints, defaults and docstring.
 
     Per-parameter descriptions come from ``Annotated[..., Field(description=...)]`` or, failing that, from the
     docstring's Args (Google, NumPy or reST style). A parameter annotated ``CallContext`` receives the context
     and is left out of the model.
+
+    With ``build_model=False`` only the description and the context parameter are read (the model is empty).
 
     Raises:
         ConfigError: for ``*args`` parameters or hints that cannot be resolved.
@@ -64,14 +68,23 @@ def read_function(fn: Callable[..., Any], model_name: str, extra: ExtraArguments
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # NameError for forward references, TypeError for odd objects
-        raise ConfigError(f"cannot read type hints of {model_name}: {exc}") from exc
-    doc = parse_docstring(inspect.getdoc(fn) or "")
+        if build_model:
+            raise ConfigError(f"cannot read type hints of {model_name}: {exc}") from exc
+        hints = {}
+    raw_doc = inspect.getdoc(fn)
+    doc = _parse_docstring(raw_doc) if raw_doc else _NO_DOC
     doc_params = {param.arg_name: param.description for param in doc.params if param.description}
     description = "\n\n".join(part for part in (doc.short_description, doc.long_description) if part)
     fields: dict[str, Any] = {}
     context_param: str | None = None
     var_kwargs = False
-    for param in inspect.signature(fn).parameters.values():
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:  # builtins without a signature
+        if build_model:
+            raise ConfigError(f"cannot read the signature of {model_name}: {exc}") from exc
+        return FunctionSignature(_EMPTY, description, None, False)
+    for param in signature.parameters.values():
         annotation = hints.get(param.name, Any)
         if param.kind is param.VAR_POSITIONAL:
             raise ConfigError(f"tool {model_name!r} cannot take *{param.name}: tool arguments are named")
@@ -81,12 +94,30 @@ def read_function(fn: Callable[..., Any], model_name: str, extra: ExtraArguments
         if _is_context_annotation(annotation):
             context_param = param.name
             continue
-        default = ... if param.default is param.empty else param.default
-        info = _field_info(annotation, default, doc_params.get(param.name))
-        fields[param.name] = (annotation, info)
+        if build_model:
+            default = ... if param.default is param.empty else param.default
+            fields[param.name] = (annotation, _field_info(annotation, default, doc_params.get(param.name)))
+    if not build_model:
+        return FunctionSignature(_EMPTY, description, context_param, var_kwargs)
     config = ConfigDict(extra="allow" if var_kwargs else extra, arbitrary_types_allowed=True)
     model = create_model(_model_name(model_name), __config__=config, **fields)
     return FunctionSignature(model, description, context_param, var_kwargs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_docstring(text: str) -> Any:
+    # Parsing tries every docstring style in turn; catalogues repeat docstrings, so results are memoised.
+    return parse_docstring(text)
+
+
+_NO_DOC = parse_docstring("")
+
+
+class _Empty(BaseModel):
+    """Stand-in model when only a function's description and context parameter are read."""
+
+
+_EMPTY = _Empty
 
 
 def _field_info(annotation: object, default: object, doc: str | None) -> FieldInfo:

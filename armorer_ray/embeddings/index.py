@@ -174,6 +174,7 @@ class ToolIndex:
         self._tools: list[Tool] = []
         self._lexical: LexicalIndex | None = None
         self._row_metadata: list[dict[str, JsonValue]] = []
+        self._names: dict[str, str] = {}
 
     @property
     def store(self) -> VectorStore:
@@ -227,6 +228,7 @@ class ToolIndex:
                 ])
             self._tools = tools
             self._row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
+            self._names = {t.id: t.name for t in tools}
             self._lexical = (self._toolbox.lexical_index() if self._toolbox is not None else LexicalIndex(tools))
             self._synced = version
             added = sum(1 for i in stale if tools[i].id not in stored_hash)
@@ -234,8 +236,8 @@ class ToolIndex:
                              unchanged=len(tools) - len(stale), ids=tuple(tools[i].id for i in stale))
 
     async def _ensure_synced(self) -> None:
-        version, _ = self._current()
-        if self._synced != version or (self._fixed is not None and self._lexical is None):
+        version = self._toolbox.version if self._toolbox is not None else 0  # cheap: no tool list per search
+        if self._synced != version or self._lexical is None:
             await self.sync()
 
     async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
@@ -308,7 +310,7 @@ class ToolIndex:
         lexical_rank = {tool_id: rank for rank, tool_id in enumerate(lexical, 1)}
         vector_rank = {tool_id: rank for rank, tool_id in enumerate(vector, 1)}
         best = sorted(scores, key=lambda i: (-scores[i], lexical_rank.get(i, 1 << 30), vector_rank.get(i, 1 << 30)))
-        names: dict[str, str] = {t.id: t.name for t in self._tools}
+        names = self._names
         return [
             SearchHit(id=i, name=names.get(i, i), score=scores[i], lexical_rank=lexical_rank.get(i),
                       vector_rank=vector_rank.get(i), similarity=similarities.get(i), matched_terms=terms.get(i, ()))
