@@ -6,14 +6,18 @@ Example:
     1000
 """
 
+from armorer_ray.actors.concurrency import ClusterConcurrencyLimit
 from armorer_ray.actors.deployment import Deployment, deploy, get_deployment
 from armorer_ray.actors.options import ActorOptions, DeploymentOptions, PlacementStrategy
 from armorer_ray.actors.pool import SharedResourcePool, create_resource_pool
+from armorer_ray.actors.rate_limit import ClusterRateLimit
 from armorer_ray.actors.stats import DeploymentStats, HandleStats, ReplicaStats
 from armorer_ray.resources import Lease, PoolStats, ResourcePool
 
 __all__ = [
     "ActorOptions",
+    "ClusterConcurrencyLimit",
+    "ClusterRateLimit",
     "Deployment",
     "DeploymentOptions",
     "DeploymentStats",

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorDiedError, RayActorError
 
 from armorer_ray._sync import run_sync
 from armorer_ray.actors._private.controller import ControllerActor, ControllerReport
@@ -242,7 +242,7 @@ class Deployment:
         if error is None:
             self._submitted.forget(ref)
         elif grant is not None and classify_ray_failure(error) == "lost":
-            self._router.mark_failed(grant)
+            self._router.mark_failed(grant, dead=isinstance(error, ActorDiedError))
 
     async def resolve(self, ref: ray.ObjectRef[ToolResult]) -> ToolResult:
         """Await a ref from `submit` and always get a `ToolResult`, even when awaiting it raised.

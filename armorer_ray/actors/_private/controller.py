@@ -314,8 +314,8 @@ class DeploymentController:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    if len(text) > 2_000:
-        text = text[:2_000] + "..."
+    if len(text) > 2_000:  # Ray errors put the remote traceback first and the cause last: keep both ends
+        text = text[:500] + " ... " + text[-1_500:]
     return f"{type(exc).__name__}: {text}"
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
+from ray.exceptions import ActorDiedError
 
 from armorer_ray.actors._private.outcomes import (
     cancelled_result,
@@ -85,7 +86,7 @@ class Dispatcher:
                     return self._cancelled(call, signal)
                 if kind == "failed":
                     return failed_result(call, exc)
-                self.router.mark_failed(grant)
+                self.router.mark_failed(grant, dead=isinstance(exc, ActorDiedError))
                 if not self._may_retry(call, attempt):
                     self.counters.replica_died += 1
                     return replica_died_result(call, grant.replica_id, type(exc).__name__)
@@ -181,7 +182,7 @@ class Dispatcher:
             for i in missing:
                 results[i] = failed_result(calls[i], exc)
             return []
-        self.router.mark_failed(grant)
+        self.router.mark_failed(grant, dead=isinstance(exc, ActorDiedError))
         retry = []
         for i in missing:
             if self._may_retry(calls[i], chunk.attempt):

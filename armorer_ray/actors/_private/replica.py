@@ -172,4 +172,4 @@ class ToolboxReplica:
 
 
 # The actor class; resources, placement, names and concurrency are applied per replica with `.options()`.
-ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxReplica)
+ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxReplica)  # type: ignore[call-overload]

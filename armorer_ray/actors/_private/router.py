@@ -31,7 +31,7 @@ SUSPECT_S = 2.0
 class ReplicaSlot:
     """One replica as the router sees it: its actor handle and the calls this handle has in flight on it."""
 
-    __slots__ = ("actor", "healthy", "in_flight", "replica_id", "suspect_until")
+    __slots__ = ("actor", "dead", "healthy", "in_flight", "replica_id", "suspect_until")
 
     def __init__(self, replica_id: str, actor: Any, healthy: bool = True) -> None:
         self.replica_id = replica_id
@@ -39,6 +39,7 @@ class ReplicaSlot:
         self.healthy = healthy
         self.in_flight = 0
         self.suspect_until = 0.0
+        self.dead = False
 
     def __repr__(self) -> str:
         return f"ReplicaSlot({self.replica_id!r}, in_flight={self.in_flight}, healthy={self.healthy})"
@@ -151,10 +152,12 @@ class Router:
         with self._lock:
             return list(self._replicas)
 
-    def mark_failed(self, slot: ReplicaSlot) -> None:
-        """Try ``slot`` last for a while: a call on it just failed with a lost replica."""
+    def mark_failed(self, slot: ReplicaSlot, *, dead: bool = False) -> None:
+        """A call on ``slot`` just failed with a lost replica: avoid it for a while, or for good when ``dead``
+        (until a snapshot without it arrives)."""
         with self._lock:
             slot.suspect_until = self._clock() + SUSPECT_S
+            slot.dead = slot.dead or dead
 
     # -- admission -------------------------------------------------------------------------------------
 
@@ -201,7 +204,7 @@ class Router:
         waits in that replica's own queue and counts against ``max_queued``), else a `Refusal`.
 
         Returns:
-            None when no replica is known yet.
+            None when no live replica is known.
         """
         with self._lock:
             if self._refusal is not None:
@@ -214,6 +217,8 @@ class Router:
                     self._shed += weight
                     return self._backpressure()
                 slot = self._least_loaded_locked()
+                if slot is None:
+                    return None
             slot.in_flight += weight
             self._admitted += weight
             return slot
@@ -287,19 +292,24 @@ class Router:
             self._heap = [w for w in heap if w.state == "queued"]
             heapq.heapify(self._heap)
 
+    def _eligible_locked(self) -> list[ReplicaSlot]:
+        # Best tier first: healthy and trusted, then trusted, then any live one. A call waits for room in the best
+        # tier rather than going to a replica that just failed (it would likely fail again and burn a retry).
+        now = self._clock()
+        live = [s for s in self._replicas if not s.dead]
+        trusted = [s for s in live if s.suspect_until <= now] or live
+        return [s for s in trusted if s.healthy] or trusted
+
     def _pick_locked(self, weight: int) -> ReplicaSlot | None:
         room = self._cap - weight
-        candidates = [s for s in self._replicas if s.in_flight <= room]
-        if not candidates:
+        tier = [s for s in self._eligible_locked() if s.in_flight <= room]
+        if not tier:
             return None
-        now = self._clock()
-        tier = ([s for s in candidates if s.healthy and s.suspect_until <= now]
-                or [s for s in candidates if s.suspect_until <= now] or candidates)
         if len(tier) == 1:
             return tier[0]
         first, second = self._rng.sample(tier, 2)
         return first if first.in_flight <= second.in_flight else second
 
-    def _least_loaded_locked(self) -> ReplicaSlot:
-        now = self._clock()
-        return min(self._replicas, key=lambda s: (not s.healthy or s.suspect_until > now, s.in_flight))
+    def _least_loaded_locked(self) -> ReplicaSlot | None:
+        tier = self._eligible_locked()
+        return min(tier, key=lambda s: s.in_flight) if tier else None

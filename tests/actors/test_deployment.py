@@ -1,0 +1,183 @@
+"""A deployed toolbox answers like the in-process one: single calls, batches, ObjectRefs, attach, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import ray
+
+from armorer_ray import CallContext, ConfigError, DeploymentError, Toolbox, ToolCall, tool
+from armorer_ray.actors import ActorOptions, Deployment, create_resource_pool, deploy, get_deployment
+from tests.actors.conftest import by_value, read
+
+by_value(__name__)
+pytestmark = pytest.mark.ray
+
+
+@tool(read_only=True)
+async def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tool(read_only=True)
+def where(ctx: CallContext) -> dict[str, Any]:
+    """Report the process and the caller's identity."""
+    return {"pid": os.getpid(), "tenant": ctx.tenant_id, "session": ctx.session_id, "user": ctx.user_id}
+
+
+@tool
+async def query(ctx: CallContext) -> bool:
+    """Use a pooled connection."""
+    async with ctx.resources["db"].lease() as conn:
+        await asyncio.sleep(0.01)
+        return bool(conn["open"])
+
+
+@ray.remote(num_cpus=0)
+def double(result: Any) -> int:
+    # Receives the ToolResult itself: Ray resolved the ref inside this task, not in the driver.
+    return int(result.result) * 2
+
+
+def hooks_toolbox(counter: Any) -> Toolbox:
+    return Toolbox(
+        [add, where],
+        on_start=[lambda: counter.log.remote(f"start:{os.getpid()}")],
+        on_drain=[lambda: counter.log.remote(f"drain:{os.getpid()}")],
+        on_stop=[lambda: counter.log.remote(f"stop:{os.getpid()}")],
+    )
+
+
+async def test_single_call_batch_and_submit_match_the_local_toolbox(launch: Callable[..., Deployment]) -> None:
+    local = Toolbox([add, where])
+    dep = launch(local, replicas=2, batch_size=8, max_concurrency=8)
+    call = ToolCall(id="c1", name="add", arguments={"a": 2, "b": 3})
+    remote = await dep.execute(call)
+    assert (remote.call_id, remote.outcome, remote.result) == ("c1", "success", 5)
+    assert remote.content == (await local.execute(call)).content
+    invalid = await dep.execute({"name": "add", "arguments": {"a": "two"}})
+    assert invalid.error is not None and invalid.error.category == "validation"
+    missing = await dep.execute({"name": "nope"})
+    assert missing.error is not None and missing.error.code == "NOT_FOUND"
+    batch = [ToolCall(id=str(i), name="add", arguments={"a": i, "b": 1}) for i in range(100)]
+    results = await dep.execute(batch)
+    assert [r.call_id for r in results] == [str(i) for i in range(100)]
+    assert [r.result for r in results] == [i + 1 for i in range(100)]
+    ref = dep.submit(ToolCall(name="add", arguments={"a": 20, "b": 1}))
+    assert ray.get(double.remote(ref)) == 42  # the ref composes without a driver round trip
+
+
+async def test_context_ids_travel_and_both_replicas_serve(launch: Callable[..., Deployment]) -> None:
+    dep = launch(Toolbox([where]), replicas=2, max_concurrency=4, batch_size=4)
+    calls = [ToolCall(name="where", tenant_id="acme", session_id="s1", user_id=f"u{i}") for i in range(40)]
+    results = await dep.execute(calls)
+    assert {r.result["tenant"] for r in results} == {"acme"}
+    assert [r.result["user"] for r in results] == [f"u{i}" for i in range(40)]
+    assert len({r.result["pid"] for r in results}) == 2
+    assert os.getpid() not in {r.result["pid"] for r in results}
+
+
+def test_hooks_run_once_per_actor_life_in_order(launch: Callable[..., Deployment], counter: Any) -> None:
+    dep = launch(hooks_toolbox(counter), replicas=2)
+    assert dep.execute_sync([{"name": "add", "arguments": {"a": 1, "b": 1}}] * 20)[0].result == 2
+    asyncio.run(dep.ready())
+    dep.shutdown_sync(drain=True)
+    events = read(counter)["events"]
+    by_pid: dict[str, list[str]] = {}
+    for event in events:
+        phase, pid = event.split(":")
+        by_pid.setdefault(pid, []).append(phase)
+    assert len(by_pid) == 2
+    assert all(phases == ["start", "drain", "stop"] for phases in by_pid.values()), by_pid
+
+
+def test_a_replica_ray_restarts_runs_on_start_again_once(launch: Callable[..., Deployment], counter: Any) -> None:
+    @tool
+    def crash() -> None:
+        """Kill this replica's process."""
+        os._exit(1)
+
+    dep = launch(Toolbox([add, crash], on_start=[lambda: counter.log.remote(f"start:{os.getpid()}")]),
+                 actor_options=ActorOptions(num_cpus=0, max_restarts=1), health_period_s=0.2)
+    assert dep.execute_sync({"name": "add", "arguments": {"a": 1, "b": 1}}).ok
+    died = dep.execute_sync({"name": "crash"})
+    assert died.error is not None and died.error.code == "REPLICA_DIED"
+    for _ in range(100):  # calls after the restart succeed; the restarted life ran its hook
+        if dep.execute_sync({"name": "add", "arguments": {"a": 1, "b": 1}}).ok and len(read(counter)["events"]) == 2:
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    starts = read(counter)["events"]
+    assert len(starts) == 2 and starts[0] != starts[1], starts
+    for _ in range(100):  # the supervisor notices the new life at its next passing probe
+        replica = asyncio.run(dep.stats()).replicas[0]
+        if replica.restarts:
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert replica.restarts == 1 and replica.healthy
+
+
+async def test_attach_by_name_and_pickled_handles(launch: Callable[..., Deployment]) -> None:
+    dep = launch(Toolbox([add]), name="attach-me")
+    await dep.ready()
+    other = get_deployment("attach-me")
+    assert (await other.execute({"name": "add", "arguments": {"a": 1, "b": 2}})).result == 3
+
+    @ray.remote(num_cpus=0)
+    def use(handle: Deployment) -> int:
+        return int(handle.execute_sync({"name": "add", "arguments": {"a": 40, "b": 2}}).result)
+
+    assert await use.remote(dep) == 42
+    with pytest.raises(ConfigError, match="already exists"):
+        deploy(Toolbox([add]), name="attach-me")
+    with pytest.raises(DeploymentError, match="no deployment"):
+        get_deployment("never-deployed")
+
+
+async def test_a_failed_start_is_reported_and_refuses_calls(launch: Callable[..., Deployment]) -> None:
+    def broken() -> None:
+        raise RuntimeError("database unreachable")
+
+    dep = launch(Toolbox([add], on_start=[broken]))
+    with pytest.raises(DeploymentError, match="database unreachable"):
+        await dep.ready()
+    result = await dep.execute({"name": "add", "arguments": {"a": 1, "b": 1}})
+    assert result.error is not None and result.error.code == "DEPLOYMENT_FAILED"
+    assert not (await dep.health()).ok
+
+
+async def test_health_stats_and_shutdown(launch: Callable[..., Deployment]) -> None:
+    dep = launch(Toolbox([add]), replicas=2)
+    await dep.execute([{"name": "add", "arguments": {"a": i, "b": i}} for i in range(10)])
+    health = await dep.health()
+    assert health.ok and health.detail == "2/2 replicas healthy"
+    stats = await dep.stats()
+    assert stats.healthy_replicas == 2 and sum(r.completed for r in stats.replicas) == 10
+    assert stats.handle.admitted == 10 and stats.handle.in_flight == 0
+    await dep.shutdown()
+    await dep.shutdown()  # harmless twice
+    late = await dep.execute({"name": "add", "arguments": {"a": 1, "b": 1}})
+    assert late.error is not None and late.error.code == "DEPLOYMENT_STOPPED"
+
+
+async def test_graceful_shutdown_drains_each_replicas_pool(launch: Callable[..., Deployment], counter: Any) -> None:
+    def connect() -> dict[str, Any]:
+        ray.get(counter.hit.remote("created"))
+        return {"open": True}
+
+    def close(conn: dict[str, Any]) -> None:
+        ray.get(counter.hit.remote("closed"))
+
+    pool = create_resource_pool(connect, close=close, min_size=1, max_size=3, name="db")
+    dep = launch(Toolbox([query], resources={"db": pool}), replicas=2)
+    results = await dep.execute([{"name": "query"}] * 60)
+    assert all(r.result is True for r in results), {r.content for r in results}
+    stats = await dep.stats()
+    assert all(r.pools["db"].created >= 1 for r in stats.replicas)
+    await dep.shutdown(drain=True)
+    counts = read(counter)["counts"]
+    assert counts["created"] == counts["closed"] >= 2
