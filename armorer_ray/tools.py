@@ -213,10 +213,10 @@ class Tool:
         if parameters is None and not callable(fn):
             raise ConfigError(f"tool {name!r}: an import-string body needs parameters=... (it is loaded lazily)")
         if parameters is None or not isinstance(fn, str):
-            readable = callable(fn) and not isinstance(fn, _Lazy)
             # With explicit parameters only the context parameter and docstring are read: building a model
             # per tool would cost a millisecond each for catalogues of thousands of tools.
-            sig = read_function(fn, name, extra, build_model=parameters is None) if readable else None
+            sig = (read_function(fn, name, extra, build_model=parameters is None)
+                   if callable(fn) and not isinstance(fn, _Lazy) else None)
             if sig is not None:
                 self._context_param = sig.context_param
                 description = description or sig.description
