@@ -7,6 +7,7 @@ import bisect
 import itertools
 import math
 import sys
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -27,6 +28,11 @@ else:  # pragma: no cover - Python 3.10 only
 __all__ = ["AdmissionController", "AdmissionStats"]
 
 _Verdict = Literal["admitted", "shed"]
+
+# Controllers whose slot the current call holds. Calls a running call makes through the toolbox (a composed
+# tool's steps, a tool calling tools) inherit this context and run inside their parent's slot: making them
+# queue for a slot of their own could deadlock, every slot held by a parent waiting for its children.
+_held: ContextVar[tuple[AdmissionController, ...]] = ContextVar("armorer_admission_held", default=())
 
 
 class AdmissionStats(BaseModel):
@@ -62,7 +68,8 @@ class AdmissionController:
     calls already wait, the newcomer is shed, unless it outranks the lowest-priority waiter, which is then shed
     in its place: a full queue keeps the most important work. A shed call, or one that waited longer than
     ``max_wait_s``, gets a ``transient`` error coded ``BACKPRESSURE`` at once, and a ``backpressure`` event.
-    Cancelling a waiting call frees its place.
+    Cancelling a waiting call frees its place. Calls that a running call makes through the toolbox (the steps of
+    a composed tool, say) run inside their parent's slot rather than queue for their own, which could deadlock.
 
     Args:
         max_concurrency: Calls allowed to run at once.
@@ -124,6 +131,9 @@ class AdmissionController:
         Returns:
             The inner result, or a ``BACKPRESSURE`` error result.
         """
+        held = _held.get()
+        if self in held:
+            return await next(call, ctx)
         if self._running < self.max_concurrency:
             self._running += 1  # a free slot means an empty queue: releases hand slots to waiters first
         else:
@@ -131,9 +141,11 @@ class AdmissionController:
             if refusal is not None:
                 return refusal
         self._admitted += 1
+        token = _held.set((*held, self))
         try:
             return await next(call, ctx)
         finally:
+            _held.reset(token)
             self._release()
 
     async def _wait_for_slot(self, call: ToolCall, ctx: CallContext) -> ToolResult | None:

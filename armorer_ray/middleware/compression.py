@@ -59,7 +59,7 @@ def _compressor(name: str, level: int) -> Callable[[bytes], bytes]:
     if name == "gzip":
         return lambda data: gzip.compress(data, compresslevel=level, mtime=0)
     if name == "br":
-        return lambda data: module.compress(data, quality=level)  # type: ignore[no-any-return]
+        return lambda data: module.compress(data, quality=level)
     return module.ZstdCompressor(level=level).compress  # type: ignore[no-any-return]
 
 

@@ -133,6 +133,18 @@ async def test_without_a_queue_calls_are_shed_as_soon_as_all_slots_are_busy() ->
     await running
 
 
+async def test_calls_made_by_a_running_call_use_its_slot_instead_of_deadlocking() -> None:
+    from armorer_ray.compose import pipe
+
+    first = mock_tool("first", impl=lambda: {"text": "x"})
+    second = mock_tool("second", impl=lambda text: text * 2)
+    chain = pipe(first, second)
+    admission = AdmissionController(max_concurrency=1, max_queued=10)
+    box = Toolbox([first, second, chain], middleware=[admission])
+    result = await asyncio.wait_for(box.execute(ToolCall(name=chain.name)), 5)
+    assert result.result == "xx" and admission.stats().admitted == 1 and admission.stats().in_flight == 0
+
+
 @pytest.mark.parametrize("options", [{"max_concurrency": 0}, {"max_concurrency": 1, "max_queued": -1},
                                      {"max_concurrency": 1, "max_wait_s": -1}])
 def test_bad_options_are_refused(options: dict[str, object]) -> None:

@@ -71,7 +71,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(json_values)
 def test_any_json_content_roundtrips(content: JsonValue) -> None:
     result = ToolResult(call_id="c", tool_name="t", outcome="success", result=content, content=content)

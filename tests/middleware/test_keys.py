@@ -29,7 +29,7 @@ def context(call: ToolCall) -> CallContext:
     return CallContext(call, LOOKUP, None, {}, AbortSignal(), EventHub())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(json_objects)
 def test_arguments_key_is_the_canonical_json_of_the_arguments(arguments: dict[str, JsonValue]) -> None:
     call = ToolCall(name="lookup", arguments=arguments)
