@@ -1,12 +1,15 @@
-"""armorer-ray demo: a model's batch of tool calls through one toolbox, shown as a table.
+"""armorer-ray demo: a model's batch of tool calls through one toolbox, then search, then Ray.
 
-Run with `make demo`. The batch includes a policy denial, an approval round trip, a validation error and a
-timeout, next to ordinary successes.
+Run with `make demo`. Part 1 runs a batch that includes a policy denial, an approval round trip, a validation
+error and a timeout next to ordinary successes. Part 3 lets hybrid semantic search pick the tool for plain-language
+requests before running it. Part 4 deploys the same toolbox as two Ray actor replicas on a local Ray and runs the
+same batch there: same results, same pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +47,51 @@ def row(result: ToolResult) -> tuple[str, str, str, str, str]:
             text if len(text) < 70 else text[:67] + "...", f"{result.duration_ms:.1f}")
 
 
+REQUESTS = [
+    ("Is the billing service healthy right now?", {"service": "billing"}),
+    ("Find the customer called Grace", {"query": "grace"}),
+    ("Open an incident ticket about failing payments", {"title": "payments failing", "severity": "high"}),
+]
+
+
+async def search_then_run(toolbox: Toolbox) -> bool:
+    """Part 3: the search index picks a tool for each request; the top hit runs with the request's arguments."""
+    table = Table(title="3. Hybrid search (BM25 + embeddings) picks the tool, then it runs", title_justify="left")
+    for column in ("request", "top 3 tools (score)", "why the first matched", "ran", "outcome"):
+        table.add_column(column, overflow="fold")
+    ok = True
+    for request, arguments in REQUESTS:
+        hits = await toolbox.search(request, k=3)
+        result = await toolbox.execute(ToolCall(name=hits[0].id, arguments=arguments))
+        ok = ok and result.ok
+        table.add_row(request, ", ".join(f"{h.name} ({h.score:.3f})" for h in hits), "; ".join(hits[0].reasons),
+                      hits[0].name, result.outcome)
+    console.print(table)
+    return ok
+
+
+async def on_ray(rows: list[ToolResult]) -> bool:
+    """Part 4: the same toolbox as two Ray replicas; the same batch gives the same outcomes."""
+    import ray
+
+    from armorer_ray.actors import deploy
+
+    if not ray.is_initialized():
+        # working_dir ships this folder to the workers, so they can import demo_tools to build the toolbox.
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"working_dir": str(Path(__file__).resolve().parent),
+                              "env_vars": {"HF_HUB_OFFLINE": "1"}})
+    deployment = deploy(build_toolbox, replicas=2, name="support-demo")
+    try:
+        remote = await deployment.execute(BATCH)
+        show("4. The same batch on two Ray actor replicas", remote)
+        health = await deployment.health()
+        console.print(f"deployment health: {health}")
+        return [r.outcome for r in remote] == [r.outcome for r in rows]
+    finally:
+        await deployment.shutdown()
+
+
 def show(title: str, results: list[ToolResult]) -> None:
     table = Table(title=title, title_justify="left")
     for column in ("call", "tool", "outcome", "content (what the model sees)", "ms"):
@@ -73,6 +121,15 @@ async def main() -> int:
     if not expected <= categories or approved.outcome != "success" or "success" not in outcomes:
         console.print(f"[red]demo check failed: categories {sorted(categories)}[/red]")
         return 1
+    console.print()
+    if not await search_then_run(toolbox):
+        console.print("[red]demo check failed: a searched tool did not run[/red]")
+        return 1
+    if os.environ.get("ARMORER_DEMO_SKIP_RAY") != "1":
+        console.print()
+        if not await on_ray(results):
+            console.print("[red]demo check failed: Ray results differ from in-process results[/red]")
+            return 1
     console.print("\n[bold green]Every call got exactly one structured result.[/bold green]")
     return 0
 
