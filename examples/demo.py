@@ -16,11 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from demo_tools import build_toolbox
+from demo_tools import build_toolbox  # noqa: E402
 
-from armorer_ray import ToolCall, ToolResult
+from armorer_ray import Toolbox, ToolCall, ToolResult  # noqa: E402
 
 console = Console(width=140)
 
@@ -79,7 +80,7 @@ async def on_ray(rows: list[ToolResult]) -> bool:
     if not ray.is_initialized():
         # working_dir ships this folder to the workers, so they can import demo_tools to build the toolbox.
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"working_dir": str(Path(__file__).resolve().parent),
+                 runtime_env={"working_dir": str(HERE),
                               "env_vars": {"HF_HUB_OFFLINE": "1"}})
     deployment = deploy(build_toolbox, replicas=2, name="support-demo")
     try:
