@@ -19,6 +19,7 @@ from typing import Any, overload
 
 import ray
 from ray.exceptions import ActorDiedError, RayActorError
+from ray.util.placement_group import remove_placement_group
 
 from armorer_ray._sync import run_sync
 from armorer_ray.actors._private.controller import ControllerActor, ControllerReport
@@ -29,6 +30,13 @@ from armorer_ray.actors._private.outcomes import (
     failed_result,
     refused_result,
     replica_died_result,
+)
+from armorer_ray.actors._private.placement import (
+    ReplicaPlan,
+    acquire_placement_group,
+    create_replica,
+    needs_placement_group,
+    placement_group_name,
 )
 from armorer_ray.actors._private.replica import CallOptions
 from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
@@ -436,15 +444,24 @@ def deploy(
     except Exception as exc:
         raise ConfigError(f"toolbox {spec.name!r} cannot be pickled to send to replicas ({exc}); pass a function "
                           "that builds it instead: deploy(lambda: build_toolbox(), ...)") from exc
+    plan = ReplicaPlan(name, namespace, blob, replicas, options, actor_options or ActorOptions(), detached)
+    group = None
+    if needs_placement_group(plan.actor_options):
+        group = acquire_placement_group(placement_group_name(name), replicas, plan.actor_options, detached)
     try:
         controller = ControllerActor.options(
             name=controller_name(name), namespace=namespace, lifetime="detached" if detached else None,
             num_cpus=0, max_concurrency=1_000, max_restarts=-1 if detached else 3,
-        ).remote(name, namespace, blob, replicas, options, actor_options or ActorOptions(), detached)
+        ).remote(plan, group)
     except ValueError as exc:
+        if group is not None:
+            remove_placement_group(group)
         raise ConfigError(f"a deployment named {name!r} already exists in namespace {namespace!r}: attach to it "
                           "with get_deployment(name), or shut it down first") from exc
-    controller.start.remote()  # start now; the first calls wait for the replicas in the queue
+    # The first replicas are created here, not by the controller, so their processes start alongside its own
+    # instead of after it: a deployment is ready after one actor start, not two in a row.
+    initial = tuple(create_replica(plan, group, index) for index in range(replicas))
+    controller.start.remote(initial)  # the first calls wait in the handle's queue until the replicas are up
     return Deployment(name, namespace, controller, options)
 
 

@@ -67,6 +67,14 @@ def counter(ray_runtime: object) -> Iterator[Any]:
     ray.kill(actor)
 
 
+@pytest.fixture(scope="module")
+def module_counter(ray_runtime: object) -> Iterator[Any]:
+    """A counter actor shared by a module's tests (key events by call id to keep them apart)."""
+    actor = CounterActor.remote()
+    yield actor
+    ray.kill(actor)
+
+
 def read(counter: Any) -> dict[str, Any]:
     """The counter's state (blocking; call from sync code or between awaits in tests only)."""
     state: dict[str, Any] = ray.get(counter.snapshot.remote())
@@ -76,6 +84,16 @@ def read(counter: Any) -> dict[str, Any]:
 @pytest.fixture
 def launch(ray_runtime: object) -> Iterator[Callable[..., Deployment]]:
     """``launch(toolbox, replicas=..., **options)``: a deployment with 0-CPU replicas, shut down after the test."""
+    yield from launcher()
+
+
+@pytest.fixture(scope="module")
+def module_launch(ray_runtime: object) -> Iterator[Callable[..., Deployment]]:
+    """`launch` for deployments shared by a module's tests (starting actors is the slow part of these tests)."""
+    yield from launcher()
+
+
+def launcher() -> Iterator[Callable[..., Deployment]]:
     made: list[Deployment] = []
 
     def make(toolbox: Toolbox | Callable[[], Toolbox], replicas: int = 1, *, name: str | None = None,

@@ -38,9 +38,6 @@ async def test_a_full_queue_sheds_with_backpressure_and_memory_stays_bounded(
     stats = await dep.stats()
     assert stats.handle.peak_queued == 10  # never more waiting than max_queued, however many arrive
     assert stats.handle.shed == 188 and stats.handle.queued == 0 and stats.handle.in_flight == 0
-    # A batch larger than the queue: the overflow is shed, the rest runs.
-    batch = await dep.execute([ToolCall(name="slow") for _ in range(40)])
-    assert len(batch) == 40 and all(r.ok or r.error.code == "BACKPRESSURE" for r in batch)  # type: ignore[union-attr]
 
 
 @tool
@@ -64,9 +61,14 @@ async def wait_for_event(counter: Any, event: str) -> None:
     raise AssertionError(f"{event} never happened: {read(counter)['events']}")
 
 
-@pytest.fixture
-def blocking(launch: Callable[..., Deployment], counter: Any) -> Deployment:
-    return launch(Toolbox([block], context={"counter": counter}), max_concurrency=16, batch_size=16)
+@pytest.fixture(scope="module")
+def counter(module_counter: Any) -> Any:
+    return module_counter
+
+
+@pytest.fixture(scope="module")
+def blocking(module_launch: Callable[..., Deployment], module_counter: Any) -> Deployment:
+    return module_launch(Toolbox([block], context={"counter": module_counter}), max_concurrency=16, batch_size=16)
 
 
 async def test_an_abort_signal_cancels_the_body_and_returns_a_cancelled_result(blocking: Deployment,

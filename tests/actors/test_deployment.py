@@ -44,56 +44,118 @@ def double(result: Any) -> int:
     return int(result.result) * 2
 
 
-def hooks_toolbox(counter: Any) -> Toolbox:
-    return Toolbox(
-        [add, where],
-        on_start=[lambda: counter.log.remote(f"start:{os.getpid()}")],
-        on_drain=[lambda: counter.log.remote(f"drain:{os.getpid()}")],
-        on_stop=[lambda: counter.log.remote(f"stop:{os.getpid()}")],
-    )
+@pytest.fixture(scope="module")
+def shared(module_launch: Callable[..., Deployment]) -> Deployment:
+    """One two-replica deployment for the tests that only make calls."""
+    return module_launch(Toolbox([add, where]), replicas=2, name="shared-dep", max_concurrency=8, batch_size=8)
 
 
-async def test_single_call_batch_and_submit_match_the_local_toolbox(launch: Callable[..., Deployment]) -> None:
+async def test_single_call_batch_and_submit_match_the_local_toolbox(shared: Deployment) -> None:
     local = Toolbox([add, where])
-    dep = launch(local, replicas=2, batch_size=8, max_concurrency=8)
     call = ToolCall(id="c1", name="add", arguments={"a": 2, "b": 3})
-    remote = await dep.execute(call)
+    remote = await shared.execute(call)
     assert (remote.call_id, remote.outcome, remote.result) == ("c1", "success", 5)
     assert remote.content == (await local.execute(call)).content
-    invalid = await dep.execute({"name": "add", "arguments": {"a": "two"}})
+    invalid = await shared.execute({"name": "add", "arguments": {"a": "two"}})
     assert invalid.error is not None and invalid.error.category == "validation"
-    missing = await dep.execute({"name": "nope"})
+    missing = await shared.execute({"name": "nope"})
     assert missing.error is not None and missing.error.code == "NOT_FOUND"
     batch = [ToolCall(id=str(i), name="add", arguments={"a": i, "b": 1}) for i in range(100)]
-    results = await dep.execute(batch)
+    results = await shared.execute(batch)
     assert [r.call_id for r in results] == [str(i) for i in range(100)]
     assert [r.result for r in results] == [i + 1 for i in range(100)]
-    ref = dep.submit(ToolCall(name="add", arguments={"a": 20, "b": 1}))
+    ref = shared.submit(ToolCall(name="add", arguments={"a": 20, "b": 1}))
     assert ray.get(double.remote(ref)) == 42  # the ref composes without a driver round trip
 
 
-async def test_context_ids_travel_and_both_replicas_serve(launch: Callable[..., Deployment]) -> None:
-    dep = launch(Toolbox([where]), replicas=2, max_concurrency=4, batch_size=4)
+async def test_context_ids_travel_and_both_replicas_serve(shared: Deployment) -> None:
     calls = [ToolCall(name="where", tenant_id="acme", session_id="s1", user_id=f"u{i}") for i in range(40)]
-    results = await dep.execute(calls)
+    results = await shared.execute(calls)
     assert {r.result["tenant"] for r in results} == {"acme"}
     assert [r.result["user"] for r in results] == [f"u{i}" for i in range(40)]
     assert len({r.result["pid"] for r in results}) == 2
     assert os.getpid() not in {r.result["pid"] for r in results}
 
 
-def test_hooks_run_once_per_actor_life_in_order(launch: Callable[..., Deployment], counter: Any) -> None:
-    dep = launch(hooks_toolbox(counter), replicas=2)
-    assert dep.execute_sync([{"name": "add", "arguments": {"a": 1, "b": 1}}] * 20)[0].result == 2
-    asyncio.run(dep.ready())
+def test_execute_sync_refuses_inside_a_loop_and_works_outside(shared: Deployment) -> None:
+    assert shared.execute_sync({"name": "add", "arguments": {"a": 1, "b": 1}}).result == 2
+
+    async def inside() -> None:
+        with pytest.raises(RuntimeError, match="await deployment.execute"):
+            shared.execute_sync({"name": "add", "arguments": {"a": 1, "b": 1}})
+
+    asyncio.run(inside())
+
+
+async def test_attach_by_name_and_pickled_handles(shared: Deployment) -> None:
+    other = get_deployment("shared-dep")
+    assert (await other.execute({"name": "add", "arguments": {"a": 1, "b": 2}})).result == 3
+
+    @ray.remote(num_cpus=0)
+    def use(handle: Deployment) -> int:
+        return int(handle.execute_sync({"name": "add", "arguments": {"a": 40, "b": 2}}).result)
+
+    assert await use.remote(shared) == 42
+    with pytest.raises(ConfigError, match="already exists"):
+        deploy(Toolbox([add]), name="shared-dep")
+    with pytest.raises(DeploymentError, match="no deployment"):
+        get_deployment("never-deployed")
+
+
+async def test_health_and_stats(shared: Deployment) -> None:
+    await shared.ready()
+    before = (await shared.stats()).handle.admitted
+    await shared.execute([{"name": "add", "arguments": {"a": i, "b": i}} for i in range(10)])
+    health = await shared.health()
+    assert health.ok and health.detail == "2/2 replicas healthy"
+    stats = await shared.stats()
+    assert stats.healthy_replicas == 2 and all(r.responding and r.pid for r in stats.replicas)
+    assert stats.handle.admitted == before + 10 and stats.handle.in_flight == 0
+    assert {r.actor_name.rsplit("-", 2)[0] for r in stats.replicas} == {"armorer.deployment:shared-dep:replica"}
+
+
+def connect_counting(counter: Any) -> Callable[[], dict[str, Any]]:
+    def connect() -> dict[str, Any]:
+        ray.get(counter.hit.remote("created"))
+        return {"open": True}
+
+    return connect
+
+
+def close_counting(counter: Any) -> Callable[[dict[str, Any]], None]:
+    def close(conn: dict[str, Any]) -> None:
+        ray.get(counter.hit.remote("closed"))
+
+    return close
+
+
+def test_graceful_shutdown_runs_hooks_in_order_once_and_drains_pools(launch: Callable[..., Deployment],
+                                                                     counter: Any) -> None:
+    pool = create_resource_pool(connect_counting(counter), close=close_counting(counter), min_size=1, max_size=3,
+                                name="db")
+    toolbox = Toolbox(
+        [add, query], resources={"db": pool},
+        on_start=[lambda: counter.log.remote(f"start:{os.getpid()}")],
+        on_drain=[lambda: counter.log.remote(f"drain:{os.getpid()}")],
+        on_stop=[lambda: counter.log.remote(f"stop:{os.getpid()}")],
+    )
+    dep = launch(toolbox, replicas=2)
+    results = dep.execute_sync([{"name": "query"}] * 60)
+    assert all(r.result is True for r in results), {r.content for r in results}
+    stats = asyncio.run(dep.stats())
+    assert all(r.pools["db"].created >= 1 for r in stats.replicas)
     dep.shutdown_sync(drain=True)
-    events = read(counter)["events"]
+    dep.shutdown_sync()  # harmless twice
+    late = dep.execute_sync({"name": "add", "arguments": {"a": 1, "b": 1}})
+    assert late.error is not None and late.error.code == "DEPLOYMENT_STOPPED"
+    state = read(counter)
     by_pid: dict[str, list[str]] = {}
-    for event in events:
+    for event in state["events"]:
         phase, pid = event.split(":")
         by_pid.setdefault(pid, []).append(phase)
     assert len(by_pid) == 2
     assert all(phases == ["start", "drain", "stop"] for phases in by_pid.values()), by_pid
+    assert state["counts"]["created"] == state["counts"]["closed"] >= 2
 
 
 def test_a_replica_ray_restarts_runs_on_start_again_once(launch: Callable[..., Deployment], counter: Any) -> None:
@@ -121,23 +183,6 @@ def test_a_replica_ray_restarts_runs_on_start_again_once(launch: Callable[..., D
     assert replica.restarts == 1 and replica.healthy
 
 
-async def test_attach_by_name_and_pickled_handles(launch: Callable[..., Deployment]) -> None:
-    dep = launch(Toolbox([add]), name="attach-me")
-    await dep.ready()
-    other = get_deployment("attach-me")
-    assert (await other.execute({"name": "add", "arguments": {"a": 1, "b": 2}})).result == 3
-
-    @ray.remote(num_cpus=0)
-    def use(handle: Deployment) -> int:
-        return int(handle.execute_sync({"name": "add", "arguments": {"a": 40, "b": 2}}).result)
-
-    assert await use.remote(dep) == 42
-    with pytest.raises(ConfigError, match="already exists"):
-        deploy(Toolbox([add]), name="attach-me")
-    with pytest.raises(DeploymentError, match="no deployment"):
-        get_deployment("never-deployed")
-
-
 async def test_a_failed_start_is_reported_and_refuses_calls(launch: Callable[..., Deployment]) -> None:
     def broken() -> None:
         raise RuntimeError("database unreachable")
@@ -148,36 +193,3 @@ async def test_a_failed_start_is_reported_and_refuses_calls(launch: Callable[...
     result = await dep.execute({"name": "add", "arguments": {"a": 1, "b": 1}})
     assert result.error is not None and result.error.code == "DEPLOYMENT_FAILED"
     assert not (await dep.health()).ok
-
-
-async def test_health_stats_and_shutdown(launch: Callable[..., Deployment]) -> None:
-    dep = launch(Toolbox([add]), replicas=2)
-    await dep.execute([{"name": "add", "arguments": {"a": i, "b": i}} for i in range(10)])
-    health = await dep.health()
-    assert health.ok and health.detail == "2/2 replicas healthy"
-    stats = await dep.stats()
-    assert stats.healthy_replicas == 2 and sum(r.completed for r in stats.replicas) == 10
-    assert stats.handle.admitted == 10 and stats.handle.in_flight == 0
-    await dep.shutdown()
-    await dep.shutdown()  # harmless twice
-    late = await dep.execute({"name": "add", "arguments": {"a": 1, "b": 1}})
-    assert late.error is not None and late.error.code == "DEPLOYMENT_STOPPED"
-
-
-async def test_graceful_shutdown_drains_each_replicas_pool(launch: Callable[..., Deployment], counter: Any) -> None:
-    def connect() -> dict[str, Any]:
-        ray.get(counter.hit.remote("created"))
-        return {"open": True}
-
-    def close(conn: dict[str, Any]) -> None:
-        ray.get(counter.hit.remote("closed"))
-
-    pool = create_resource_pool(connect, close=close, min_size=1, max_size=3, name="db")
-    dep = launch(Toolbox([query], resources={"db": pool}), replicas=2)
-    results = await dep.execute([{"name": "query"}] * 60)
-    assert all(r.result is True for r in results), {r.content for r in results}
-    stats = await dep.stats()
-    assert all(r.pools["db"].created >= 1 for r in stats.replicas)
-    await dep.shutdown(drain=True)
-    counts = read(counter)["counts"]
-    assert counts["created"] == counts["closed"] >= 2

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +21,16 @@ from ray.exceptions import ActorDiedError
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 
 from armorer_ray.actors._private.placement import (
+    NewReplica,
+    ReplicaPlan,
     acquire_placement_group,
+    create_replica,
     needs_placement_group,
-    replica_ray_options,
+    placement_group_name,
 )
-from armorer_ray.actors._private.replica import CallOptions, ReplicaActor, ReplicaReport
+from armorer_ray.actors._private.replica import CallOptions, ReplicaReport
 from armorer_ray.actors._private.snapshot import ReplicaView, Snapshot, replica_prefix
 from armorer_ray.actors._private.spec import Catalogue
-from armorer_ray.actors.options import ActorOptions, DeploymentOptions
 from armorer_ray.lifecycle import Health
 from armorer_ray.results import ToolCall, ToolResult
 
@@ -66,18 +67,16 @@ class ControllerReport:
 class DeploymentController:
     """Owns and supervises the replicas of one deployment (made into a Ray actor by `deploy`)."""
 
-    def __init__(self, name: str, namespace: str | None, spec_blob: bytes, replicas: int,
-                 options: DeploymentOptions, actor_options: ActorOptions, detached: bool) -> None:
-        self._name = name
-        self._namespace = namespace
-        self._spec_blob = spec_blob
-        self._size = replicas
-        self._options = options
-        self._actor_options = actor_options
-        self._detached = detached
+    def __init__(self, plan: ReplicaPlan, group: PlacementGroup | None) -> None:
+        self._plan = plan
+        self._name = plan.name
+        self._namespace = plan.namespace
+        self._size = plan.replicas
+        self._options = plan.options
+        self._actor_options = plan.actor_options
+        self._group = group
         self._replicas: list[ReplicaRecord] = []
         self._catalogue = Catalogue()
-        self._group: PlacementGroup | None = None
         self._version = -1
         self._changed = asyncio.Event()
         self._starting: asyncio.Task[None] | None = None
@@ -91,30 +90,30 @@ class DeploymentController:
 
     # -- start -----------------------------------------------------------------------------------------
 
-    def _ensure_starting(self) -> asyncio.Task[None]:
+    def _ensure_starting(self, initial: tuple[NewReplica, ...] = ()) -> asyncio.Task[None]:
         if self._starting is None:
-            self._starting = asyncio.ensure_future(self._start())
+            self._starting = asyncio.ensure_future(self._start(initial))
         return self._starting
 
-    async def start(self) -> Snapshot:
-        """Start the replicas (once per controller life) and return the first snapshot."""
-        await asyncio.shield(self._ensure_starting())
+    async def start(self, initial: tuple[NewReplica, ...]) -> Snapshot:
+        """Start with the replicas `deploy` created (once per controller life); return the first snapshot."""
+        await asyncio.shield(self._ensure_starting(initial))
         return self._snapshot()
 
-    async def _start(self) -> None:
+    async def _start(self, initial: tuple[NewReplica, ...]) -> None:
         try:
-            if needs_placement_group(self._actor_options):
-                self._group = acquire_placement_group(f"armorer.deployment:{self._name}:pg", self._size,
-                                                      self._actor_options, self._detached)
+            if self._group is None and needs_placement_group(self._actor_options):
+                self._group = acquire_placement_group(placement_group_name(self._name), self._size,
+                                                      self._actor_options, self._plan.detached)
+            if self._group is not None:
                 await asyncio.wait_for(self._group.ready(), self._options.start_timeout_s)
-            self._replicas = await self._adopt()
+            if ray.get_runtime_context().was_current_actor_reconstructed:
+                self._replicas = await self._adopt()  # a restarted controller: the replicas may still be running
+            else:
+                await self._start_replicas(initial)
             taken = {record.bundle_index for record in self._replicas}
-            free = [index for index in range(self._size) if index not in taken]
-            launched = await asyncio.gather(*(self._launch(index) for index in free), return_exceptions=True)
-            failures = [item for item in launched if isinstance(item, BaseException)]
-            self._replicas += [item for item in launched if isinstance(item, ReplicaRecord)]
-            if failures:
-                raise failures[0]
+            missing = [index for index in range(self._size) if index not in taken]
+            await self._start_replicas(tuple(create_replica(self._plan, self._group, i) for i in missing))
         except Exception as exc:
             self._error = f"deployment {self._name!r} failed to start: {_describe(exc)}"
             log.error(self._error)
@@ -124,10 +123,23 @@ class DeploymentController:
             self._supervisor = asyncio.ensure_future(self._supervise())
         self._publish()
 
+    async def _start_replicas(self, fresh: tuple[NewReplica, ...]) -> None:
+        started = await asyncio.gather(*(self._await_start(new) for new in fresh), return_exceptions=True)
+        failures = [item for item in started if isinstance(item, BaseException)]
+        self._replicas += [item for item in started if isinstance(item, ReplicaRecord)]
+        if failures:
+            raise failures[0]
+
+    async def _await_start(self, new: NewReplica) -> ReplicaRecord:
+        try:
+            report: ReplicaReport = await asyncio.wait_for(new.actor.start.remote(), self._options.start_timeout_s)
+        except BaseException:
+            ray.kill(new.actor, no_restart=True)
+            raise
+        self._catalogue = report.catalogue
+        return ReplicaRecord(new.replica_id, new.actor, new.bundle_index, report.life_id, last=report)
+
     async def _adopt(self) -> list[ReplicaRecord]:
-        # After a controller restart, detached replicas are still running: take them back instead of doubling up.
-        if not self._detached:
-            return []
         prefix = replica_prefix(self._name)
         named = await asyncio.to_thread(ray.util.list_named_actors, True)
         adopted: list[ReplicaRecord] = []
@@ -147,19 +159,7 @@ class DeploymentController:
         return adopted[: self._size]
 
     async def _launch(self, bundle_index: int) -> ReplicaRecord:
-        replica_id = f"{bundle_index}-{uuid.uuid4().hex[:6]}"
-        options = replica_ray_options(
-            self._actor_options, name=replica_prefix(self._name) + replica_id, namespace=self._namespace,
-            max_concurrency=self._options.max_concurrency, detached=self._detached, group=self._group,
-            bundle_index=bundle_index)
-        actor = ReplicaActor.options(**options).remote(self._spec_blob, replica_id, self._options.max_concurrency)
-        try:
-            report: ReplicaReport = await asyncio.wait_for(actor.start.remote(), self._options.start_timeout_s)
-        except BaseException:
-            ray.kill(actor, no_restart=True)
-            raise
-        self._catalogue = report.catalogue
-        return ReplicaRecord(replica_id, actor, bundle_index, report.life_id, last=report)
+        return await self._await_start(create_replica(self._plan, self._group, bundle_index))
 
     # -- supervision -----------------------------------------------------------------------------------
 
@@ -246,7 +246,8 @@ class DeploymentController:
 
     async def watch(self, known_version: int, timeout_s: float) -> Snapshot:
         """The current snapshot once it is newer than ``known_version`` (or after ``timeout_s``)."""
-        self._ensure_starting()
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            self._ensure_starting()  # nobody calls start() on a restarted controller
         if self._version <= known_version:
             changed = self._changed
             try:
@@ -257,7 +258,8 @@ class DeploymentController:
 
     async def forward(self, call: ToolCall, options: CallOptions) -> ToolResult:
         """Run a call on some replica: used by a handle that has not received its first snapshot yet."""
-        await asyncio.shield(self._ensure_starting())
+        while self._version < 0:  # not started yet: wait for the first snapshot
+            await self._changed.wait()
         healthy = [r for r in self._replicas if r.healthy] or self._replicas
         if not healthy:
             from armorer_ray.errors import ToolError

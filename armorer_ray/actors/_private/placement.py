@@ -1,15 +1,61 @@
-"""Ray actor options for replicas: resources, runtime environment, restarts, and placement."""
+"""Making replica actors: resources, runtime environment, restarts, placement, and names.
+
+Both `deploy` (the first replicas, so their start overlaps the controller's) and the controller (replacements)
+create replicas here.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from ray.util.placement_group import PlacementGroup, get_placement_group, placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from armorer_ray.actors.options import ActorOptions
+from armorer_ray.actors._private.replica import ReplicaActor
+from armorer_ray.actors._private.snapshot import replica_prefix
+from armorer_ray.actors.options import ActorOptions, DeploymentOptions
 
-__all__ = ["acquire_placement_group", "needs_placement_group", "replica_ray_options"]
+__all__ = ["NewReplica", "ReplicaPlan", "acquire_placement_group", "create_replica", "needs_placement_group",
+           "placement_group_name", "replica_ray_options"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaPlan:
+    """Everything needed to create replicas of one deployment (picklable: the controller keeps one)."""
+
+    name: str
+    namespace: str | None
+    spec_blob: bytes
+    replicas: int
+    options: DeploymentOptions
+    actor_options: ActorOptions
+    detached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewReplica:
+    """A replica actor just created (not started yet)."""
+
+    replica_id: str
+    bundle_index: int
+    actor: Any
+
+
+def placement_group_name(name: str) -> str:
+    """The name of a deployment's placement group."""
+    return f"armorer.deployment:{name}:pg"
+
+
+def create_replica(plan: ReplicaPlan, group: PlacementGroup | None, bundle_index: int) -> NewReplica:
+    """Create (without waiting for) one replica actor in bundle ``bundle_index``."""
+    replica_id = f"{bundle_index}-{uuid.uuid4().hex[:6]}"
+    options = replica_ray_options(plan.actor_options, name=replica_prefix(plan.name) + replica_id,
+                                  namespace=plan.namespace, max_concurrency=plan.options.max_concurrency,
+                                  detached=plan.detached, group=group, bundle_index=bundle_index)
+    actor = ReplicaActor.options(**options).remote(plan.spec_blob, replica_id, plan.options.max_concurrency)
+    return NewReplica(replica_id, bundle_index, actor)
 
 
 def needs_placement_group(options: ActorOptions) -> bool:
