@@ -301,26 +301,38 @@ class Pipeline:
     async def _invoke_stoppable(self, executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
         # A deadline or an external abort signal: run the body as a task we can cancel on either.
         timeout_s = ctx.timeout_s
+        # This run gets a signal of its own, aborted by its deadline or by the call's signal, never the reverse:
+        # a deadline that aborted the call's signal would stop every later attempt (Retry) and, when the caller
+        # passed one signal for a whole batch, every other call of the batch.
+        call_signal: AbortSignal = ctx.state.setdefault("call_signal", ctx.signal)
+        run_signal = AbortSignal()
+        unlink = call_signal.add_listener(run_signal._abort)
+        ctx.signal = run_signal
         task: Any = asyncio.ensure_future(_run_collecting(executor, tool, kwargs, ctx))
-        remove = ctx.signal.add_listener(lambda _reason: task.cancel())
+        remove = run_signal.add_listener(lambda _reason: task.cancel())
         try:
-            done, _ = await asyncio.wait((task,), timeout=timeout_s)
-        except asyncio.CancelledError:
+            try:
+                done, _ = await asyncio.wait((task,), timeout=timeout_s)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            finally:
+                remove()
+            if task in done and not task.cancelled():
+                return task.result()
+            timed_out = not call_signal.aborted
+            if timed_out:
+                run_signal._abort(f"timed out after {timeout_s}s")  # first, so cooperative bodies see why
             task.cancel()
-            raise
+            # One loop turn lets the task see its cancellation, so a sync body's thread is interrupted now rather
+            # than whenever the caller next yields; a body that ignores cancellation is not waited for.
+            await asyncio.wait((task,), timeout=0)
         finally:
-            remove()
-        if task in done and not task.cancelled():
-            return task.result()
-        timed_out = not ctx.signal.aborted
-        if timed_out:
-            ctx.signal._abort(f"timed out after {timeout_s}s")  # first, so cooperative bodies see why
-        task.cancel()
-        # One loop turn lets the task see its cancellation, so a sync body's thread is interrupted now rather
-        # than whenever the caller next yields; a body that ignores cancellation is not waited for.
-        await asyncio.wait((task,), timeout=0)
+            unlink()
+            if not run_signal.aborted:
+                ctx.signal = call_signal  # a timed-out run leaves its aborted signal, so its body sees why
         if not timed_out:
-            raise _Stopped(ToolError.of("cancelled", cancellation_message(ctx.signal.reason)))
+            raise _Stopped(ToolError.of("cancelled", cancellation_message(call_signal.reason)))
         raise _Stopped(ToolError.of("timeout", f"Tool \"{tool.name}\" timed out after {timeout_s}s", code="TIMEOUT"))
 
     def _success(self, tool: Tool, compiled: _Compiled, call: ToolCall, ctx: CallContext, value: Any) -> ToolResult:

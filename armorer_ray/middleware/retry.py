@@ -129,7 +129,8 @@ class Retry:
         error = result.error
         if error is None or not error.retryable or error.category not in self.on:
             return False
-        if ctx.signal.aborted:
+        # The call's own signal: a run that timed out leaves ctx.signal aborted, which must not stop the retry.
+        if ctx.state.get("call_signal", ctx.signal).aborted:
             return False
         return ctx.tool.idempotent or self.retry_non_idempotent
 

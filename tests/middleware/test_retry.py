@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from armorer_ray import CallContext, ConfigError, NotFound, TimedOut, Toolbox, ToolCall, Transient, tool
@@ -112,3 +114,15 @@ async def test_the_body_sees_which_attempt_it_is(clock: FakeClock) -> None:
 def test_bad_options_are_refused(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Retry(**options)  # type: ignore[arg-type]
+
+
+async def test_a_tool_deadline_is_retried_with_a_fresh_run() -> None:
+    delays = [10.0, 0.0]
+
+    async def body() -> str:
+        await asyncio.sleep(delays.pop(0))
+        return "second run"
+
+    slow_once = mock_tool("slow_once", impl=body, idempotent=True, timeout_s=0.02)
+    result = await Toolbox([slow_once], middleware=[Retry(base_delay_s=0)]).execute(ToolCall(name="slow_once"))
+    assert result.result == "second run" and result.attempts == 2

@@ -84,3 +84,15 @@ async def test_outside_retry_the_deadline_bounds_all_attempts() -> None:
 def test_bad_deadlines_are_refused(seconds: float) -> None:
     with pytest.raises(ConfigError, match="positive number of seconds"):
         Timeout(seconds)
+
+
+async def test_one_calls_deadline_leaves_the_batch_signal_and_the_other_calls_alone() -> None:
+    from armorer_ray import AbortController
+
+    slow = mock_tool("slow", delay_s=5, timeout_s=0.02)
+    steady = mock_tool("steady", delay_s=0.1, outcomes=["done"])
+    controller = AbortController()
+    results = await Toolbox([slow, steady]).execute([ToolCall(name="slow"), ToolCall(name="steady")],
+                                                    signal=controller.signal)
+    assert results[0].error is not None and results[0].error.code == "TIMEOUT"
+    assert results[1].result == "done" and not controller.signal.aborted
