@@ -158,7 +158,7 @@ class Compression:
         content = result.content
         if isinstance(content, str) and len(content) * 4 < self.min_bytes:
             return result  # UTF-8 needs at most 4 bytes a character: too small without serialising
-        raw = to_json(content)
+        raw = to_json(content, fallback=str)  # as content shaping renders what JSON cannot hold
         if len(raw) < self.min_bytes:
             return result
         packed = base64.b64encode(self._compress(raw)).decode("ascii")

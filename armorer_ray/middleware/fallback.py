@@ -30,7 +30,8 @@ class Fallback:
     returned under the original ``call_id``, and a ``fallback`` event names both tools; when it fails too, the
     original failure is returned (it says what went wrong first) and ``fallback-failed`` is emitted. A tool
     with no fallback route passes through untouched, and a route that leads back to a tool already on the
-    current fallback path is not followed.
+    current fallback path is not followed. Place it outside an `AdmissionController`, so that the failed call
+    has given its slot back before the fallback asks for one.
 
     Args:
         to: The fallback tool's name or id for every tool this layer wraps, or a mapping from a tool's name or

@@ -78,3 +78,13 @@ def test_any_json_content_roundtrips(content: JsonValue) -> None:
     packed = Compression(min_bytes=0).pack(result)
     restored = ToolResult.model_validate_json(packed.model_dump_json())
     assert restored.value() == content
+
+
+async def test_content_holding_objects_json_cannot_hold_is_packed_as_shaping_renders_them() -> None:
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque"
+
+    odd = mock_tool("odd", impl=lambda: {"items": [Opaque()] * 400})
+    result = await Toolbox([odd], middleware=[Compression(min_bytes=100)]).execute(ToolCall(name="odd"))
+    assert result.ok and result.value() == {"items": ["opaque"] * 400}
