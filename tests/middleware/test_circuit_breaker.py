@@ -48,6 +48,27 @@ async def test_a_failure_burst_opens_the_circuit_then_probes_close_it(clock: Fak
     assert all(r.ok for r in await box.execute([ToolCall(name="upstream") for _ in range(5)]))
 
 
+async def test_a_concurrent_burst_opens_the_circuit_once_and_recovery_admits_one_probe(clock: FakeClock) -> None:
+    tool = upstream(delay_s=0.01)
+    tool.mock_reject(Transient("503"))
+    breaker = CircuitBreaker(failure_threshold=5, open_timeout_s=30, clock=clock)
+    box = Toolbox([tool], middleware=[breaker])
+    events = listen(box)
+    burst = await asyncio.gather(*(box.execute(ToolCall(name="upstream")) for _ in range(50)))
+    assert {r.error.code for r in burst if r.error} == {"TRANSIENT_ERROR"}, "all 50 were admitted while closed"
+    assert events == [("circuit-opened", KEY)], "failures from before the opening do not re-open it"
+    refused = await asyncio.gather(*(box.execute(ToolCall(name="upstream")) for _ in range(50)))
+    assert {r.error.code for r in refused if r.error} == {"CIRCUIT_OPEN"} and len(tool.calls) == 50
+    clock.advance(30)
+    tool.mock_resolve("back")
+    recovery = await asyncio.gather(*(box.execute(ToolCall(name="upstream")) for _ in range(20)))
+    assert sum(r.ok for r in recovery) == 1 and len(tool.calls) == 51
+    assert breaker.state(KEY) == "closed"
+    after = await asyncio.gather(*(box.execute(ToolCall(name="upstream")) for _ in range(20)))
+    assert all(r.ok for r in after)
+    assert [kind for kind, _ in events] == ["circuit-opened", "circuit-half-open", "circuit-closed"]
+
+
 async def test_a_failed_probe_opens_the_circuit_again(clock: FakeClock) -> None:
     tool = upstream()
     tool.mock_reject(Transient("503"))
