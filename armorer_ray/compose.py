@@ -114,6 +114,10 @@ class RetryState:
         attempt: The attempt that failed (1-based).
         error: Its error.
         ctx: The composed call's context.
+
+    Example:
+        >>> def only_timeouts(state: RetryState) -> bool:
+        ...     return state.error.category == "timeout" and state.attempt < 3
     """
 
     attempt: int

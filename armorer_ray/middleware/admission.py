@@ -43,6 +43,10 @@ class AdmissionStats(BaseModel):
         queued: Calls waiting for a slot now.
         admitted: Calls admitted so far.
         shed: Calls refused with ``BACKPRESSURE`` so far (queue full, evicted, or waited too long).
+
+    Example:
+        >>> AdmissionStats(in_flight=2, queued=5, admitted=40, shed=1).queued
+        5
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -58,6 +58,10 @@ class CacheStats(BaseModel):
         writes: Results stored.
         errors: Store operations that failed (each call went on as a miss).
         invalidations: Calls of `Cache.invalidate`.
+
+    Example:
+        >>> CacheStats(hits=3, misses=1).hit_rate
+        0.75
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -26,6 +26,10 @@ class MemoryCacheStats(BaseModel):
         bytes: Their estimated size (0 unless ``max_bytes`` is set, since measuring costs a serialisation).
         evictions: Entries dropped to respect ``max_entries`` or ``max_bytes``.
         expirations: Entries dropped because their ttl ran out.
+
+    Example:
+        >>> MemoryCacheStats(entries=2, bytes=0, evictions=1, expirations=0).evictions
+        1
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
