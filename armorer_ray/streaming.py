@@ -12,6 +12,11 @@ Backpressure is end to end: chunks wait in a bounded buffer (``max_buffered``), 
 full buffer waits, so a slow reader slows the producer rather than growing memory. Leaving the iteration early
 (``break``, ``aclose()``, a cancelled task) cancels the call: the generator is closed, running its ``finally``.
 
+Across processes, `StreamingActor` hosts a toolbox in a Ray actor whose method is a Ray streaming generator: at
+most ``buffered`` chunks wait in Ray for a slow reader before the actor (and so the tool) pauses, and leaving the
+iteration cancels the actor's task, which cancels the call. `sse_response` and `sse_endpoint` serve a stream as
+Server-Sent Events with Starlette (``pip install 'armorer-ray[web]'``).
+
 Example:
     >>> import asyncio
     >>> from armorer_ray import Toolbox, ToolCall, tool
@@ -31,17 +36,36 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-from armorer_ray.errors import ConfigError
+from pydantic import ValidationError
+
+from armorer_ray.errors import ConfigError, MissingExtraError, ToolError
+from armorer_ray.json_values import to_json_compatible
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
     from armorer_ray.context import CallContext
     from armorer_ray.toolbox import CallInput, Toolbox
 
-__all__ = ["STREAM_SINK", "ChunkSink", "Reducer", "collect_stream", "stream_call", "streams"]
+__all__ = [
+    "STREAM_SINK",
+    "ChunkSink",
+    "Reducer",
+    "StreamingActor",
+    "Streams",
+    "collect_stream",
+    "sse_endpoint",
+    "sse_response",
+    "stream_call",
+    "streams",
+]
 
 STREAM_SINK = "stream_sink"
 """Key of ``CallContext.state`` under which `Toolbox.stream` hands the pipeline its chunk sink."""
@@ -218,3 +242,203 @@ async def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, A
         if not task.done():
             task.cancel()  # the reader left early: cancel the call, which closes the generator
             await asyncio.gather(task, return_exceptions=True)
+
+
+# -- across processes: a toolbox in a Ray actor ------------------------------------------------------------
+
+
+class Streams(Protocol):
+    """Anything whose ``stream(call)`` yields chunks and then a `ToolResult`: a `Toolbox`, a `StreamingActor`."""
+
+    def stream(self, call: ToolCall, /) -> AsyncIterator[object]:
+        """Iterate over one call's chunks, then its result."""
+        ...
+
+
+class _StreamHost:
+    """The actor's plain-Python core: builds the toolbox in the actor and forwards to `Toolbox.stream`."""
+
+    def __init__(self, factory: Callable[[], Toolbox]) -> None:
+        self._toolbox = factory()
+
+    async def stream(self, call: ToolCall, timeout_s: float | None, max_buffered: int) -> AsyncIterator[object]:
+        async for item in self._toolbox.stream(call, timeout_s=timeout_s, max_buffered=max_buffered):
+            yield item
+
+    async def execute(self, call: ToolCall, timeout_s: float | None) -> ToolResult:
+        result: ToolResult = await self._toolbox.execute(call, timeout_s=timeout_s)
+        return result
+
+
+@functools.cache
+def _host_actor() -> Any:
+    import ray  # only streams that cross processes need Ray
+
+    return ray.remote(_StreamHost)
+
+
+class StreamingActor:
+    """A toolbox in one Ray actor whose calls stream back chunk by chunk, with backpressure and cancellation.
+
+    Each `stream` is a Ray streaming generator (``num_returns="streaming"``) bounded by
+    ``_generator_backpressure_num_objects``: when ``buffered`` chunks wait unread, the actor stops pulling from the
+    tool, whose own buffer then fills and pauses the tool. Leaving the iteration cancels the actor task, which
+    cancels the call (its generator's ``finally`` runs). A lost actor ends the stream with a ``transient``
+    ``STREAM_LOST`` result, so the stream still ends with exactly one `ToolResult`.
+
+    Made by `StreamingActor.start`. (Deployments stream batches of results, not one call's chunks; this fills the
+    gap until a Deployment grows a chunk-streaming method.)
+
+    Example:
+        >>> actor = StreamingActor.start(build_toolbox)  # doctest: +SKIP
+        >>> async for item in actor.stream(ToolCall(name="tokens", arguments={"prompt": "hi"})):  # doctest: +SKIP
+        ...     print(item)
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    @classmethod
+    def start(cls, toolbox: Toolbox | Callable[[], Toolbox], *, num_cpus: float = 0,
+              max_concurrency: int = 64) -> StreamingActor:
+        """Start the actor; the toolbox travels as a recipe (or a factory is called inside the actor).
+
+        Args:
+            toolbox: The toolbox, or a picklable function that builds it.
+            num_cpus: CPUs the actor reserves.
+            max_concurrency: Calls the actor runs at once.
+
+        Returns:
+            The handle (picklable: pass it to tasks and actors).
+        """
+        from armorer_ray.toolbox import Toolbox
+
+        if isinstance(toolbox, Toolbox):
+            from armorer_ray.workflow.toolboxes import ToolboxRecipe
+
+            factory: Callable[[], Toolbox] = ToolboxRecipe.of(toolbox)
+        else:
+            factory = toolbox
+        handle = _host_actor().options(num_cpus=num_cpus, max_concurrency=max_concurrency).remote(factory)
+        return cls(handle)
+
+    async def stream(self, call: ToolCall, /, *, timeout_s: float | None = None, buffered: int = 4,
+                     max_buffered: int = 4) -> AsyncIterator[object]:
+        """Iterate over a call's chunks as the actor produces them, then its `ToolResult`.
+
+        Args:
+            call: The call.
+            timeout_s: Deadline for the whole call.
+            buffered: Chunks Ray holds for a slow reader before the actor pauses.
+            max_buffered: Chunks the actor's toolbox holds before the tool pauses.
+
+        Returns:
+            An async iterator of chunks ending with one `ToolResult`; leaving it early cancels the call.
+        """
+        import ray
+
+        chunks = self._handle.stream.options(num_returns="streaming", _generator_backpressure_num_objects=buffered)
+        generator = chunks.remote(call, timeout_s, max_buffered)
+        ended = False
+        try:
+            while not ended:
+                try:
+                    item = await (await generator.__anext__())
+                except StopAsyncIteration:
+                    break
+                except ray.exceptions.RayError as exc:
+                    ended = True
+                    error = ToolError.of("transient", f"the stream's actor was lost: {exc}", code="STREAM_LOST")
+                    yield ToolResult.failure(call.id, call.name, error)
+                    return
+                ended = isinstance(item, ToolResult)
+                yield item
+        finally:
+            if not ended:
+                ray.cancel(generator)  # the reader left: stop the actor's task, and with it the call
+
+    async def execute(self, call: ToolCall, /, *, timeout_s: float | None = None) -> ToolResult:
+        """Run a call in the actor and return its result (chunks collected)."""
+        result: ToolResult = await self._handle.execute.remote(call, timeout_s)
+        return result
+
+    def stop(self) -> None:
+        """Kill the actor."""
+        import ray
+
+        ray.kill(self._handle)
+
+
+# -- Server-Sent Events ----------------------------------------------------------------------------------
+
+
+def _chunk_json(item: object) -> str:
+    return json.dumps(to_json_compatible(item), separators=(",", ":"), ensure_ascii=False)
+
+
+def sse_response(items: AsyncIterator[object], *, ping_s: float | None = 15.0) -> Response:
+    """Serve a stream as Server-Sent Events: a ``chunk`` event per chunk (JSON), then one ``result`` event.
+
+    A client that disconnects stops the iteration, which cancels the call.
+
+    Args:
+        items: What `Toolbox.stream` (or `StreamingActor.stream`) returns.
+        ping_s: Seconds between keep-alive comments (None: none).
+
+    Returns:
+        A Starlette ``EventSourceResponse``.
+
+    Raises:
+        MissingExtraError: when Starlette or sse-starlette is not installed.
+
+    Example:
+        >>> import asyncio
+        >>> from armorer_ray import Toolbox, tool
+        >>> box = Toolbox([tool(name="one", description="Return 1.")(lambda: 1)])
+        >>> type(sse_response(box.stream({"name": "one"}))).__name__
+        'EventSourceResponse'
+    """
+    try:
+        from sse_starlette.sse import EventSourceResponse
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError("sse_response", "web") from exc
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        async for item in items:
+            if isinstance(item, ToolResult):
+                yield {"event": "result", "data": item.model_dump_json()}
+            else:
+                yield {"event": "chunk", "data": _chunk_json(item)}
+
+    response: Response = EventSourceResponse(events(), ping=ping_s)
+    return response
+
+
+def sse_endpoint(source: Streams) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint that takes a `ToolCall` as the JSON body of a POST and streams it as SSE.
+
+    Args:
+        source: A `Toolbox`, a `StreamingActor`, or anything with ``stream(call)``.
+
+    Returns:
+        ``async (request) -> response``; a body that is not a call gets a 422 with the validation error.
+
+    Example:
+        >>> from starlette.applications import Starlette
+        >>> from starlette.routing import Route
+        >>> from armorer_ray import Toolbox
+        >>> app = Starlette(routes=[Route("/stream", sse_endpoint(Toolbox()), methods=["POST"])])
+    """
+
+    async def endpoint(request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        try:
+            call = ToolCall.model_validate_json(await request.body())
+        except ValidationError as exc:
+            from armorer_ray.pipeline import validation_error
+
+            return JSONResponse(validation_error(exc, "tool call").model_dump(mode="json"), status_code=422)
+        return sse_response(source.stream(call))
+
+    return endpoint
