@@ -47,7 +47,7 @@ from armorer_ray.workflow.errors import (
     WorkflowError,
     WorkflowFailed,
 )
-from armorer_ray.workflow.executor import OnError, RunSetup, WorkflowExecutor
+from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, WorkflowExecutor
 from armorer_ray.workflow.local import LocalWorkflowExecutor
 from armorer_ray.workflow.results import NodeRun, NodeStatus, RunResult, RunStatus
 from armorer_ray.workflow.spec import Condition, Edge, Expansion, Node, NodeRetry
@@ -55,6 +55,7 @@ from armorer_ray.workflow.toolboxes import ToolboxRecipe
 from armorer_ray.workflow.workflow import Workflow, create_workflow
 
 __all__ = [
+    "CallTarget",
     "CheckpointError",
     "Condition",
     "CycleError",

@@ -6,14 +6,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from armorer_ray.errors import ConfigError
+from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.graph import Plan
 from armorer_ray.workflow.recorder import RunRecorder
 from armorer_ray.workflow.results import NodeRun
 
-__all__ = ["OnError", "RunSetup", "WorkflowExecutor", "stop_reason"]
+__all__ = ["CallTarget", "OnError", "RunSetup", "WorkflowExecutor", "refuse_node_policies", "stop_reason"]
 
 OnError = Literal["continue", "fail_fast"]
+
+
+@runtime_checkable
+class CallTarget(Protocol):
+    """Anything that runs a call through a toolbox's pipeline and returns its result: a `Deployment`, a `Toolbox`."""
+
+    async def execute(self, call: ToolCall, /, *, timeout_s: float | None = None) -> ToolResult:
+        """Run one call."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,3 +66,17 @@ def stop_reason(run: NodeRun, on_error: OnError) -> str | None:
     if on_error == "fail_fast" and run.status in ("failed", "cancelled"):
         return f"run stopped: node {run.node} {run.status}"
     return None
+
+
+def refuse_node_policies(plan: Plan, deployment: CallTarget | None) -> None:
+    """Refuse a run whose calls go to a deployment while some node adds policies (the replicas cannot see them).
+
+    Raises:
+        ConfigError: naming the first such node.
+    """
+    if deployment is None:
+        return
+    for name, plan_node in plan.nodes.items():
+        if plan_node.node.policy is not None:
+            raise ConfigError(f"node {name!r} has a policy, which cannot apply to calls sent to a deployment; "
+                              "put it on the deployed toolbox")

@@ -77,7 +77,7 @@ def structure_json(nodes: Mapping[str, Node], edges: Sequence[Edge], *, strict: 
         if node.trigger != "all":
             entry["trigger"] = node.trigger
         if node.retry_policy is not None:
-            entry["retry"] = node.retry_policy.model_dump(exclude_defaults=True, mode="json")
+            entry["retry"] = node.retry_policy.to_json()
         if node.timeout_s is not None:
             entry["timeout_s"] = node.timeout_s
         if node.policy is not None:
@@ -121,7 +121,7 @@ def read_structure(data: Mapping[str, Any]) -> tuple[dict[str, Node], list[Edge]
         retry = entry.get("retry")
         nodes[name] = Node(entry["tool"], inputs=entry.get("inputs"), arguments=entry.get("arguments", {}),
                            map_over=entry.get("map_over"), trigger=entry.get("trigger", "all"),
-                           retry=NodeRetry.model_validate(retry) if retry is not None else None,
+                           retry=NodeRetry(**retry) if isinstance(retry, Mapping) else retry,
                            timeout_s=entry.get("timeout_s"), policy=policy)
     edges = []
     for item in data.get("edges") or ():

@@ -14,7 +14,7 @@ from typing import Any
 from armorer_ray.errors import ConfigError, ToolError
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
-from armorer_ray.workflow.executor import RunSetup, stop_reason
+from armorer_ray.workflow.executor import CallTarget, RunSetup, refuse_node_policies, stop_reason
 from armorer_ray.workflow.graph import Plan, PlanNode
 from armorer_ray.workflow.node import call_with_retry, run_node
 from armorer_ray.workflow.results import NodeRun
@@ -28,9 +28,11 @@ class LocalWorkflowExecutor:
 
     Args:
         concurrency: Most tool calls in flight at once in one run.
+        deployment: Send every call to this Deployment (any `CallTarget`) instead of the workflow's toolbox;
+            per-node policies cannot apply there, so they are refused.
 
     Raises:
-        ConfigError: when ``concurrency`` is below 1.
+        ConfigError: when ``concurrency`` is below 1, or a node has a policy and calls go to a deployment.
 
     Example:
         >>> from armorer_ray import tool
@@ -44,35 +46,39 @@ class LocalWorkflowExecutor:
         {'b': 12}
     """
 
-    def __init__(self, concurrency: int = 16) -> None:
+    def __init__(self, concurrency: int = 16, *, deployment: CallTarget | None = None) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
-        self.concurrency = concurrency
+        self.concurrency, self.deployment = concurrency, deployment
 
     async def execute(self, setup: RunSetup) -> None:
         """Run every node of the plan; each settles into ``setup.recorder``."""
-        env = _LocalEnv(setup, asyncio.Semaphore(self.concurrency), 0, {})
+        refuse_node_policies(setup.plan, self.deployment)
+        env = _LocalEnv(setup, asyncio.Semaphore(self.concurrency), 0, {}, self.deployment)
         await schedule(setup.plan, env, setup.inputs)
 
 
 class _LocalEnv:
     """`NodeEnv` for this process: calls through the toolbox under the run's semaphore, progress to the recorder."""
 
-    def __init__(self, setup: RunSetup, gate: asyncio.Semaphore, depth: int, variants: dict[int, Toolbox]) -> None:
+    def __init__(self, setup: RunSetup, gate: asyncio.Semaphore, depth: int, variants: dict[int, Toolbox],
+                 deployment: CallTarget | None) -> None:
         self.setup, self.gate, self.depth, self.variants = setup, gate, depth, variants
         self.run_id, self.inputs, self.toolbox = setup.run_id, setup.inputs, setup.toolbox
+        self.deployment = deployment
 
     async def call(self, plan_node: PlanNode, call: ToolCall) -> ToolResult:
-        toolbox = node_toolbox(self.toolbox, plan_node, self.variants)
+        target = self.deployment or node_toolbox(self.toolbox, plan_node, self.variants)
         async with self.gate:
-            return await toolbox.execute(call, timeout_s=plan_node.node.timeout_s)
+            return await target.execute(call, timeout_s=plan_node.node.timeout_s)
 
     async def fan_out(self, plan: Plan, plan_node: PlanNode, calls: list[ToolCall]) -> list[tuple[ToolResult, int]]:
         name = plan.full_id(plan_node.id)
         return list(await asyncio.gather(*(call_with_retry(self, plan_node, name, call) for call in calls)))
 
     async def expand(self, plan: Plan, base: Mapping[str, Any]) -> list[NodeRun]:
-        runs = await schedule(plan, _LocalEnv(self.setup, self.gate, self.depth + 1, self.variants), base)
+        child = _LocalEnv(self.setup, self.gate, self.depth + 1, self.variants, self.deployment)
+        runs = await schedule(plan, child, base)
         return list(runs.values())
 
     def started(self, node: str) -> None:

@@ -21,7 +21,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import ray
 
@@ -29,23 +29,14 @@ from armorer_ray._sync import run_sync
 from armorer_ray.errors import ConfigError, ToolError, classify_exception
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
-from armorer_ray.workflow.executor import OnError, RunSetup, stop_reason
+from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, refuse_node_policies, stop_reason
 from armorer_ray.workflow.graph import Plan, PlanNode
 from armorer_ray.workflow.node import call_with_retry, run_node
 from armorer_ray.workflow.recorder import RunRecorder
 from armorer_ray.workflow.results import NodeRun
 from armorer_ray.workflow.toolboxes import ToolboxRecipe, node_toolbox
 
-__all__ = ["CallTarget", "RayWorkflowExecutor"]
-
-
-@runtime_checkable
-class CallTarget(Protocol):
-    """Anything that runs a call through a toolbox's pipeline and returns its result: a Deployment, a Toolbox."""
-
-    async def execute(self, call: ToolCall, /, *, timeout_s: float | None = None) -> ToolResult:
-        """Run one call."""
-        ...
+__all__ = ["RayWorkflowExecutor"]
 
 
 class RayWorkflowExecutor:
@@ -78,8 +69,7 @@ class RayWorkflowExecutor:
 
     async def execute(self, setup: RunSetup) -> None:
         """Submit every node, then settle their runs into ``setup.recorder`` as they finish."""
-        if self.deployment is not None and any(n.node.policy is not None for n in setup.plan.nodes.values()):
-            raise ConfigError("per-node policies cannot apply to calls sent to a deployment; put them on its toolbox")
+        refuse_node_policies(setup.plan, self.deployment)
         ship = _Shipment(f"{setup.key}:{self._key}", setup.plan, f"{setup.key}:{self._key}",
                          self.toolbox_factory or ToolboxRecipe.of(setup.toolbox), self.deployment,
                          setup.on_error, self.num_cpus, self.max_retries)

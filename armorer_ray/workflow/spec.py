@@ -107,31 +107,43 @@ class Condition(BaseModel):
             f"{subject} {self.op} {self.value!r}"
 
 
-class NodeRetry(BaseModel):
+@dataclass(frozen=True)
+class NodeRetry:
     """How a node retries a failed call (each attempt goes through the pipeline again).
 
-    Attributes:
+    Args:
         attempts: Most runs in total, the first included.
         backoff_s: Wait before the first retry; each later wait doubles.
         on: Error categories worth retrying; None retries errors marked ``retryable`` (transient, timeout).
 
-    Example:
-        >>> NodeRetry(attempts=3, on=("transient", "internal")).attempts
-        3
-    """
+    Raises:
+        WorkflowConfigError: for fewer than one attempt or a negative backoff.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Example:
+        >>> NodeRetry(attempts=3, on=("transient", "internal")).to_json()
+        {'attempts': 3, 'on': ['transient', 'internal']}
+    """
 
     attempts: int = 3
     backoff_s: float = 0.0
     on: tuple[ErrorCategory, ...] | None = None
 
-    def model_post_init(self, context: Any, /) -> None:
-        """Check ranges (pydantic's constrained types would leak into the JSON export)."""
-        if self.attempts < 1:
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or self.attempts < 1:
             raise WorkflowConfigError(f"retry attempts must be at least 1, got {self.attempts}")
         if not (0 <= self.backoff_s < math.inf):
             raise WorkflowConfigError(f"retry backoff_s must be a non-negative number, got {self.backoff_s}")
+        if self.on is not None:
+            object.__setattr__(self, "on", tuple(self.on))
+
+    def to_json(self) -> dict[str, JsonValue]:
+        """The settings that differ from the defaults, as JSON."""
+        out: dict[str, JsonValue] = {"attempts": self.attempts}
+        if self.backoff_s:
+            out["backoff_s"] = self.backoff_s
+        if self.on is not None:
+            out["on"] = list(self.on)
+        return out
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from armorer_ray import CallContext, Transient, tool
+from armorer_ray import CallContext, Toolbox, Transient, tool
 from armorer_ray.workflow import Expansion, Node
 
 
@@ -121,3 +121,24 @@ async def nap(seconds: float) -> str:
 def explode(message: str = "boom") -> str:
     """Always fail."""
     raise RuntimeError(message)
+
+
+@tool
+def splice_ledgers() -> Expansion:
+    """Splice two independent ledger calls."""
+    return Expansion(nodes={"x": Node("ledger", arguments={"name": "x"}), "y": Node("ledger", arguments={"name": "y"})})
+
+
+def is_sunny(output: dict[str, object]) -> bool:
+    """A condition with an import path, so a workflow using it exports to JSON."""
+    return bool(output["sunny"])
+
+
+def weekdays_only(ctx: object) -> bool:
+    """A policy with an import path: allow everything (the test only checks it travels)."""
+    return True
+
+
+def weather_toolbox() -> Toolbox:
+    """A toolbox factory for Ray workers (module-level, so it travels by reference)."""
+    return Toolbox([forecast, warmest, coldest, summary], name="weather-from-factory")

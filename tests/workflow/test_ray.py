@@ -1,0 +1,101 @@
+"""Ray-only behaviour: calls on a Deployment's replicas, toolbox factories, cancellation, a light import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from armorer_ray import ConfigError, Decision, Toolbox
+from armorer_ray.workflow import LocalWorkflowExecutor, Node, create_workflow
+from tests.workflow import tools as t
+from tests.workflow.conftest import outline
+
+pytestmark = pytest.mark.ray
+
+BOX = Toolbox([t.forecast, t.warmest, t.coldest, t.summary, t.numbers, t.square, t.total, t.nap, t.explode,
+               t.plan_searches, t.search, t.gather])
+
+
+def weather() -> Any:
+    return create_workflow(
+        nodes={"forecast": t.forecast, "warmest": t.warmest, "coldest": t.coldest, "summary": t.summary,
+               "numbers": Node(t.numbers, arguments={"n": 4}),
+               "square": Node(t.square, inputs={"x": "numbers"}, map_over="x"),
+               "plan": Node(t.plan_searches, inputs={"queries": "$inputs.queries"})},
+        edges=[("forecast", "warmest"), ("forecast", "coldest"), (["warmest", "coldest"], "summary"),
+               ("numbers", "square"), ("forecast", "plan")],
+        toolbox=BOX)
+
+
+@pytest.fixture(scope="module")
+def deployment(ray_runtime: Any) -> Iterator[Any]:
+    from armorer_ray.actors import ActorOptions, deploy
+
+    dep = deploy(BOX, replicas=1, name="workflow-tests", actor_options=ActorOptions(num_cpus=0))
+    yield dep
+    dep.shutdown_sync()
+
+
+async def test_nodes_run_on_a_deployments_replicas(deployment: Any) -> None:
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    wf = weather()
+    inputs = {"city": "Oslo", "queries": ["x", "y"]}
+    reference = await wf.run(inputs)
+    on_tasks = await wf.run(inputs, executor=RayWorkflowExecutor(deployment=deployment, num_cpus=0.5))
+    on_loop = await wf.run(inputs, executor=LocalWorkflowExecutor(deployment=deployment))
+    assert reference.status == "succeeded"
+    assert outline(on_tasks) == outline(on_loop) == outline(reference)
+    stats = await deployment.stats()
+    assert sum(replica.completed for replica in stats.replicas) >= 2 * 13  # both runs' calls ran on the replica
+
+
+async def test_node_policies_cannot_go_to_a_deployment(deployment: Any) -> None:
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    wf = create_workflow(nodes={"a": Node(t.square, arguments={"x": 1}, policy=lambda ctx: Decision.allow())},
+                         toolbox=BOX)
+    with pytest.raises(ConfigError, match="node 'a' has a policy"):
+        await wf.run(executor=RayWorkflowExecutor(deployment=deployment))
+    with pytest.raises(ConfigError, match="node 'a' has a policy"):
+        await wf.run(executor=LocalWorkflowExecutor(deployment=deployment))
+
+
+async def test_a_toolbox_factory_builds_the_workers_toolbox(ray_runtime: Any) -> None:
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    wf = create_workflow(nodes={"forecast": t.forecast, "warmest": t.warmest}, edges=[("forecast", "warmest")],
+                         toolbox=BOX)
+    run = await wf.run({"city": "Oslo"}, executor=RayWorkflowExecutor(toolbox_factory=t.weather_toolbox))
+    assert run.outputs == {"warmest": 15}
+
+
+async def test_fail_fast_cancels_running_tasks(ray_runtime: Any) -> None:
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    wf = create_workflow(nodes={"bad": Node(t.explode), "slow": Node(t.nap, arguments={"seconds": 60}),
+                                "after": Node(t.square, arguments={"x": 2})},
+                         edges=[("slow", "after")], entry=["bad", "slow"], toolbox=BOX)
+    run = await wf.run(executor=RayWorkflowExecutor(num_cpus=0.5), on_error="fail_fast")
+    assert run.nodes["bad"].status == "failed"
+    assert run.nodes["slow"].status == "cancelled" and run.nodes["after"].status == "cancelled"
+    assert run.nodes["slow"].reason == "run stopped: node bad failed"
+
+
+async def test_large_outputs_flow_between_workers(ray_runtime: Any) -> None:
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    wf = create_workflow(nodes={"numbers": t.numbers, "total": Node(t.total, inputs={"values": "numbers"})},
+                         edges=[("numbers", "total")], toolbox=BOX)
+    run = await wf.run({"n": 200_000}, executor=RayWorkflowExecutor(num_cpus=1))
+    assert run.outputs == {"total": 200_000 * 200_001 // 2}, {n: (r.status, r.error, r.reason) for n, r in run.nodes.items()}
+
+
+def test_importing_workflows_does_not_import_ray() -> None:
+    code = "import sys, armorer_ray.workflow, armorer_ray.streaming; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
