@@ -53,11 +53,7 @@ class PlanNode:
     accepts_extra: bool
     upstream: tuple[Link, ...]
     downstream: tuple[str, ...]
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """Distinct upstream node names, in edge order."""
-        return tuple(dict.fromkeys(link.source for link in self.upstream))
+    sources: tuple[str, ...]  # distinct upstream node names, in edge order
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +207,8 @@ def _plan_node(node_id: str, node: Node, toolbox: Toolbox, upstream: tuple[Link,
     params = frozenset(name for name in model.model_fields)
     required = frozenset(name for name, info in model.model_fields.items() if info.is_required())
     accepts_extra = model.model_config.get("extra") == "allow"
-    plan_node = PlanNode(node_id, node, found.id, params, required, accepts_extra, upstream, downstream)
+    sources = tuple(dict.fromkeys(link.source for link in upstream))
+    plan_node = PlanNode(node_id, node, found.id, params, required, accepts_extra, upstream, downstream, sources)
     as_policies(node.policy)  # refuse a bad policy now rather than on the first run
     for param in [*node.arguments, *(node.inputs or {}), *([node.map_over] if node.map_over else [])]:
         if param not in params and not accepts_extra:

@@ -95,6 +95,9 @@ async def schedule(plan: Plan, env: _LocalEnv, base: Mapping[str, Any]) -> dict[
     waiting = {name: len(plan.nodes[name].sources) for name in plan.order}
     ready = deque(name for name in plan.order if not waiting[name])
     tasks: dict[asyncio.Future[NodeRun], str] = {}
+    # Finished tasks arrive here through done callbacks: one queue hop per node, where asyncio.wait would walk
+    # every pending task on each wake-up.
+    finished: asyncio.Queue[asyncio.Future[NodeRun]] = asyncio.Queue()
     stopped: str | None = None
 
     async def settle(name: str, run: NodeRun) -> None:
@@ -126,16 +129,17 @@ async def schedule(plan: Plan, env: _LocalEnv, base: Mapping[str, Any]) -> dict[
                     await settle(name, saved)
                 else:
                     upstream = {source: runs[source] for source in plan.nodes[name].sources}
-                    tasks[asyncio.ensure_future(run_node(plan, name, env, upstream, base))] = name
+                    started: asyncio.Future[NodeRun] = asyncio.ensure_future(run_node(plan, name, env, upstream, base))
+                    started.add_done_callback(finished.put_nowait)
+                    tasks[started] = name
             if tasks:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    name = tasks.pop(task)
-                    if task.cancelled():
-                        run = NodeRun(plan.full_id(name), "cancelled", reason=stopped or "cancelled")
-                    else:
-                        run = task.result()
-                    await settle(name, run)
+                task = await finished.get()
+                name = tasks.pop(task)
+                if task.cancelled():
+                    run = NodeRun(plan.full_id(name), "cancelled", reason=stopped or "cancelled")
+                else:
+                    run = task.result()
+                await settle(name, run)
     finally:
         for task in tasks:
             task.cancel()

@@ -127,11 +127,15 @@ def _settle(full: str, results: tuple[ToolResult, ...], attempts: int, started_a
     duration_ms = (time.perf_counter() - t0) * 1000.0
     bad = next((r for r in results if r.outcome != "success"), None)
     if bad is None:
-        value = results[0].value() if single else [r.value() for r in results]
+        value = _value(results[0]) if single else [_value(r) for r in results]
         return NodeRun(full, "succeeded", value, results, None, None, started_at, duration_ms, attempts)
     status: NodeStatus = "paused" if bad.outcome == "action_required" else "failed"
     reason = bad.action.message if bad.action is not None else None
     return NodeRun(full, status, None, results, bad.error, reason, started_at, duration_ms, attempts)
+
+
+def _value(result: ToolResult) -> Any:
+    return result.result if result.compression is None else result.value()
 
 
 async def _fan_out(plan: Plan, plan_node: PlanNode, env: NodeEnv, full: str, args: dict[str, Any], map_over: str,
