@@ -150,13 +150,13 @@ def _topological_order(names: list[str], incoming: Mapping[str, list[Link]],
             if not waiting[target]:
                 ready.append(target)
     if len(order) < len(names):
-        raise CycleError(_find_cycle([n for n in names if waiting[n]], outgoing))
+        raise CycleError(_find_cycle([n for n in names if waiting[n]], incoming))
     return order
 
 
-def _find_cycle(candidates: list[str], outgoing: Mapping[str, list[str]]) -> list[str]:
-    # Every node left by Kahn's algorithm has an unvisited predecessor, so walking successors inside the left-over
-    # set must revisit a node; the walk from that node back to itself is a cycle.
+def _find_cycle(candidates: list[str], incoming: Mapping[str, list[Link]]) -> list[str]:
+    # Every node left by Kahn's algorithm kept an incoming edge from another left-over node, so walking those edges
+    # backwards must revisit a node; the walk between the two visits, reversed, is a cycle.
     left = set(candidates)
     path: list[str] = []
     position: dict[str, int] = {}
@@ -164,8 +164,10 @@ def _find_cycle(candidates: list[str], outgoing: Mapping[str, list[str]]) -> lis
     while current not in position:
         position[current] = len(path)
         path.append(current)
-        current = next(t for t in outgoing[current] if t in left)
-    return [*path[position[current]:], current]
+        current = next(link.source for link in incoming[current] if link.source in left)
+    cycle = [*path[position[current]:], current]
+    cycle.reverse()
+    return cycle
 
 
 def _check_reachable(names: list[str], incoming: Mapping[str, list[Link]], outgoing: Mapping[str, list[str]],

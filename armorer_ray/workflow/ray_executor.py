@@ -42,6 +42,8 @@ __all__ = ["RayWorkflowExecutor"]
 class RayWorkflowExecutor:
     """Runs each node as a Ray task; upstream refs go straight to downstream tasks.
 
+    Ray is initialised (``ray.init()``) on the first run if it is not already.
+
     Args:
         toolbox_factory: A picklable zero-argument function that builds the toolbox inside workers (called once
             per worker process). Default: a `ToolboxRecipe` of the workflow's toolbox.
@@ -70,6 +72,8 @@ class RayWorkflowExecutor:
     async def execute(self, setup: RunSetup) -> None:
         """Submit every node, then settle their runs into ``setup.recorder`` as they finish."""
         refuse_node_policies(setup.plan, self.deployment)
+        if not ray.is_initialized():
+            ray.init()  # as deploy() does: a local runtime, or the cluster RAY_ADDRESS names
         ship = _Shipment(f"{setup.key}:{self._key}", setup.plan, f"{setup.key}:{self._key}",
                          self.toolbox_factory or ToolboxRecipe.of(setup.toolbox), self.deployment,
                          setup.on_error, self.num_cpus, self.max_retries)
