@@ -149,6 +149,12 @@ class Deployment:
                 raise DeploymentError(f"deployment {self.name!r} not ready within {timeout_s}s")
             await asyncio.sleep(0.05)
 
+    async def _first_snapshot(self) -> None:
+        # Only an attached or unpickled handle waits here, once; the wait ends on any snapshot, even a failed one.
+        deadline = asyncio.get_running_loop().time() + self._options.start_timeout_s
+        while self._snapshot is None and not self._stopping and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+
     # -- calls -----------------------------------------------------------------------------------------
 
     @overload
@@ -191,6 +197,7 @@ class Deployment:
             raise ConfigError("execute() takes a ToolCall, a mapping, or a sequence of them, not a string")
         carrier = current_trace_context()
         batch = [inject_trace_context(_as_call(item), carrier) for item in calls]
+        await self._first_snapshot()  # chunks are cut to the deployment's batch size, which it brings
         return await self._dispatcher.run_many(batch, options, signal)
 
     def execute_sync(self, calls: CallInput | Sequence[CallInput], /, *, timeout_s: float | None = None,

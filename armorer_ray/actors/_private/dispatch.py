@@ -109,15 +109,18 @@ class Dispatcher:
                        signal: AbortSignal | None) -> list[ToolResult]:
         """Run a batch in chunks (higher priorities first) and return results in input order."""
         results: list[ToolResult | None] = [None] * len(calls)
-        size = max(1, self.settings()[0])
-        order = sorted(range(len(calls)), key=lambda i: -calls[i].priority)  # stable: FIFO within a priority
-        pending: deque[_Chunk] = deque(_Chunk(order[i:i + size], 0) for i in range(0, len(order), size))
+        order = deque(sorted(range(len(calls)), key=lambda i: -calls[i].priority))  # stable: FIFO within a priority
+        pending: deque[_Chunk] = deque()
         running: set[asyncio.Task[list[_Chunk]]] = set()
         try:
             while True:
                 for task in [t for t in running if t.done()]:
                     running.discard(task)
                     pending.extend(task.result())  # retries of idempotent calls from a lost replica
+                if not pending and order:
+                    # Cut the next chunk only now: an attached handle learns batch_size with its first snapshot.
+                    size = max(1, self.settings()[0])
+                    pending.append(_Chunk([order.popleft() for _ in range(min(size, len(order)))], 0))
                 if not pending:
                     if not running:
                         break

@@ -301,7 +301,8 @@ class Router:
         return [s for s in trusted if s.healthy] or trusted
 
     def _pick_locked(self, weight: int) -> ReplicaSlot | None:
-        room = self._cap - weight
+        # A chunk sized before the caps were known (or lowered) may outweigh the cap: it then needs an idle replica.
+        room = self._cap - min(weight, self._cap)
         tier = [s for s in self._eligible_locked() if s.in_flight <= room]
         if not tier:
             return None
