@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
@@ -449,7 +449,7 @@ class Toolbox:
         return [task.result() for task in tasks]
 
     def stream(self, call: CallInput, /, *, timeout_s: float | None = None, signal: AbortSignal | None = None,
-               dry_run: bool = False, max_buffered: int = 16) -> AsyncIterator[object]:
+               dry_run: bool = False, max_buffered: int = 16) -> AsyncGenerator[object, None]:
         """Run one call and iterate over its output as it is produced: each chunk, then the `ToolResult`.
 
         A generator tool's chunks arrive as it yields them (see `armorer_ray.streaming`); any other call yields
