@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -198,7 +198,7 @@ class _Final:
 
 
 async def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, Any],
-                      max_buffered: int) -> AsyncIterator[object]:
+                      max_buffered: int) -> AsyncGenerator[object, None]:
     """The iterator behind `Toolbox.stream`: run the call in a task, yield its chunks, then its result.
 
     Args:
@@ -250,7 +250,7 @@ async def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, A
 class Streams(Protocol):
     """Anything whose ``stream(call)`` yields chunks and then a `ToolResult`: a `Toolbox`, a `StreamingActor`."""
 
-    def stream(self, call: ToolCall, /) -> AsyncIterator[object]:
+    def stream(self, call: ToolCall, /) -> AsyncGenerator[object, None]:
         """Iterate over one call's chunks, then its result."""
         ...
 
@@ -261,7 +261,7 @@ class _StreamHost:
     def __init__(self, factory: Callable[[], Toolbox]) -> None:
         self._toolbox = factory()
 
-    async def stream(self, call: ToolCall, timeout_s: float | None, max_buffered: int) -> AsyncIterator[object]:
+    async def stream(self, call: ToolCall, timeout_s: float | None, max_buffered: int) -> AsyncGenerator[object, None]:
         async for item in self._toolbox.stream(call, timeout_s=timeout_s, max_buffered=max_buffered):
             yield item
 
@@ -323,7 +323,7 @@ class StreamingActor:
         return cls(handle)
 
     async def stream(self, call: ToolCall, /, *, timeout_s: float | None = None, buffered: int = 4,
-                     max_buffered: int = 4) -> AsyncIterator[object]:
+                     max_buffered: int = 4) -> AsyncGenerator[object, None]:
         """Iterate over a call's chunks as the actor produces them, then its `ToolResult`.
 
         Args:
