@@ -258,3 +258,18 @@ async def test_a_lost_actor_still_ends_the_stream_with_a_result(ray_runtime: Any
     assert items[:5] == [0, 1, 2, 3, 4]
     last = items[-1]
     assert isinstance(last, ToolResult) and last.error is not None and last.error.code == "STREAM_LOST"
+
+
+def test_websocket_example_streams_chunks_then_the_result() -> None:
+    from starlette.testclient import TestClient
+
+    from examples.websocket_stream import app
+
+    with TestClient(app) as client, client.websocket_connect("/ws") as socket:
+        socket.send_text(ToolCall(name="draft_reply", arguments={"topic": "tea", "sentences": 2}).model_dump_json())
+        messages = [socket.receive_json() for _ in range(3)]
+    assert [m["type"] for m in messages] == ["chunk", "chunk", "result"]
+    assert messages[2]["result"]["result"] == "Sentence 1 about tea. Sentence 2 about tea. "
+    with TestClient(app) as client, client.websocket_connect("/ws") as socket:
+        socket.send_text('{"arguments": {}}')
+        assert socket.receive_json()["type"] == "error"
