@@ -39,7 +39,7 @@ import asyncio
 import functools
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -247,8 +247,15 @@ async def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, A
 # -- across processes: a toolbox in a Ray actor ------------------------------------------------------------
 
 
+@runtime_checkable
 class Streams(Protocol):
-    """Anything whose ``stream(call)`` yields chunks and then a `ToolResult`: a `Toolbox`, a `StreamingActor`."""
+    """Anything whose ``stream(call)`` yields chunks and then a `ToolResult`: a `Toolbox`, a `StreamingActor`.
+
+    Example:
+        >>> from armorer_ray import Toolbox
+        >>> isinstance(Toolbox(), Streams)
+        True
+    """
 
     def stream(self, call: ToolCall, /) -> AsyncGenerator[object, None]:
         """Iterate over one call's chunks, then its result."""

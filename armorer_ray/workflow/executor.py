@@ -20,7 +20,13 @@ OnError = Literal["continue", "fail_fast"]
 
 @runtime_checkable
 class CallTarget(Protocol):
-    """Anything that runs a call through a toolbox's pipeline and returns its result: a `Deployment`, a `Toolbox`."""
+    """Anything that runs a call through a toolbox's pipeline and returns its result: a `Deployment`, a `Toolbox`.
+
+    Example:
+        >>> from armorer_ray import Toolbox
+        >>> isinstance(Toolbox(), CallTarget)
+        True
+    """
 
     async def execute(self, call: ToolCall, /, *, timeout_s: float | None = None) -> ToolResult:
         """Run one call."""
@@ -29,7 +35,7 @@ class CallTarget(Protocol):
 
 @dataclass(frozen=True)
 class RunSetup:
-    """One run, ready to execute.
+    """One run, ready to execute: what `Workflow.run` hands its executor (executors read it; nobody builds one).
 
     Attributes:
         plan: The validated plan.
@@ -54,7 +60,13 @@ class RunSetup:
 
 @runtime_checkable
 class WorkflowExecutor(Protocol):
-    """Runs every node of a plan, reporting each `NodeRun` to ``setup.recorder`` exactly once."""
+    """Runs every node of a plan, reporting each `NodeRun` to ``setup.recorder`` exactly once.
+
+    Example:
+        >>> from armorer_ray.workflow import LocalWorkflowExecutor
+        >>> isinstance(LocalWorkflowExecutor(), WorkflowExecutor)
+        True
+    """
 
     async def execute(self, setup: RunSetup) -> None:
         """Run the plan; return when every node has settled."""

@@ -37,6 +37,13 @@ class Workflow:
         toolbox: The toolbox every node's calls go through.
         events: Where runs report node events (see `armorer_ray.workflow.recorder`); iterate
             ``workflow.events.stream()`` from async code, or subscribe with ``workflow.events.on(type, listener)``.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> shout = tool(name="shout", description="Upper-case text.")(lambda text: text.upper())
+        >>> wf = create_workflow(nodes={"shout": shout}, name="loud")
+        >>> wf, wf.order, wf.sinks
+        (Workflow('loud', nodes=1), ('shout',), ('shout',))
     """
 
     def __init__(self, plan: Plan, toolbox: Toolbox, nodes: Mapping[str, Node], edges: Sequence[Edge]) -> None:
@@ -137,7 +144,24 @@ class Workflow:
         return result
 
     def run_sync(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
-        """Blocking form of `run`, for scripts (refuses inside a running event loop)."""
+        """Blocking form of `run`, for scripts and the CLI.
+
+        Args:
+            inputs: As for `run`.
+            **options: ``executor``, ``on_error``, ``checkpoint``, ``run_id``, as for `run`.
+
+        Returns:
+            The `RunResult`.
+
+        Raises:
+            RuntimeError: inside a running event loop (use ``await workflow.run(...)`` there).
+
+        Example:
+            >>> from armorer_ray import tool
+            >>> shout = tool(name="shout", description="Upper-case text.")(lambda text: text.upper())
+            >>> create_workflow(nodes={"shout": shout}).run_sync({"text": "hi"}).outputs
+            {'shout': 'HI'}
+        """
         return run_sync(self.run(inputs, **options), "workflow.run")
 
     async def resume(self, run_id: str, *, checkpoint: Store | str, executor: ExecutorLike = "local",
@@ -155,6 +179,19 @@ class Workflow:
 
         Raises:
             CheckpointError: when nothing was checkpointed under ``run_id``, or it belongs to another structure.
+
+        Example:
+            >>> from armorer_ray.stores import MemoryStore
+            >>> from armorer_ray.testing import mock_tool
+            >>> flaky = mock_tool("flaky", outcomes=[RuntimeError("down"), "up"])
+            >>> steady = mock_tool("steady", outcomes=["ok"])
+            >>> wf = create_workflow(nodes={"steady": steady, "flaky": flaky}, entry=["steady", "flaky"])
+            >>> store = MemoryStore()
+            >>> wf.run_sync({"day": 1}, checkpoint=store, run_id="r1").status
+            'failed'
+            >>> again = wf.resume_sync("r1", checkpoint=store)
+            >>> again.status, again.nodes["steady"].restored, len(steady.calls)
+            ('succeeded', True, 1)
         """
         store = open_store(checkpoint) if isinstance(checkpoint, str) else checkpoint
         try:
@@ -165,6 +202,18 @@ class Workflow:
         finally:
             if isinstance(checkpoint, str):
                 await store.close()
+
+    def resume_sync(self, run_id: str, **options: Any) -> RunResult:
+        """Blocking form of `resume` (refuses inside a running event loop).
+
+        Args:
+            run_id: The run to resume.
+            **options: ``checkpoint``, ``executor``, ``on_error``, as for `resume`.
+
+        Returns:
+            The `RunResult` of the resumed run.
+        """
+        return run_sync(self.resume(run_id, **options), "workflow.resume")
 
     def _result(self, recorder: RunRecorder, run_id: str, started_at: float, duration_ms: float) -> RunResult:
         nodes = recorder.nodes
@@ -199,6 +248,12 @@ class Workflow:
 
         Raises:
             WorkflowConfigError: for a condition or policy that is a lambda or a local function.
+
+        Example:
+            >>> from armorer_ray import tool
+            >>> one = tool(name="one", description="Return 1.")(lambda: 1)
+            >>> create_workflow(nodes={"a": one}, name="tiny").to_json()["nodes"]
+            {'a': {'tool': 'default:one'}}
         """
         plan = self._plan
         inputs: list[JsonValue] | None = None if plan.inputs is None else [*sorted(plan.inputs)]
