@@ -129,7 +129,8 @@ class Cache:
         self.key = key
         self.should_cache = should_cache
         self._stats = {"hits": 0, "misses": 0, "writes": 0, "errors": 0, "invalidations": 0}
-        self._decisions: dict[Tool, bool] = {}  # should_cache per tool: tools do not change once built
+        # Per tool, worked out once (tools do not change once built): None when not cached, else labels and ttl.
+        self._decisions: dict[Tool, tuple[list[str], float | None] | None] = {}
 
     @property
     def stats(self) -> CacheStats:
@@ -181,12 +182,13 @@ class Cache:
             The cached result under this call's id, or the inner result.
         """
         tool = ctx.tool
-        cacheable = self._decisions.get(tool)
-        if cacheable is None:
+        try:
+            decision = self._decisions[tool]
+        except KeyError:
             if len(self._decisions) > 4096:  # tools made per request would otherwise pile up here
                 self._decisions.clear()
-            cacheable = self._decisions[tool] = self.should_cache(tool)
-        if ctx.dry_run or not cacheable:
+            decision = self._decisions[tool] = self._decide(tool)
+        if decision is None or ctx.dry_run:
             return await next(call, ctx)
         key = self.store_key(self.key(call, ctx))
         stats = self._stats
@@ -200,13 +202,19 @@ class Cache:
         ctx.emit("cache-miss", {"key": key})
         result = await next(call, ctx)
         if result.outcome == "success" and not result.dry_run:
-            labels = [f"tool:{tool.id}", f"tool:{tool.name}", *(f"tag:{tag}" for tag in tool.tags)]
+            labels, ttl_s = decision
             try:
-                await self.store.set(key, result, ttl_s=self.ttl_for(tool), labels=labels)
+                await self.store.set(key, result, ttl_s=ttl_s, labels=labels)
                 stats["writes"] += 1
             except Exception as exc:  # a cache outage must not fail the call it was meant to speed up
                 self._failed(exc, ctx)
         return result
+
+    def _decide(self, tool: Tool) -> tuple[list[str], float | None] | None:
+        if not self.should_cache(tool):
+            return None
+        labels = [f"tool:{tool.id}", f"tool:{tool.name}", *(f"tag:{tag}" for tag in tool.tags)]
+        return labels, self.ttl_for(tool)
 
     async def _get(self, key: str, ctx: CallContext) -> ToolResult | None:
         try:

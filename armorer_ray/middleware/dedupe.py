@@ -41,6 +41,15 @@ class _LeaderGone(Exception):
     """The caller running a shared execution was cancelled; a waiting caller takes over."""
 
 
+class _Flight:
+    """One execution in flight; ``future`` exists once a second caller waits for it."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[ToolResult] | None = None
+
+
 class Dedupe:
     """Collapse concurrent identical calls into one execution whose result every caller receives.
 
@@ -77,7 +86,7 @@ class Dedupe:
                  should_dedupe: Callable[[Tool], bool] = dedupes_by_default) -> None:
         self.key = key
         self.should_dedupe = should_dedupe
-        self._flights: dict[str, asyncio.Future[ToolResult]] = {}
+        self._flights: dict[str, _Flight] = {}
 
     @property
     def in_flight(self) -> int:
@@ -105,30 +114,32 @@ class Dedupe:
         key = self.key(call, ctx)
         if ctx.dry_run:
             key = "dry-run|" + key
+        flights = self._flights
         while True:
-            flight = self._flights.get(key)
+            flight = flights.get(key)
             if flight is None:
-                return await self._lead(key, call, ctx, next)
+                break
             ctx.emit("dedupe-joined", {"key": key})
+            if flight.future is None:
+                flight.future = asyncio.get_running_loop().create_future()
             try:
                 # shield: a waiter's cancellation must not cancel the shared future under the others.
-                result = await asyncio.shield(flight)
+                result = await asyncio.shield(flight.future)
             except _LeaderGone:
                 continue
             return result if result.call_id == call.id else result.replace(call_id=call.id)
-
-    async def _lead(self, key: str, call: ToolCall, ctx: CallContext, next: Next) -> ToolResult:
-        # The first caller runs the execution inline: a task per call would cost an event-loop turn (~40 µs)
-        # on every call, shared or not.
-        flight: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
-        self._flights[key] = flight
+        # The first caller runs the execution inline: a task per call would cost an event-loop turn (~40 µs) on
+        # every call, shared or not; the future that waiters share is made only when the first one arrives.
+        flight = flights[key] = _Flight()
         try:
             result = await next(call, ctx)
         except BaseException as exc:
-            del self._flights[key]
-            flight.set_exception(_LeaderGone() if isinstance(exc, asyncio.CancelledError) else exc)
-            flight.exception()  # retrieved: no "never retrieved" warning when nobody was waiting
+            del flights[key]
+            if flight.future is not None:
+                flight.future.set_exception(_LeaderGone() if isinstance(exc, asyncio.CancelledError) else exc)
+                flight.future.exception()  # retrieved: no "never retrieved" warning if every waiter left
             raise
-        del self._flights[key]
-        flight.set_result(result)
+        del flights[key]
+        if flight.future is not None:
+            flight.future.set_result(result)
         return result

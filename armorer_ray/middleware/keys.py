@@ -59,7 +59,13 @@ def arguments_key(call: ToolCall, ctx: CallContext) -> str:
         >>> arguments_key(call, CallContext(call, lookup, None, {}, AbortSignal(), EventHub()))
         'default:lookup|acme|{"a":2,"b":1}'
     """
-    return f"{ctx.tool.id}|{call.tenant_id or ''}|{_canonical(call.arguments)}"
+    state = ctx.state
+    known = state.get("arguments_key")
+    if known is not None and known[0] is call:  # Cache and Dedupe in one stack key the same call: encode once
+        return known[1]  # type: ignore[no-any-return]
+    key = f"{ctx.tool.id}|{call.tenant_id or ''}|{_canonical(call.arguments)}"
+    state["arguments_key"] = (call, key)
+    return key
 
 
 def per_tool(call: ToolCall, ctx: CallContext) -> str:
