@@ -95,7 +95,8 @@ class Cache:
         ttl_s: Seconds an entry lives (None: until evicted or invalidated).
         key: ``(call, ctx) -> str``; equal keys share an entry (default: tool id, tenant and arguments, so
             tenants never share entries).
-        should_cache: ``(tool) -> bool``: which tools to cache (default `caches_by_default`).
+        should_cache: ``(tool) -> bool``: which tools to cache (default `caches_by_default`); asked once per tool,
+            since a tool does not change once built.
 
     Raises:
         ConfigError: for a ttl that is not positive.
