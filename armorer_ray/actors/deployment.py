@@ -12,6 +12,7 @@ Calls go from the handle straight to a replica; the controller is never on the c
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -82,6 +83,7 @@ class Deployment:
         self._dispatcher = Dispatcher(self._router, self._is_idempotent, self._settings)
         self._submitted = SubmittedCalls()
         self._watcher = SnapshotWatcher(controller, self._on_snapshot, self._on_gone)
+        self._first: concurrent.futures.Future[None] = concurrent.futures.Future()  # set by the first snapshot
         self._stopping = False
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -99,6 +101,7 @@ class Deployment:
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
+        self._arrived()
         self._options = snapshot.options
         self._catalogue = snapshot.catalogue
         self._router.configure(snapshot.options.max_concurrency, snapshot.options.max_queued)
@@ -109,7 +112,14 @@ class Deployment:
             self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} was shut down",
                                             retryable=False))
 
+    def _arrived(self) -> None:
+        try:
+            self._first.set_result(None)
+        except concurrent.futures.InvalidStateError:
+            pass  # not the first
+
     def _on_gone(self, exc: BaseException) -> None:
+        self._arrived()
         self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} is gone ({exc})",
                                         retryable=False))
 
@@ -135,6 +145,7 @@ class Deployment:
             >>> await dep.ready()  # doctest: +SKIP
         """
         self._watcher.ensure()
+        await self._first_snapshot(timeout_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
@@ -149,11 +160,15 @@ class Deployment:
                 raise DeploymentError(f"deployment {self.name!r} not ready within {timeout_s}s")
             await asyncio.sleep(0.05)
 
-    async def _first_snapshot(self) -> None:
-        # Only an attached or unpickled handle waits here, once; the wait ends on any snapshot, even a failed one.
-        deadline = asyncio.get_running_loop().time() + self._options.start_timeout_s
-        while self._snapshot is None and not self._stopping and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
+    async def _first_snapshot(self, timeout_s: float | None = None) -> None:
+        # Until the first snapshot a handle knows neither replicas nor batch size; any snapshot ends the wait.
+        if self._first.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._first)),
+                                   self._options.start_timeout_s if timeout_s is None else timeout_s)
+        except asyncio.TimeoutError:
+            pass  # the calls then wait in the queue like any others
 
     # -- calls -----------------------------------------------------------------------------------------
 
@@ -189,7 +204,7 @@ class Deployment:
             >>> result = await dep.execute(ToolCall(name="add", arguments={"a": 1, "b": 2}))  # doctest: +SKIP
         """
         self._watcher.ensure()
-        options = CallOptions(timeout_s, dry_run)
+        options = CallOptions(timeout_s, dry_run) if timeout_s is not None or dry_run else None
         if isinstance(calls, ToolCall | Mapping):
             call = inject_trace_context(_as_call(calls))
             return await self._dispatcher.run_one(call, options, signal)
@@ -235,7 +250,7 @@ class Deployment:
         """
         self._watcher.ensure()
         tool_call = inject_trace_context(_as_call(call))
-        options = CallOptions(timeout_s, dry_run)
+        options = CallOptions(timeout_s, dry_run) if timeout_s is not None or dry_run else None
         grant = self._router.acquire_now(1)
         if isinstance(grant, Refusal):
             return ray.put(refused_result(tool_call, grant))

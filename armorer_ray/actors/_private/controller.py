@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +108,7 @@ class DeploymentController:
                                                       self._actor_options, self._plan.detached)
             if self._group is not None:
                 await asyncio.wait_for(self._group.ready(), self._options.start_timeout_s)
-            if ray.get_runtime_context().was_current_actor_reconstructed:
+            if _reconstructed():
                 self._replicas = await self._adopt()  # a restarted controller: the replicas may still be running
             else:
                 await self._start_replicas(initial)
@@ -246,7 +247,7 @@ class DeploymentController:
 
     async def watch(self, known_version: int, timeout_s: float) -> Snapshot:
         """The current snapshot once it is newer than ``known_version`` (or after ``timeout_s``)."""
-        if ray.get_runtime_context().was_current_actor_reconstructed:
+        if _reconstructed():
             self._ensure_starting()  # nobody calls start() on a restarted controller
         if self._version <= known_version:
             changed = self._changed
@@ -256,7 +257,7 @@ class DeploymentController:
                 pass
         return self._snapshot()
 
-    async def forward(self, call: ToolCall, options: CallOptions) -> ToolResult:
+    async def forward(self, call: ToolCall, options: CallOptions | None) -> ToolResult:
         """Run a call on some replica: used by a handle that has not received its first snapshot yet."""
         while self._version < 0:  # not started yet: wait for the first snapshot
             await self._changed.wait()
@@ -312,6 +313,12 @@ class DeploymentController:
             self._group = None
         self._stopped = True
         self._publish()
+
+
+def _reconstructed() -> bool:
+    with warnings.catch_warnings():  # Ray's own property trips its deprecation warning about actor_id
+        warnings.simplefilter("ignore")
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 def _describe(exc: BaseException) -> str:

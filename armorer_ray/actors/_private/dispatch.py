@@ -26,6 +26,7 @@ from armorer_ray.actors._private.outcomes import (
 )
 from armorer_ray.actors._private.replica import CallOptions
 from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
+from armorer_ray.actors._private.wire import PackedResult, pack_call, unpack_result
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.results import ToolCall, ToolResult
 
@@ -65,7 +66,7 @@ class Dispatcher:
 
     # -- one call --------------------------------------------------------------------------------------
 
-    async def run_one(self, call: ToolCall, options: CallOptions, signal: AbortSignal | None) -> ToolResult:
+    async def run_one(self, call: ToolCall, options: CallOptions | None, signal: AbortSignal | None) -> ToolResult:
         """Run one call, failing over idempotent calls whose replica died."""
         attempt = 0
         while True:
@@ -75,9 +76,8 @@ class Dispatcher:
             if isinstance(grant, Refusal):
                 return refused_result(call, grant)
             try:
-                ref = grant.actor.execute.remote(call, options)
-                result: ToolResult = await _await_cancellable(ref, signal)
-                return result
+                ref = grant.actor.call.remote(pack_call(call), options)
+                return unpack_result(await _await_cancellable(ref, signal))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -105,7 +105,7 @@ class Dispatcher:
 
     # -- batches ---------------------------------------------------------------------------------------
 
-    async def run_many(self, calls: Sequence[ToolCall], options: CallOptions,
+    async def run_many(self, calls: Sequence[ToolCall], options: CallOptions | None,
                        signal: AbortSignal | None) -> list[ToolResult]:
         """Run a batch in chunks (higher priorities first) and return results in input order."""
         results: list[ToolResult | None] = [None] * len(calls)
@@ -146,18 +146,18 @@ class Dispatcher:
         return [result for result in results if result is not None]
 
     async def _run_chunk(self, grant: ReplicaSlot, chunk: _Chunk, calls: Sequence[ToolCall],
-                         results: list[ToolResult | None], options: CallOptions,
+                         results: list[ToolResult | None], options: CallOptions | None,
                          signal: AbortSignal | None) -> list[_Chunk]:
         indexes = chunk.indexes
-        stream = grant.actor.execute_stream.remote([calls[i] for i in indexes], options)
+        stream = grant.actor.call_stream.remote([pack_call(calls[i]) for i in indexes], options)
         remove = signal.add_listener(lambda _: ray.cancel(stream)) if signal is not None else None
         arrived: set[int] = set()
         released = 0
         try:
             async for item in stream:
-                group: list[tuple[int, ToolResult]] = await item
-                for local, result in group:
-                    results[indexes[local]] = result
+                group: list[tuple[int, PackedResult]] = await item
+                for local, packed in group:
+                    results[indexes[local]] = unpack_result(packed)
                     arrived.add(local)
                 self.router.release(grant, len(group))  # free room as results arrive, not at the chunk's end
                 released += len(group)

@@ -18,6 +18,7 @@ from typing import Any
 import ray
 
 from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
+from armorer_ray.actors._private.wire import PackedCall, PackedResult, pack_result, unpack_call
 from armorer_ray.errors import classify_exception
 from armorer_ray.lifecycle import Health
 from armorer_ray.resources import PoolStats, ResourcePool
@@ -118,18 +119,20 @@ class ToolboxReplica:
 
     # -- calls -----------------------------------------------------------------------------------------
 
-    async def execute(self, call: ToolCall, options: CallOptions) -> ToolResult:
-        """Run one call through the toolbox's pipeline."""
+    async def execute(self, call: ToolCall, options: CallOptions | None = None) -> ToolResult:
+        """Run one call through the toolbox's pipeline (the form behind ``Deployment.submit``)."""
         if not self._started:
             await self._ready()
-        async with self._gate:
-            if call.trace_context:
-                with remote_span(call):
-                    return await self._run(call, options)
-            return await self._run(call, options)
+        return await self._execute(call, options or _DEFAULT)
 
-    async def execute_stream(self, calls: Sequence[ToolCall],
-                             options: CallOptions) -> AsyncIterator[list[tuple[int, ToolResult]]]:
+    async def call(self, packed: PackedCall, options: CallOptions | None = None) -> PackedResult:
+        """`execute` with the call and result as tuples (the handle's own path: cheaper to pickle)."""
+        if not self._started:
+            await self._ready()
+        return pack_result(await self._execute(unpack_call(packed), options or _DEFAULT))
+
+    async def call_stream(self, packed: Sequence[PackedCall],
+                          options: CallOptions | None = None) -> AsyncIterator[list[tuple[int, PackedResult]]]:
         """Run a chunk of calls concurrently, yielding ``(index, result)`` groups as they finish.
 
         Streaming matters when the replica dies: every result already yielded has reached the caller, so only
@@ -137,18 +140,19 @@ class ToolboxReplica:
         """
         if not self._started:
             await self._ready()
-        finished: list[tuple[int, ToolResult]] = []
+        settings = options or _DEFAULT
+        finished: list[tuple[int, PackedResult]] = []
         wake = asyncio.Event()
 
         async def one(index: int, call: ToolCall) -> None:
             try:
-                result = await self.execute(call, options)
+                result = await self._execute(call, settings)
             except Exception as exc:  # execute does not raise for a call's failure; this is a bug guard
                 result = ToolResult.failure(call.id, call.name, classify_exception(exc))
-            finished.append((index, result))
+            finished.append((index, pack_result(result)))
             wake.set()
 
-        tasks = [asyncio.ensure_future(one(i, call)) for i, call in enumerate(calls)]
+        tasks = [asyncio.ensure_future(one(i, unpack_call(item))) for i, item in enumerate(packed)]
         remaining = len(tasks)
         try:
             while remaining:
@@ -162,14 +166,21 @@ class ToolboxReplica:
             for task in tasks:  # a cancelled stream (ray.cancel) stops every body still running
                 task.cancel()
 
-    async def _run(self, call: ToolCall, options: CallOptions) -> ToolResult:
-        result: ToolResult = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run)
+    async def _execute(self, call: ToolCall, options: CallOptions) -> ToolResult:
+        async with self._gate:
+            if call.trace_context:
+                with remote_span(call):
+                    result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run)
+            else:
+                result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run)
         if result.error is None:
             self._completed += 1
         else:
             self._failed += 1
-        return result
+        return result  # type: ignore[no-any-return]
 
+
+_DEFAULT = CallOptions()
 
 # The actor class; resources, placement, names and concurrency are applied per replica with `.options()`.
 ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxReplica)  # type: ignore[call-overload]
