@@ -53,7 +53,8 @@ class RayWorkflowExecutor:
         max_retries: Times Ray re-runs a node task whose worker died (tool failures use ``Node(retry=...)``).
 
     Raises:
-        ConfigError: for a negative ``num_cpus`` or ``max_retries``.
+        ConfigError: for a negative ``num_cpus`` or ``max_retries``; when a run starts, for a toolbox that cannot
+            be pickled (pass ``toolbox_factory``) or node policies with a ``deployment``.
 
     Example:
         >>> executor = RayWorkflowExecutor(num_cpus=0.5)
@@ -77,9 +78,13 @@ class RayWorkflowExecutor:
         ship = _Shipment(f"{setup.key}:{self._key}", setup.plan, f"{setup.key}:{self._key}",
                          self.toolbox_factory or ToolboxRecipe.of(setup.toolbox), self.deployment,
                          setup.on_error, self.num_cpus, self.max_retries)
-        run = _RunInfo(setup.run_id, 0)
+        try:
+            holder = [ray.put(ship)]
+        except Exception as exc:  # cloudpickle refuses a lock, a connection, an open file...
+            raise ConfigError(f"workflow {setup.plan.name!r}: its toolbox cannot travel to Ray workers ({exc}); pass "
+                              "RayWorkflowExecutor(toolbox_factory=...) to build it inside each worker") from exc
         inputs = ray.put(dict(setup.inputs))
-        await schedule(ship, [ray.put(ship)], run, inputs, inputs, setup.restored, setup.recorder)
+        await schedule(ship, holder, _RunInfo(setup.run_id, 0), inputs, inputs, setup.restored, setup.recorder)
 
 
 @dataclass(frozen=True)

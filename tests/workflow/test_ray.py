@@ -99,3 +99,16 @@ def test_importing_workflows_does_not_import_ray() -> None:
     code = "import sys, armorer_ray.workflow, armorer_ray.streaming; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_a_toolbox_that_cannot_travel_asks_for_a_factory(ray_runtime: Any) -> None:
+    import threading
+
+    from armorer_ray import tool
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    lock = threading.Lock()
+    locked = tool(name="locked", description="Use a lock.")(lambda: lock.locked())
+    wf = create_workflow(nodes={"a": locked}, toolbox=Toolbox([locked], context={"lock": lock}))
+    with pytest.raises(ConfigError, match="cannot travel to Ray workers"):
+        await wf.run(executor=RayWorkflowExecutor())
