@@ -84,7 +84,9 @@ def canonical_json(value: Any) -> str:
         >>> canonical_json({"b": 1, "a": {"d": 2, "c": [3]}})
         '{"a":{"c":[3],"d":2},"b":1}'
     """
-    return json.dumps(to_json_compatible(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Full conversion here (not the hot-path shortcut): nested dates, sets or models must not make digests raise.
+    return json.dumps(to_jsonable_python(value, fallback=str), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
 
 
 def digest(value: Any) -> str:

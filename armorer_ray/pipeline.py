@@ -176,7 +176,8 @@ class Pipeline:
         try:
             result = await compiled.handler(call, ctx)
         except asyncio.CancelledError:
-            own_signal_abort(own_signal, "caller cancelled")
+            if signal is None:  # a caller's own signal may be shared by a batch: never abort it for one call
+                own_signal_abort(own_signal, "caller cancelled")
             error = ToolError.of("cancelled", "Cancelled: the caller stopped waiting")
             self._finished(tool, call, self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run),
                            "cancelled")

@@ -343,3 +343,30 @@ def test_execute_sync_reuses_one_loop_across_calls() -> None:
     box = Toolbox([limited])
     for _ in range(3):
         assert [r.result for r in box.execute_sync([{"name": "lim"}] * 3)] == [1, 1, 1]
+
+
+async def test_cancelling_one_caller_leaves_a_shared_signal_alone() -> None:
+    @tool
+    async def wait() -> str:
+        """Wait."""
+        await asyncio.sleep(0.05)
+        return "done"
+
+    box = Toolbox([wait])
+    shared = AbortController()
+    first = asyncio.ensure_future(box.execute({"name": "wait"}, signal=shared.signal))
+    second = asyncio.ensure_future(box.execute({"name": "wait"}, signal=shared.signal))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    assert (await second).result == "done"
+    assert not shared.signal.aborted
+
+
+def test_digests_of_arguments_holding_dates_and_sets() -> None:
+    import datetime
+
+    from armorer_ray.json_values import canonical_json, digest
+
+    value = {"when": datetime.date(2026, 1, 2), "ids": {3}}
+    assert canonical_json(value) == '{"ids":[3],"when":"2026-01-02"}'
+    assert len(digest(value)) == 64
