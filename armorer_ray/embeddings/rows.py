@@ -64,23 +64,23 @@ def as_vector(value: VectorLike, *, what: str = "vector") -> Vector:
     return array
 
 
-def _check_json(value: object, path: str) -> None:
+def _json_copy(value: object, path: str) -> JsonValue:
+    """A deep copy of ``value``, checked to be JSON on the way (one walk does both)."""
     if value is None or isinstance(value, str | bool | int):
-        return
+        return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ConfigError(f"non-finite number at {path}")
-        return
+        return value
     if isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
-        return
+        return [_json_copy(item, f"{path}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, dict):
+        copy: dict[str, JsonValue] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ConfigError(f"non-string key {key!r} at {path}")
-            _check_json(item, f"{path}.{key}")
-        return
+            copy[key] = _json_copy(item, f"{path}.{key}")
+        return copy
     raise ConfigError(f"value of type {type(value).__name__} at {path} is not JSON")
 
 
@@ -95,7 +95,8 @@ class VectorRow:
     Attributes:
         id: A non-empty string, unique within the store; upserting the same id replaces the row.
         vector: The embedding, coerced to a finite, non-zero 1-D float32 array.
-        metadata: A JSON object (str keys; lists, str, finite numbers, bools, None and nested objects).
+        metadata: A JSON object (str keys; lists, str, finite numbers, bools, None and nested objects),
+            deep-copied at construction, so later changes to the caller's dict do not reach a store.
 
     Raises:
         ConfigError: On an empty id, a bad vector or metadata that is not JSON.
@@ -117,8 +118,13 @@ class VectorRow:
     def __init__(self, id: str, vector: VectorLike, metadata: Mapping[str, JsonValue] | None = None) -> None:
         if not isinstance(id, str) or not id:
             raise ConfigError(f"a VectorRow id must be a non-empty string, got {id!r}")
-        clean = dict(metadata or {})
-        _check_json(clean, "metadata")
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise ConfigError(f"metadata of row {id!r} must be a JSON object, got {type(metadata).__name__}")
+        clean: dict[str, JsonValue] = {}
+        for key, item in (metadata or {}).items():
+            if not isinstance(key, str):
+                raise ConfigError(f"non-string key {key!r} in metadata of row {id!r}")
+            clean[key] = _json_copy(item, f"metadata.{key}")
         # object.__setattr__ because the dataclass is frozen; coercion happens once, here.
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "vector", as_vector(vector, what=f"vector of row {id!r}"))

@@ -1,7 +1,8 @@
 """The in-process vector store: exact cosine search over one numpy matrix, optionally saved to a ``.npz`` file.
 
-It is the default because a toolbox holds thousands of tools, not millions: exact search over 100k
-384-dim rows is one matrix-vector product (a few ms on 2 cores), with no index to build or tune.
+It is the default because a toolbox holds thousands of tools, not millions: exact search is one
+matrix-vector product with no index to build or tune (measured on a shared 2-core machine: 0.2-0.5 ms for
+10k rows of 256 dimensions; 100k rows read 100 MB per query and take 15 ms or so, bandwidth-bound).
 """
 
 from __future__ import annotations
@@ -209,9 +210,9 @@ class MemoryVectorStore:
                 self._size += 1
                 self._positions[row.id] = position
                 self._ids.append(row.id)
-                self._metadata.append(copy_metadata(row.metadata))
+                self._metadata.append(row.metadata)
             else:
-                self._metadata[position] = copy_metadata(row.metadata)
+                self._metadata[position] = row.metadata
             targets[slot] = position
         block = np.stack([row.vector for row in checked])
         self._vectors[targets] = block / np.linalg.norm(block, axis=1, keepdims=True)
@@ -288,6 +289,8 @@ class MemoryVectorStore:
         best = _top(scores, k)
         return [self._hit(int(candidates[slot]), float(scores[slot])) for slot in best]
 
+    # Rows own a private deep copy of their metadata (VectorRow makes it), so writes keep it as is and
+    # reads hand out copies: callers mutating a hit cannot reach the filter index.
     def _hit(self, position: int, score: float) -> Hit:
         return Hit(self._ids[position], score, copy_metadata(self._metadata[position]))
 
