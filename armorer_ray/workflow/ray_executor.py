@@ -114,8 +114,7 @@ class _WorkerState:
     variants: dict[int, Toolbox] = field(default_factory=dict)
 
 
-# Per-process caches (on workers, and on the driver for its own plans): bounded, so long-lived workers serving
-# many workflows keep only the recent ones.
+# Per-worker-process caches: bounded, so long-lived workers serving many workflows keep only the recent ones.
 _states: OrderedDict[str, _WorkerState] = OrderedDict()
 _toolboxes: OrderedDict[str, Toolbox] = OrderedDict()
 _CACHED = 16
@@ -232,19 +231,25 @@ async def schedule(ship: _Shipment, holder: list[Any], run: _RunInfo, inputs: An
         submit = coordinator if plan.nodes[name].node.map_over is not None else task
         upstream = [refs[source] for source in plan.nodes[name].sources]
         refs[name] = submit.remote(ship.key, holder, name, run, inputs, base, children, *upstream)
-    waiting = {asyncio.ensure_future(_outcome(refs[name])): name for name in plan.order if name not in finished}
+    position = {name: index for index, name in enumerate(plan.order)}
+    arrivals: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()  # one hop per node, not a walk of all pending
+    waiting: dict[asyncio.Future[Any], str] = {}
+    for name in plan.order:
+        if name not in finished:
+            pending: asyncio.Future[Any] = asyncio.ensure_future(_outcome(refs[name]))
+            pending.add_done_callback(arrivals.put_nowait)
+            waiting[pending] = name
     runs: dict[str, NodeRun] = {}
     stopped: str | None = None
     try:
         while waiting or finished:
             if waiting:
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for future in done:
-                    finished[waiting.pop(future)] = future.result()
+                arrived = await arrivals.get()
+                finished[waiting.pop(arrived)] = arrived.result()
             # Settle in graph order (a node only after its upstream nodes), so events and errors read causally.
-            for name in plan.order:
-                if name in finished and all(source in runs for source in plan.nodes[name].sources):
-                    settled = _as_run(plan, name, finished.pop(name), runs, stopped, restored)
+            for name in sorted(finished, key=position.__getitem__):
+                if all(source in runs for source in plan.nodes[name].sources):
+                    settled = _as_run(plan, name, finished.pop(name), runs, stopped)
                     runs[name] = settled
                     if recorder is not None:
                         await _record(recorder, settled, restored, plan.full_id(name))
@@ -275,8 +280,7 @@ async def _record(recorder: RunRecorder, run: NodeRun, restored: Mapping[str, No
     await recorder.settled(run, with_children=True)
 
 
-def _as_run(plan: Plan, name: str, outcome: Any, runs: Mapping[str, NodeRun], stopped: str | None,
-            restored: Mapping[str, NodeRun]) -> NodeRun:
+def _as_run(plan: Plan, name: str, outcome: Any, runs: Mapping[str, NodeRun], stopped: str | None) -> NodeRun:
     full = plan.full_id(name)
     if isinstance(outcome, NodeRun):
         return outcome
