@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from ray import cloudpickle as pickle  # what deploy() uses: tool bodies travel by value
 
-from armorer_ray import Budget, Toolbox, ToolCall, tool
+from armorer_ray import Budget, CallContext, Toolbox, ToolCall, tool
 from armorer_ray.actors import DeploymentOptions, create_resource_pool
 from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
 from armorer_ray.toolbox import PROBE_TOOL_ID
@@ -76,3 +76,15 @@ def test_the_built_in_probe_goes_through_the_pipeline() -> None:
 def test_deployment_options_refuse_a_chunk_larger_than_the_cap() -> None:
     with pytest.raises(ValidationError, match="batch_size"):
         DeploymentOptions(max_concurrency=4, batch_size=8)
+
+
+def test_tools_with_string_annotations_survive_pickling_by_value() -> None:
+    # This module uses `from __future__ import annotations`, so hints are strings; a nested body is pickled by
+    # value with only the globals its code uses, and `CallContext` is not among them.
+    @tool
+    def tenant(ctx: CallContext) -> str:
+        """Say who calls."""
+        return str(ctx.tenant_id)
+
+    built = pickle.loads(pickle.dumps(ToolboxSpec.of(Toolbox([tenant])))).build()
+    assert built.execute_sync(ToolCall(name="tenant", tenant_id="acme")).result == "acme"
