@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,19 +18,32 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _start_ray(ray: object, attempts: int = 3) -> None:
+    """Start the local runtime, retrying: on a loaded 2-core machine the raylet can miss its startup window."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(  # type: ignore[attr-defined]
+                num_cpus=8,  # logical CPUs: lets tests place several replicas on a 2-core machine
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=300 * 1024 * 1024,
+                namespace="armorer-tests",
+                runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
+            )
+            return
+        except Exception:
+            ray.shutdown()  # type: ignore[attr-defined]
+            if attempt == attempts:
+                raise
+            time.sleep(5 * attempt)
+
+
 @pytest.fixture(scope="session")
 def ray_runtime() -> Iterator[object]:
     """A local Ray runtime shared by every test that needs one (started once, stopped at the end)."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(
-            num_cpus=8,  # logical CPUs: lets tests place several replicas on a 2-core machine
-            include_dashboard=False,
-            log_to_driver=False,
-            object_store_memory=300 * 1024 * 1024,
-            namespace="armorer-tests",
-            runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
-        )
+        _start_ray(ray)
     yield ray
     ray.shutdown()
