@@ -69,6 +69,13 @@ class Deployment:
     Attributes:
         name: The deployment's name.
         namespace: Its Ray namespace.
+
+    Example:
+        >>> dep = deploy(toolbox, replicas=2)  # doctest: +SKIP
+        >>> @ray.remote
+        ... def agent_step(handle: Deployment) -> str:
+        ...     return handle.execute_sync({"name": "search", "arguments": {"q": "refunds"}}).content
+        >>> ray.get(agent_step.remote(dep))  # doctest: +SKIP
     """
 
     def __init__(self, name: str, namespace: str | None, controller: Any,

@@ -69,6 +69,12 @@ class SharedResourcePool(Generic[T]):
 
     Attributes:
         name: The pool's name.
+
+    Example:
+        >>> models = create_resource_pool(start_model_server, max_size=4, shared=True, name="llm")  # doctest: +SKIP
+        >>> async with models.lease() as server:  # doctest: +SKIP
+        ...     answer = await server.generate.remote(prompt)
+        >>> await models.shutdown()  # doctest: +SKIP
     """
 
     def __init__(self, actor: Any, name: str) -> None:

@@ -110,6 +110,7 @@ class Router:
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
         self._queued = 0
+        self._by_priority: dict[int, int] = {}  # weight queued per priority
         self._peak = 0
         self._admitted = 0
         self._shed = 0
@@ -182,7 +183,7 @@ class Router:
                 return self._backpressure()
             waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop())
             heapq.heappush(self._heap, waiter)
-            self._queued += weight
+            self._count_queued(priority, weight)
             self._peak = max(self._peak, self._queued)
             self._grant_locked()
             if waiter.state == "granted" and waiter.replica is not None:
@@ -195,7 +196,7 @@ class Router:
                     self._release_locked(waiter.replica, weight)
                 elif waiter.state == "queued":
                     waiter.state = "settled"
-                    self._queued -= weight
+                    self._count_queued(priority, -weight)
                     self._grant_locked()
             raise
 
@@ -248,11 +249,20 @@ class Router:
         cap = self._cap
         return self._queued + sum(max(0, s.in_flight - cap) for s in self._replicas)
 
+    def _count_queued(self, priority: int, weight: int) -> None:
+        self._queued += weight
+        left = self._by_priority.get(priority, 0) + weight
+        if left:
+            self._by_priority[priority] = left
+        else:
+            del self._by_priority[priority]
+
     def _make_room_locked(self, weight: int, priority: int) -> bool:
         while self._backlog_locked() + weight > self._max_queued:
-            live = [w for w in self._heap if w.state == "queued"]
-            if not live:
+            # Shedding must stay cheap under overload: look for a victim only when a lower priority waits.
+            if not self._by_priority or min(self._by_priority) >= priority:
                 return False
+            live = [w for w in self._heap if w.state == "queued"]
             victim = max(live, key=lambda w: (-w.priority, w.seq))  # lowest priority, newest
             if victim.priority >= priority:
                 return False
@@ -262,7 +272,7 @@ class Router:
 
     def _settle_locked(self, waiter: _Waiter, value: Refusal) -> None:
         waiter.state = "settled"
-        self._queued -= waiter.weight
+        self._count_queued(waiter.priority, -waiter.weight)
         try:
             waiter.loop.call_soon_threadsafe(_resolve, waiter.future, value)
         except RuntimeError:  # the waiter's loop is closed: nobody is left to tell
@@ -279,7 +289,7 @@ class Router:
             if slot is None:
                 break
             heapq.heappop(heap)
-            self._queued -= head.weight
+            self._count_queued(head.priority, -head.weight)
             try:
                 head.loop.call_soon_threadsafe(_resolve, head.future, slot)
             except RuntimeError:  # the waiter's loop is closed: it will never run the call
