@@ -164,6 +164,19 @@ class OpenAIEmbedder:
             Transient: On a connection error, 429 or 5xx.
             StoreError: On any other error status or a malformed response.
             MissingExtraError: If httpx is not installed.
+
+        Example:
+            >>> import asyncio, httpx, json
+            >>> def server(request: httpx.Request) -> httpx.Response:  # stands in for the real API
+            ...     texts = json.loads(request.content)["input"]
+            ...     return httpx.Response(200, json={"data": [
+            ...         {"index": i, "embedding": [len(text), 1.0]} for i, text in enumerate(texts)]})
+            >>> async def demo():
+            ...     async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as client:
+            ...         options = OpenAIEmbedderOptions(base_url="http://api.local/v1", model="m", dimension=2)
+            ...         return await OpenAIEmbedder(options, client=client).embed(["abc", "z"])
+            >>> [[round(float(x), 3) for x in row] for row in asyncio.run(demo())]
+            [[0.949, 0.316], [0.707, 0.707]]
         """
         batch = check_texts(texts)
         if not batch:
