@@ -197,6 +197,9 @@ class LanceDBVectorStore:
     async def delete(self, ids: Sequence[str]) -> None:
         """Remove rows by id; unknown ids are ignored.
 
+        Args:
+            ids: The ids to remove.
+
         Raises:
             ConfigError: If ``ids`` is a bare string or holds a non-string.
             StoreError: If LanceDB fails.
@@ -211,6 +214,14 @@ class LanceDBVectorStore:
 
     async def query(self, vector: VectorLike, k: int, where: ToolFilter | None = None) -> list[Hit]:
         """The ``k`` rows most similar to ``vector`` that pass ``where``, best first.
+
+        Args:
+            vector: The query vector.
+            k: The most hits to return.
+            where: An optional filter.
+
+        Returns:
+            Up to ``k`` hits, best first, each passing ``where``.
 
         Raises:
             ConfigError: If ``k < 1`` or the vector has the wrong dimension.
@@ -234,13 +245,31 @@ class LanceDBVectorStore:
         return await verified_query(fetch, k, where, residual=residual, max_fetch=_MAX_FETCH)
 
     async def count(self) -> int:
-        """The number of rows stored."""
+        """The number of rows stored.
+
+        Returns:
+            The number of rows stored.
+
+        Raises:
+            StoreError: If LanceDB fails.
+        """
         table = await self._open()
         with driver_errors("lancedb"):
             return int(await table.count_rows())
 
     async def get(self, ids: Sequence[str]) -> list[VectorRow]:
-        """The stored rows for ``ids`` in the order asked; unknown ids are skipped."""
+        """The stored rows for ``ids`` in the order asked; unknown ids are skipped.
+
+        Args:
+            ids: The ids to read.
+
+        Returns:
+            The rows found, in the order asked.
+
+        Raises:
+            ConfigError: If ``ids`` is a bare string or holds a non-string.
+            StoreError: If LanceDB fails.
+        """
         wanted = check_ids(ids)
         if not wanted:
             return []
@@ -255,7 +284,14 @@ class LanceDBVectorStore:
         return [found[row_id] for row_id in wanted if row_id in found]
 
     async def ids(self) -> list[str]:
-        """Every stored id."""
+        """Every stored id.
+
+        Returns:
+            Every stored id, in no particular order.
+
+        Raises:
+            StoreError: If LanceDB fails.
+        """
         table = await self._open()
         with driver_errors("lancedb"):
             column = (await table.query().select(["id"]).to_arrow()).column("id")

@@ -200,6 +200,12 @@ class MilvusVectorStore:
     async def upsert(self, rows: Sequence[VectorRow]) -> int:
         """Insert or replace rows by id.
 
+        Args:
+            rows: The rows; a later row with the same id wins.
+
+        Returns:
+            The number of distinct ids written.
+
         Raises:
             ConfigError: If an item is not a `VectorRow`, has the wrong dimension, an id over 512 characters
                 or more than 256 tags.
@@ -219,13 +225,29 @@ class MilvusVectorStore:
         return len(checked)
 
     async def delete(self, ids: Sequence[str]) -> None:
-        """Remove rows by id; unknown ids are ignored."""
+        """Remove rows by id; unknown ids are ignored.
+
+        Args:
+            ids: The ids to remove.
+
+        Raises:
+            ConfigError: If ``ids`` is a bare string or holds a non-string.
+            StoreError: If Milvus fails.
+        """
         wanted = check_ids(ids)
         if wanted:
             await self._call(lambda client: client.delete(self._options.collection, ids=wanted))
 
     async def query(self, vector: VectorLike, k: int, where: ToolFilter | None = None) -> list[Hit]:
         """The ``k`` rows most similar to ``vector`` that pass ``where``, best first.
+
+        Args:
+            vector: The query vector.
+            k: The most hits to return.
+            where: An optional filter.
+
+        Returns:
+            Up to ``k`` hits, best first, each passing ``where``.
 
         Raises:
             ConfigError: If ``k < 1`` or the vector has the wrong dimension.
@@ -253,14 +275,32 @@ class MilvusVectorStore:
         return await verified_query(fetch, k, where, residual=residual, max_fetch=_MAX_FETCH)
 
     async def count(self) -> int:
-        """The number of rows stored."""
+        """The number of rows stored.
+
+        Returns:
+            The number of rows stored.
+
+        Raises:
+            StoreError: If Milvus fails.
+        """
         found = await self._call(
             lambda client: client.query(self._options.collection, filter="", output_fields=["count(*)"])
         )
         return int(found[0]["count(*)"])
 
     async def get(self, ids: Sequence[str]) -> list[VectorRow]:
-        """The stored rows for ``ids`` in the order asked; unknown ids are skipped."""
+        """The stored rows for ``ids`` in the order asked; unknown ids are skipped.
+
+        Args:
+            ids: The ids to read.
+
+        Returns:
+            The rows found, in the order asked.
+
+        Raises:
+            ConfigError: If ``ids`` is a bare string or holds a non-string.
+            StoreError: If Milvus fails.
+        """
         wanted = check_ids(ids)
         if not wanted:
             return []
@@ -271,7 +311,14 @@ class MilvusVectorStore:
         return [rows[row_id] for row_id in wanted if row_id in rows]
 
     async def ids(self) -> list[str]:
-        """Every stored id (read with a query iterator, since a plain query is capped at 16384 rows)."""
+        """Every stored id (read with a query iterator, since a plain query is capped at 16384 rows).
+
+        Returns:
+            Every stored id, in no particular order.
+
+        Raises:
+            StoreError: If Milvus fails.
+        """
 
         def read(client: Any) -> list[str]:
             iterator = client.query_iterator(

@@ -168,6 +168,12 @@ class PineconeVectorStore:
     async def upsert(self, rows: Sequence[VectorRow]) -> int:
         """Insert or replace rows by id, ``batch_size`` vectors per request.
 
+        Args:
+            rows: The rows; a later row with the same id wins.
+
+        Returns:
+            The number of distinct ids written.
+
         Raises:
             ConfigError: If an item is not a `VectorRow`, has the wrong dimension or a non-ASCII id.
             StoreError: If Pinecone fails.
@@ -187,7 +193,15 @@ class PineconeVectorStore:
         return len(checked)
 
     async def delete(self, ids: Sequence[str]) -> None:
-        """Remove rows by id; unknown ids are ignored."""
+        """Remove rows by id; unknown ids are ignored.
+
+        Args:
+            ids: The ids to remove.
+
+        Raises:
+            ConfigError: If ``ids`` is a bare string or holds a non-string.
+            StoreError: If Pinecone fails.
+        """
         wanted = check_ids(ids)
         if not wanted:
             return
@@ -198,6 +212,14 @@ class PineconeVectorStore:
 
     async def query(self, vector: VectorLike, k: int, where: ToolFilter | None = None) -> list[Hit]:
         """The ``k`` rows most similar to ``vector`` that pass ``where``, best first.
+
+        Args:
+            vector: The query vector.
+            k: The most hits to return.
+            where: An optional filter.
+
+        Returns:
+            Up to ``k`` hits, best first, each passing ``where``.
 
         Raises:
             ConfigError: If ``k < 1`` or the vector has the wrong dimension.
@@ -222,7 +244,14 @@ class PineconeVectorStore:
         return await verified_query(fetch, k, where, residual=residual, max_fetch=_MAX_FETCH)
 
     async def count(self) -> int:
-        """The number of rows in this store's Pinecone namespace."""
+        """The number of rows in this store's Pinecone namespace.
+
+        Returns:
+            The number of rows stored.
+
+        Raises:
+            StoreError: If Pinecone fails.
+        """
         index = await self._open()
         with _pinecone_errors():
             stats = await index.describe_index_stats()
@@ -231,7 +260,18 @@ class PineconeVectorStore:
         return int(summary.vector_count) if summary is not None else 0
 
     async def get(self, ids: Sequence[str]) -> list[VectorRow]:
-        """The stored rows for ``ids`` in the order asked; unknown ids are skipped."""
+        """The stored rows for ``ids`` in the order asked; unknown ids are skipped.
+
+        Args:
+            ids: The ids to read.
+
+        Returns:
+            The rows found, in the order asked.
+
+        Raises:
+            ConfigError: If ``ids`` is a bare string or holds a non-string.
+            StoreError: If Pinecone fails.
+        """
         wanted = check_ids(ids)
         if not wanted:
             return []
@@ -247,7 +287,14 @@ class PineconeVectorStore:
         return [found[row_id] for row_id in wanted if row_id in found]
 
     async def ids(self) -> list[str]:
-        """Every id in this store's Pinecone namespace (the list endpoint, as serverless indexes offer)."""
+        """Every id in this store's Pinecone namespace (the list endpoint, as serverless indexes offer).
+
+        Returns:
+            Every stored id, in no particular order.
+
+        Raises:
+            StoreError: If Pinecone fails.
+        """
         index = await self._open()
         ids: list[str] = []
         token: str | None = None

@@ -209,6 +209,12 @@ class QdrantVectorStore:
     async def upsert(self, rows: Sequence[VectorRow]) -> int:
         """Insert or replace rows by id.
 
+        Args:
+            rows: The rows; a later row with the same id wins.
+
+        Returns:
+            The number of distinct ids written.
+
         Raises:
             ConfigError: If an item is not a `VectorRow` or has the wrong dimension.
             StoreError: If Qdrant fails.
@@ -229,7 +235,15 @@ class QdrantVectorStore:
         return len(checked)
 
     async def delete(self, ids: Sequence[str]) -> None:
-        """Remove rows by id; unknown ids are ignored."""
+        """Remove rows by id; unknown ids are ignored.
+
+        Args:
+            ids: The ids to remove.
+
+        Raises:
+            ConfigError: If ``ids`` is a bare string or holds a non-string.
+            StoreError: If Qdrant fails.
+        """
         wanted = check_ids(ids)
         if not wanted:
             return
@@ -242,6 +256,14 @@ class QdrantVectorStore:
 
     async def query(self, vector: VectorLike, k: int, where: ToolFilter | None = None) -> list[Hit]:
         """The ``k`` rows most similar to ``vector`` that pass ``where``, best first.
+
+        Args:
+            vector: The query vector.
+            k: The most hits to return.
+            where: An optional filter.
+
+        Returns:
+            Up to ``k`` hits, best first, each passing ``where``.
 
         Raises:
             ConfigError: If ``k < 1`` or the vector has the wrong dimension.
@@ -262,13 +284,31 @@ class QdrantVectorStore:
         return await verified_query(fetch, k, where, residual=residual, max_fetch=_MAX_FETCH)
 
     async def count(self) -> int:
-        """The number of rows stored."""
+        """The number of rows stored.
+
+        Returns:
+            The number of rows stored.
+
+        Raises:
+            StoreError: If Qdrant fails.
+        """
         client = await self._open()
         with driver_errors("qdrant"):
             return int((await client.count(self._options.collection, exact=True)).count)
 
     async def get(self, ids: Sequence[str]) -> list[VectorRow]:
-        """The stored rows for ``ids`` in the order asked; unknown ids are skipped."""
+        """The stored rows for ``ids`` in the order asked; unknown ids are skipped.
+
+        Args:
+            ids: The ids to read.
+
+        Returns:
+            The rows found, in the order asked.
+
+        Raises:
+            ConfigError: If ``ids`` is a bare string or holds a non-string.
+            StoreError: If Qdrant fails.
+        """
         wanted = check_ids(ids)
         if not wanted:
             return []
@@ -288,7 +328,14 @@ class QdrantVectorStore:
         return [found[row_id] for row_id in wanted if row_id in found]
 
     async def ids(self) -> list[str]:
-        """Every stored id."""
+        """Every stored id.
+
+        Returns:
+            Every stored id, in no particular order.
+
+        Raises:
+            StoreError: If Qdrant fails.
+        """
         client = await self._open()
         ids: list[str] = []
         offset = None
