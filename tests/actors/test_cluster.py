@@ -51,6 +51,8 @@ def test_replicas_spread_over_nodes_and_a_second_driver_attaches(cluster: str) -
     name = f"spread-{uuid.uuid4().hex[:6]}"
     deployed = driver("deploy", cluster, name)  # this driver exits; the detached deployment stays
     assert deployed["ok"]
-    assert len(deployed["replica_nodes"]) == 2 and deployed["nodes"] == deployed["replica_nodes"]
+    assert len(deployed["replica_nodes"]) == 2  # one replica per node (STRICT_SPREAD)
+    # Calls are served only by replica nodes; which replicas the router picks for a few calls depends on load.
+    assert deployed["nodes"] and set(deployed["nodes"]) <= set(deployed["replica_nodes"])
     attached = driver("attach", cluster, name)  # a new driver finds it by name, uses it, shuts it down
     assert attached["ok"] and set(attached["nodes"]) <= set(deployed["replica_nodes"])
