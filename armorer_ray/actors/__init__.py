@@ -7,7 +7,8 @@ Example:
 """
 
 from armorer_ray.actors.concurrency import ClusterConcurrencyLimit
-from armorer_ray.actors.deployment import Deployment, deploy, get_deployment
+from armorer_ray.actors.deploy import deploy, get_deployment
+from armorer_ray.actors.deployment import Deployment
 from armorer_ray.actors.options import ActorOptions, DeploymentOptions, PlacementStrategy
 from armorer_ray.actors.pool import SharedResourcePool, create_resource_pool
 from armorer_ray.actors.rate_limit import ClusterRateLimit

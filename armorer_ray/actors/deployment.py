@@ -14,16 +14,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
 import ray
 from ray.exceptions import ActorDiedError, RayActorError
-from ray.util.placement_group import remove_placement_group
 
 from armorer_ray._sync import run_sync
-from armorer_ray.actors._private.controller import ControllerActor, ControllerReport
+from armorer_ray.actors._private.controller import ControllerReport
 from armorer_ray.actors._private.dispatch import Dispatcher
 from armorer_ray.actors._private.outcomes import (
     cancelled_result,
@@ -32,29 +30,22 @@ from armorer_ray.actors._private.outcomes import (
     refused_result,
     replica_died_result,
 )
-from armorer_ray.actors._private.placement import (
-    ReplicaPlan,
-    acquire_placement_group,
-    create_replica,
-    needs_placement_group,
-    placement_group_name,
-)
 from armorer_ray.actors._private.replica import CallOptions
+from armorer_ray.actors._private.reporting import deployment_stats
 from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
-from armorer_ray.actors._private.snapshot import Snapshot, controller_name, replica_prefix
-from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
+from armorer_ray.actors._private.snapshot import Snapshot
+from armorer_ray.actors._private.spec import Catalogue
 from armorer_ray.actors._private.submitted import SubmittedCalls
 from armorer_ray.actors._private.watcher import SnapshotWatcher
-from armorer_ray.actors.options import ActorOptions, DeploymentOptions
-from armorer_ray.actors.stats import DeploymentStats, HandleStats, ReplicaStats
+from armorer_ray.actors.options import DeploymentOptions
+from armorer_ray.actors.stats import DeploymentStats
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.errors import ConfigError, DeploymentError
 from armorer_ray.lifecycle import Health
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
-from armorer_ray.toolbox import Toolbox
 
-__all__ = ["Deployment", "deploy", "get_deployment"]
+__all__ = ["CallInput", "Deployment"]
 
 CallInput = ToolCall | Mapping[str, Any]
 
@@ -357,22 +348,7 @@ class Deployment:
             report: ControllerReport = await self._controller.report.remote()
         except RayActorError as exc:
             raise DeploymentError(f"deployment {self.name!r} is unreachable: {exc}") from exc
-        prefix = replica_prefix(self.name)
-        replicas = []
-        for record, fresh in report.replicas:
-            extra: dict[str, Any] = {}
-            if fresh is not None:
-                extra = {"node_id": fresh.node_id, "pid": fresh.pid, "in_flight": fresh.in_flight,
-                         "completed": fresh.completed, "failed": fresh.failed, "pools": dict(fresh.pools)}
-            replicas.append(ReplicaStats(replica_id=record.replica_id, actor_name=prefix + record.replica_id,
-                                         healthy=record.healthy, consecutive_failures=record.failures,
-                                         restarts=record.restarts, responding=fresh is not None, **extra))
-        routed, counters = self._router.stats(), self._dispatcher.counters
-        handle = HandleStats(in_flight=routed.in_flight, queued=routed.queued, peak_queued=routed.peak_queued,
-                             admitted=routed.admitted, shed=routed.shed, failovers=counters.failovers,
-                             replica_died=counters.replica_died, cancelled=counters.cancelled)
-        return DeploymentStats(name=self.name, replicas=replicas, replacements=report.replacements, handle=handle,
-                               error=report.error, stopped=report.stopped)
+        return deployment_stats(self.name, report, self._router.stats(), self._dispatcher.counters)
 
     async def drain(self, timeout_s: float | None = None) -> None:
         """Stop taking calls through this handle, then shut down gracefully (see `shutdown`)."""
@@ -417,104 +393,3 @@ class Deployment:
 
 def _as_call(item: CallInput) -> ToolCall:
     return item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
-
-
-def _ensure_ray(address: str | None) -> None:
-    if not ray.is_initialized():
-        ray.init(address=address)
-
-
-def deploy(
-    toolbox: Toolbox | Callable[[], Toolbox],
-    replicas: int = 1,
-    name: str | None = None,
-    *,
-    namespace: str | None = None,
-    detached: bool = False,
-    options: DeploymentOptions | None = None,
-    actor_options: ActorOptions | None = None,
-    address: str | None = None,
-) -> Deployment:
-    """Run a toolbox as ``replicas`` Ray actors and return the handle; does not wait for them to start.
-
-    The toolbox travels as its tools and options (or call a factory inside each replica, for toolboxes holding
-    things that cannot be pickled); each replica builds its own, runs ``on_start`` once, and runs calls through
-    the same pipeline. Calls made before the replicas are up wait in the handle's queue; ``await dep.ready()``
-    surfaces a failed start. Ray is initialised (``ray.init(address=address)``) only if it is not already.
-
-    Args:
-        toolbox: The toolbox, or a zero-argument function that builds it inside each replica.
-        replicas: How many actors run it.
-        name: Unique name within the namespace (default: the toolbox's name plus a random suffix).
-        namespace: Ray namespace (default: the current job's).
-        detached: Keep running after this driver exits; attach later with `get_deployment`.
-        options: Routing, queueing, batching and supervision.
-        actor_options: Resources, runtime environment, placement and restarts of each replica.
-        address: Cluster address for ``ray.init`` when Ray is not initialised yet (None: local, or RAY_ADDRESS).
-
-    Returns:
-        The `Deployment` handle.
-
-    Raises:
-        ConfigError: for ``replicas < 1``, a name already taken, or a toolbox that cannot be pickled.
-
-    Example:
-        >>> dep = deploy(toolbox, replicas=2, actor_options=ActorOptions(num_cpus=0))  # doctest: +SKIP
-    """
-    if replicas < 1:
-        raise ConfigError(f"replicas must be at least 1, got {replicas}")
-    _ensure_ray(address)
-    spec = ToolboxSpec.of(toolbox)
-    name = name or f"{spec.name}-{uuid.uuid4().hex[:6]}"
-    namespace = namespace or ray.get_runtime_context().namespace
-    options = options or DeploymentOptions()
-    try:
-        blob: bytes = ray.cloudpickle.dumps(spec)  # type: ignore[no-untyped-call]
-    except Exception as exc:
-        raise ConfigError(f"toolbox {spec.name!r} cannot be pickled to send to replicas ({exc}); pass a function "
-                          "that builds it instead: deploy(lambda: build_toolbox(), ...)") from exc
-    plan = ReplicaPlan(name, namespace, blob, replicas, options, actor_options or ActorOptions(), detached)
-    group = None
-    if needs_placement_group(plan.actor_options):
-        group = acquire_placement_group(placement_group_name(name), replicas, plan.actor_options, detached)
-    try:
-        controller = ControllerActor.options(
-            name=controller_name(name), namespace=namespace, lifetime="detached" if detached else None,
-            num_cpus=0, max_concurrency=1_000, max_restarts=-1 if detached else 3,
-        ).remote(plan, group)
-    except ValueError as exc:
-        if group is not None:
-            remove_placement_group(group)
-        raise ConfigError(f"a deployment named {name!r} already exists in namespace {namespace!r}: attach to it "
-                          "with get_deployment(name), or shut it down first") from exc
-    # The first replicas are created here, not by the controller, so their processes start alongside its own
-    # instead of after it: a deployment is ready after one actor start, not two in a row.
-    initial = tuple(create_replica(plan, group, index) for index in range(replicas))
-    controller.start.remote(initial)  # the first calls wait in the handle's queue until the replicas are up
-    return Deployment(name, namespace, controller, options)
-
-
-def get_deployment(name: str, namespace: str | None = None, *, address: str | None = None) -> Deployment:
-    """Attach to a running deployment by name, from any driver or actor connected to the cluster.
-
-    Args:
-        name: The deployment's name.
-        namespace: Its Ray namespace (default: the current job's).
-        address: Cluster address for ``ray.init`` when Ray is not initialised yet.
-
-    Returns:
-        A new handle (with its own routing counts) to the same replicas.
-
-    Raises:
-        DeploymentError: when no deployment of that name exists.
-
-    Example:
-        >>> dep = get_deployment("crm", namespace="agents")  # doctest: +SKIP
-    """
-    _ensure_ray(address)
-    namespace = namespace or ray.get_runtime_context().namespace
-    try:
-        controller = ray.get_actor(controller_name(name), namespace=namespace)
-    except ValueError as exc:
-        raise DeploymentError(f"no deployment named {name!r} in namespace {namespace!r}") from exc
-    return Deployment(name, namespace, controller)
