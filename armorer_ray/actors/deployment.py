@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
 import ray
+from pydantic import JsonValue
 from ray.exceptions import ActorDiedError, RayActorError
 
 from armorer_ray._sync import run_sync
@@ -37,10 +38,11 @@ from armorer_ray.actors._private.snapshot import Snapshot
 from armorer_ray.actors._private.spec import Catalogue
 from armorer_ray.actors._private.submitted import SubmittedCalls
 from armorer_ray.actors._private.watcher import SnapshotWatcher
+from armorer_ray.actors._private.wire import unpack_result
 from armorer_ray.actors.options import DeploymentOptions
 from armorer_ray.actors.stats import DeploymentStats
 from armorer_ray.cancellation import AbortSignal
-from armorer_ray.errors import ConfigError, DeploymentError
+from armorer_ray.errors import ConfigError, Conflict, DeploymentError
 from armorer_ray.lifecycle import Health
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
@@ -314,6 +316,52 @@ class Deployment:
                 return await self.execute(call)
             self._dispatcher.counters.replica_died += 1
             return replica_died_result(call, replica_id, type(exc).__name__)
+
+    async def resume(self, token: str, *, approved: bool = True, input: JsonValue = None, by: str | None = None,
+                     reason: str | None = None) -> ToolResult:
+        """Resume a call paused for approval or input, on the replica that paused it (it runs at most once).
+
+        This handle remembers where it saw each call pause; a token it did not see (paused through another
+        handle) goes to any replica, which finds it when the toolbox keeps paused calls in a shared
+        `StoreApprovalBook`.
+
+        Args:
+            token: ``result.action.resume_token`` of the ``action_required`` result.
+            approved: False rejects the call.
+            input: What a ``needs_input`` pause asked for.
+            by: Who approved, for audit.
+            reason: Why it was rejected.
+
+        Returns:
+            The result of the resumed call.
+
+        Raises:
+            Conflict: when the token is unknown, was already used, or its replica is gone.
+
+        Example:
+            >>> paused = await dep.execute(ToolCall(name="wire", arguments={"amount": 500}))  # doctest: +SKIP
+            >>> (await dep.resume(paused.action.resume_token, by="ops")).result  # doctest: +SKIP
+            'sent 500'
+        """
+        self._watcher.ensure()
+        slot = self._dispatcher.paused.take(token)
+        grant = None
+        if slot is None:
+            acquired = await self._router.acquire(1)
+            if isinstance(acquired, Refusal):
+                raise Conflict(f"cannot resume: {acquired.message}", code=acquired.code)
+            slot = grant = acquired
+        try:
+            done, value = await slot.actor.resume.remote(token, approved, input, by, reason)
+        except RayActorError as exc:
+            raise Conflict(f"resume token {token[:8]}... was held by replica {slot.replica_id}, which is gone",
+                           code="RESUME_TOKEN_LOST") from exc
+        finally:
+            if grant is not None:
+                self._router.release(grant, 1)
+        if not done:
+            raise Conflict(value.message, code=value.code)
+        return self._dispatcher.paused.note(unpack_result(value), slot)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 

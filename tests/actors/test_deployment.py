@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 import ray
 
-from armorer_ray import CallContext, ConfigError, DeploymentError, Toolbox, ToolCall, tool
+from armorer_ray import (
+    CallContext,
+    ConfigError,
+    Conflict,
+    Decision,
+    DeploymentError,
+    PolicyContext,
+    Toolbox,
+    ToolCall,
+    tool,
+)
 from armorer_ray.actors import ActorOptions, Deployment, create_resource_pool, deploy, get_deployment
 from tests.actors.conftest import by_value, read
 
@@ -44,10 +54,21 @@ def double(result: Any) -> int:
     return int(result.result) * 2
 
 
+def large_transfers(ctx: PolicyContext) -> Decision | None:
+    return Decision.needs_approval("transfers over 100 need a supervisor") if ctx.params["amount"] > 100 else None
+
+
+@tool(mutates=True, policy=large_transfers)
+def wire(amount: int) -> str:
+    """Wire money."""
+    return f"sent {amount}"
+
+
 @pytest.fixture(scope="module")
 def shared(module_launch: Callable[..., Deployment]) -> Deployment:
     """One two-replica deployment for the tests that only make calls."""
-    return module_launch(Toolbox([add, where]), replicas=2, name="shared-dep", max_concurrency=8, batch_size=8)
+    return module_launch(Toolbox([add, where, wire]), replicas=2, name="shared-dep", max_concurrency=8,
+                         batch_size=8)
 
 
 async def test_single_call_batch_and_submit_match_the_local_toolbox(shared: Deployment) -> None:
@@ -100,6 +121,20 @@ async def test_attach_by_name_and_pickled_handles(shared: Deployment) -> None:
         deploy(Toolbox([add]), name="shared-dep")
     with pytest.raises(DeploymentError, match="no deployment"):
         get_deployment("never-deployed")
+
+
+async def test_a_paused_call_resumes_on_its_replica_exactly_once(shared: Deployment) -> None:
+    paused = await shared.execute([ToolCall(name="wire", arguments={"amount": 500}) for _ in range(4)])
+    assert {r.outcome for r in paused} == {"action_required"}
+    tokens = [r.action.resume_token for r in paused if r.action and r.action.resume_token]
+    resumed = [await shared.resume(token, by="supervisor") for token in tokens]
+    assert [r.result for r in resumed] == ["sent 500"] * 4
+    with pytest.raises(Conflict):
+        await shared.resume(tokens[0])
+    rejected = await shared.execute(ToolCall(name="wire", arguments={"amount": 900}))
+    assert rejected.action is not None and rejected.action.resume_token is not None
+    refusal = await shared.resume(rejected.action.resume_token, approved=False, reason="no")
+    assert refusal.error is not None and refusal.error.code == "APPROVAL_REJECTED"
 
 
 async def test_health_and_stats(shared: Deployment) -> None:

@@ -9,7 +9,8 @@ running are in doubt.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,29 @@ class Counters:
     cancelled: int = 0
 
 
+class PausedCalls:
+    """Which replica holds each call paused for approval (bounded): `Deployment.resume` goes back there."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._where: OrderedDict[str, ReplicaSlot] = OrderedDict()
+
+    def note(self, result: ToolResult, grant: ReplicaSlot) -> ToolResult:
+        """Remember where ``result`` was paused, if it was; returns it."""
+        if result.action is not None and result.action.resume_token:
+            with self._lock:
+                self._where[result.action.resume_token] = grant
+                if len(self._where) > self._limit:
+                    self._where.popitem(last=False)
+        return result
+
+    def take(self, token: str) -> ReplicaSlot | None:
+        """The replica holding ``token`` (forgotten now), or None when this handle did not see it paused."""
+        with self._lock:
+            return self._where.pop(token, None)
+
+
 @dataclass(frozen=True, slots=True)
 class _Chunk:
     indexes: list[int]
@@ -63,6 +87,7 @@ class Dispatcher:
         self.is_idempotent = is_idempotent
         self.settings = settings
         self.counters = Counters()
+        self.paused = PausedCalls()
 
     # -- one call --------------------------------------------------------------------------------------
 
@@ -77,7 +102,7 @@ class Dispatcher:
                 return refused_result(call, grant)
             try:
                 ref = grant.actor.call.remote(pack_call(call), options)
-                return unpack_result(await _await_cancellable(ref, signal))
+                return self.paused.note(unpack_result(await _await_cancellable(ref, signal)), grant)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -157,7 +182,7 @@ class Dispatcher:
             async for item in stream:
                 group: list[tuple[int, PackedResult]] = await item
                 for local, packed in group:
-                    results[indexes[local]] = unpack_result(packed)
+                    results[indexes[local]] = self.paused.note(unpack_result(packed), grant)
                     arrived.add(local)
                 self.router.release(grant, len(group))  # free room as results arrive, not at the chunk's end
                 released += len(group)

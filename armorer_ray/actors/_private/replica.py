@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
+from pydantic import JsonValue
 
 from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
 from armorer_ray.actors._private.wire import PackedCall, PackedResult, pack_result, unpack_call
-from armorer_ray.errors import classify_exception
+from armorer_ray.errors import ToolFailure, classify_exception
 from armorer_ray.lifecycle import Health
 from armorer_ray.resources import PoolStats, ResourcePool
 from armorer_ray.results import ToolCall, ToolResult
@@ -165,6 +166,17 @@ class ToolboxReplica:
         finally:
             for task in tasks:  # a cancelled stream (ray.cancel) stops every body still running
                 task.cancel()
+
+    async def resume(self, token: str, approved: bool, input: JsonValue, by: str | None,
+                     reason: str | None) -> tuple[bool, Any]:
+        """`Toolbox.resume` here, where the paused call waits; ``(True, packed result)`` or ``(False, ToolError)``."""
+        if not self._started:
+            await self._ready()
+        try:
+            result = await self._toolbox.resume(token, approved=approved, input=input, by=by, reason=reason)
+        except ToolFailure as exc:  # an unknown or used token: the handle raises it again, as Toolbox.resume does
+            return False, exc.to_tool_error()
+        return True, pack_result(result)
 
     async def _execute(self, call: ToolCall, options: CallOptions) -> ToolResult:
         async with self._gate:
