@@ -1,7 +1,7 @@
 """`deploy`, `get_deployment` and `Deployment`: a toolbox running as Ray actor replicas, behind one handle.
 
 ```
-Deployment (handle, picklable) ── router: caps, priority queue, shedding ──► ToolboxReplica × N ──► Toolbox.execute
+Deployment (handle, picklable) ── router: caps, priority queue, shedding ──► ToolboxActor × N ──► Toolbox.execute
         └──── long poll (replica set, catalogue) ──── DeploymentController (named; supervises, replaces)
 ```
 

@@ -1,4 +1,4 @@
-"""`ToolboxReplica`: the async Ray actor that hosts one toolbox and forwards every call to `Toolbox.execute`.
+"""`ToolboxActor`: the async Ray actor that hosts one toolbox and forwards every call to `Toolbox.execute`.
 
 A thin shell: the toolbox is built here from its spec (pools open their connections here), started lazily by the
 first method call of each actor life (so a replica Ray restarts runs ``on_start`` again, once), and every call
@@ -26,7 +26,7 @@ from armorer_ray.resources import PoolStats, ResourcePool
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import remote_span
 
-__all__ = ["CONTROL_GROUP", "CallOptions", "ReplicaActor", "ReplicaReport", "ToolboxReplica"]
+__all__ = ["CONTROL_GROUP", "CallOptions", "ReplicaActor", "ReplicaReport", "ToolboxActor"]
 
 CONTROL_GROUP = "control"
 CONTROL_CONCURRENCY = 4  # probe, report and shutdown never wait behind calls
@@ -55,7 +55,7 @@ class ReplicaReport:
     pools: dict[str, PoolStats] = field(default_factory=dict)
 
 
-class ToolboxReplica:
+class ToolboxActor:
     """Hosts a toolbox in a Ray actor (made into one by the controller with ``ray.remote``)."""
 
     def __init__(self, spec_blob: bytes, replica_id: str, max_concurrency: int) -> None:
@@ -195,4 +195,4 @@ class ToolboxReplica:
 _DEFAULT = CallOptions()
 
 # The actor class; resources, placement, names and concurrency are applied per replica with `.options()`.
-ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxReplica)  # type: ignore[call-overload]
+ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxActor)  # type: ignore[call-overload]
