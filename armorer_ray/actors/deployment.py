@@ -100,8 +100,8 @@ class Deployment:
     # -- snapshots -------------------------------------------------------------------------------------
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
-        self._arrived()
+        # Runs on the watcher thread. The router learns the replicas before `_snapshot` is published, so a
+        # caller that saw `ready()` return never routes against the previous (possibly empty) replica set.
         self._options = snapshot.options
         self._catalogue = snapshot.catalogue
         self._router.configure(snapshot.options.max_concurrency, snapshot.options.max_queued)
@@ -111,6 +111,8 @@ class Deployment:
         elif snapshot.stopped:
             self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} was shut down",
                                             retryable=False))
+        self._snapshot = snapshot
+        self._arrived()
 
     def _arrived(self) -> None:
         try:
