@@ -4,12 +4,14 @@
 When a call times out or is cancelled, the awaiting task is cancelled at once; a sync body still running in its
 thread is interrupted by raising an exception inside that thread at its next Python bytecode (a body blocked
 inside a C call, such as ``time.sleep``, stops when the call returns). Bodies that must stop sooner should poll
-``ctx.signal.aborted``.
+``ctx.signal.aborted``. A sync body sees the caller's context variables (the OpenTelemetry context among them),
+as an async body does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ctypes
 import inspect
 import threading
@@ -101,7 +103,10 @@ class LocalExecutor:
             outcome = fn(**kwargs)
             return await outcome if inspect.isawaitable(outcome) else outcome
         run = _ThreadRun()
-        future = asyncio.get_running_loop().run_in_executor(self._threads(), run.run, fn, kwargs)
+        # run_in_executor does not carry contextvars into the thread (asyncio.to_thread does, but cannot take our
+        # pool); without a copy, the caller's trace context and any other contextvar would be lost in sync bodies.
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(self._threads(), context.run, run.run, fn, kwargs)
         try:
             outcome = await future
         except asyncio.CancelledError:

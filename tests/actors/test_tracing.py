@@ -94,8 +94,6 @@ async def test_spans_in_the_replica_are_children_of_the_callers_span(dep: Deploy
 
 
 @pytest.mark.ray
-@pytest.mark.xfail(reason="LocalExecutor runs sync bodies with run_in_executor, which does not copy contextvars "
-                          "(the OpenTelemetry context) into the worker thread")
 async def test_spans_in_sync_bodies_are_children_too(dep: Deployment) -> None:
     tracer, _ = caller_tracer()
     with tracer.start_as_current_span("agent"):
