@@ -430,15 +430,17 @@ class Tool:
         # name; the tool itself is found there instead, and is pickled by reference like any global.
         module = getattr(self._body, "__module__", None)
         qualname = getattr(self._body, "__qualname__", "")
-        if module and module != "__main__" and "<" not in qualname:
-            found: Any = sys.modules.get(module)
-            for part in qualname.split("."):
-                found = getattr(found, part, None)
-            if found is self:
-                return (_import_tool, (module, qualname))
-        # Otherwise rebuilt from body and options: the parameter model is re-derived rather than pickled, and
-        # per-process state (the solo toolbox, its locks) never travels.
-        return (_rebuild_tool, (self._body, dict(self.options)))
+        if module and module != "__main__" and "<" not in qualname and _lookup(module, qualname) is self:
+            return (_import_tool, (module, qualname))
+        # Otherwise rebuilt from body and options; per-process state (the solo toolbox, its locks) never travels.
+        if _pickles_by_reference(self._body):
+            # Its module is imported whole over there, so its hints resolve as here; and plain pickle, which
+            # cannot pickle a model class made at run time, keeps working.
+            return (_rebuild_tool, (self._body, dict(self.options)))
+        # A body pickled by value (cloudpickle) brings only the globals its code uses, so its hints may not resolve
+        # over there: the model and context parameter built here travel instead.
+        derived = None if "parameters" in self.options else self.parameters
+        return (_restore_tool, (self._body, dict(self.options), derived, self._context_param))
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -520,6 +522,13 @@ class Tool:
         return result.value() if result.outcome == "success" else None
 
 
+def _lookup(module: str, qualname: str) -> object:
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found
+
+
 def _import_tool(module: str, qualname: str) -> Tool:
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -527,8 +536,37 @@ def _import_tool(module: str, qualname: str) -> Tool:
     return cast(Tool, found)
 
 
+def _pickles_by_reference(body: object) -> bool:
+    """Whether pickle (and cloudpickle) would send ``body`` as a name to import rather than by value."""
+    if isinstance(body, str):
+        return True
+    module = getattr(body, "__module__", None)
+    qualname = getattr(body, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname or _lookup(module, qualname) is not body:
+        return False
+    # Modules registered with cloudpickle.register_pickle_by_value travel by value even when importable. Either
+    # cloudpickle is imported already, or nothing has been registered with it.
+    for name in ("ray.cloudpickle", "cloudpickle"):
+        cloudpickle = sys.modules.get(name)
+        if cloudpickle is not None and module in cloudpickle.list_registry_pickle_by_value():
+            return False
+    return True
+
+
 def _rebuild_tool(body: Callable[..., Any] | str, options: ToolOptions) -> Tool:
     return Tool(body, **options)
+
+
+def _restore_tool(body: Callable[..., Any], options: ToolOptions, parameters: type[BaseModel] | None,
+                  context_param: str | None) -> Tool:
+    if parameters is None:
+        restored = Tool(body, **options)
+    else:
+        # Given a model, the constructor needs no hints (it tolerates unresolvable ones); the options stay as sent.
+        restored = Tool(body, **cast(ToolOptions, {**options, "parameters": parameters}))
+        restored.options = options
+    restored._context_param = context_param
+    return restored
 
 
 def _import_string(name: str, target: str) -> Callable[..., Any]:

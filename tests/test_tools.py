@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pickle
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field
+from ray import cloudpickle
 
 from armorer_ray import (
     CallContext,
@@ -268,6 +269,56 @@ def test_tools_pickle_and_keep_behaviour() -> None:
     clone = pickle.loads(pickle.dumps(greet))
     assert clone.id == greet.id and clone.json_schema == greet.json_schema
     assert clone.execute_sync({"name": "P"}).result == "Hello, P."
+
+
+# Named only in annotations below: a body pickled by value (cloudpickle, as Ray does) does not bring them along.
+Unit = Literal["celsius", "fahrenheit"]
+
+
+class Place(BaseModel):
+    city: str
+
+
+def shout(text: str) -> str:
+    """Upper-case text."""
+    return text.upper()
+
+
+def test_a_tool_pickled_by_value_keeps_its_schema_and_context_where_hints_cannot_resolve() -> None:
+    @tool
+    def forecast(ctx: CallContext, place: Place, unit: Unit = "celsius") -> str:
+        """Forecast for a place.
+
+        Args:
+            place: Where.
+            unit: Temperature unit.
+        """
+        return f"{ctx.tenant_id}:{place.city}:{unit}"
+
+    clone = cloudpickle.loads(cloudpickle.dumps(forecast))
+    assert clone.json_schema == forecast.json_schema and clone.description == forecast.description
+    call = ToolCall(name="forecast", arguments={"place": {"city": "Oslo"}, "unit": "fahrenheit"}, tenant_id="acme")
+    assert clone.execute_sync(call).result == "acme:Oslo:fahrenheit"
+    refused = clone.execute_sync({"place": {"city": "Oslo"}, "unit": "kelvin"})
+    assert refused.error is not None and refused.error.category == "validation"
+
+
+def test_a_tool_with_explicit_parameters_keeps_its_context_parameter_through_cloudpickle() -> None:
+    def tenant(who: CallContext, n: int) -> str:
+        return f"{who.tenant_id}x{n}"
+
+    original = Tool(tenant, description="Tenant times n.", parameters={"n": int})
+    clone = cloudpickle.loads(cloudpickle.dumps(original))
+    assert clone.json_schema == original.json_schema and clone.options == original.options
+    assert clone.execute_sync(ToolCall(name="tenant", arguments={"n": 2}, tenant_id="t")).result == "tx2"
+
+
+@pytest.mark.parametrize("pickler", [pickle, cloudpickle], ids=["pickle", "cloudpickle"])
+def test_a_tool_over_an_importable_function_round_trips_through_pickle_and_cloudpickle(pickler: Any) -> None:
+    original = Tool(shout, name="loud", tags=["text"])  # the body travels by reference: plain pickle works too
+    clone = pickler.loads(pickler.dumps(original))
+    assert (clone.id, clone.tags, clone.json_schema) == (original.id, original.tags, original.json_schema)
+    assert clone.execute_sync({"text": "hi"}).result == "HI"
 
 
 def test_to_json_has_sorted_keys_and_definition_shape() -> None:

@@ -7,15 +7,9 @@ resource pools pickle as their factories (see `armorer_ray.resources`), so conne
 
 from __future__ import annotations
 
-import inspect
-import sys
-import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from ray import cloudpickle
 
 from armorer_ray.approvals import MemoryApprovalBook
 from armorer_ray.executors import LocalExecutor
@@ -56,7 +50,8 @@ class ToolboxSpec:
             "on_start": box.hooks["start"], "on_drain": box.hooks["drain"], "on_stop": box.hooks["stop"],
             "name": box.name,
         }
-        tools = tuple((portable(tool), box.aliases(tool.id)) for tool in box.tools())
+        # A tool whose body travels by value carries its parameter model and context parameter (see Tool.__reduce__).
+        tools = tuple((tool, box.aliases(tool.id)) for tool in box.tools())
         return cls(tools=tools, options=options)
 
     @property
@@ -75,44 +70,6 @@ class ToolboxSpec:
         for tool, aliases in self.tools:
             box.register(tool, aliases=aliases)
         return box
-
-
-def portable(tool: Tool) -> Tool:
-    """``tool`` with its body's string annotations resolved, when the body will be pickled by value.
-
-    A replica rebuilds each tool from its body and re-reads the type hints. With ``from __future__ import
-    annotations`` they are strings, and a function pickled by value (defined in ``__main__``, nested, or shadowed
-    by its own ``@tool`` decorator, as most are) brings only the globals its code uses: a hint naming
-    ``CallContext`` would not resolve over there. Resolving them here, where the function's module is whole,
-    makes them travel as objects. Bodies pickled by reference (importable as themselves) are left alone.
-    """
-    body = tool._body
-    if type(tool) is not Tool or not inspect.isfunction(body) or not _pickled_by_value(body):
-        return tool
-    if not any(isinstance(value, str) for value in body.__annotations__.values()):
-        return tool
-    try:
-        hints = typing.get_type_hints(body, include_extras=True)
-    except Exception:  # unresolvable here too: let the replica report it
-        return tool
-    clone = types.FunctionType(body.__code__, body.__globals__, body.__name__, body.__defaults__, body.__closure__)
-    clone.__kwdefaults__ = body.__kwdefaults__
-    clone.__dict__.update(body.__dict__)
-    clone.__annotations__ = {**body.__annotations__, **hints}
-    clone.__doc__, clone.__qualname__, clone.__module__ = body.__doc__, body.__qualname__, body.__module__
-    return Tool(clone, **tool.options)
-
-
-def _pickled_by_value(fn: types.FunctionType) -> bool:
-    module = sys.modules.get(fn.__module__)
-    if module is None or fn.__module__ == "__main__" or "<locals>" in fn.__qualname__:
-        return True
-    if fn.__module__ in getattr(cloudpickle.cloudpickle, "_PICKLE_BY_VALUE_MODULES", ()):
-        return True
-    found: object = module
-    for part in fn.__qualname__.split("."):
-        found = getattr(found, part, None)
-    return found is not fn
 
 
 @dataclass(frozen=True, slots=True)
