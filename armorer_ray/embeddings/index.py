@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, JsonValue, NonNegativeFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, NonNegativeFloat, PositiveInt
 
 from armorer_ray._sync import run_sync
 from armorer_ray.embeddings.batching import embed_batched
@@ -52,14 +52,23 @@ class FusionWeights(BaseModel):
     For a query ``q`` each ranking's top ``candidates`` scores are min-max normalised to [0, 1] (a tool absent from
     a list gets 0 from it) and combined: ``F(q, t) = lexical * bm25 + vector * cosine``. A request that asks for
     several things ("find X, then email Y") is also split into parts ``s_i`` and scored
-    ``F(q, t) + subquery * max_i F(s_i, t)``, so each part's tool can surface. These defaults were chosen on half
-    of the BFCL dev categories and confirmed on the other half (docs/retrieval-research.md): they sit on a flat
-    region (any lexical weight 0.4-0.7 and any depth 20-2000 is within 0.008 recall@5 of the best).
+    ``S(t) = F(q, t) + subquery * max_i F(s_i, t)``, so each part's tool can surface.
+
+    Ranking by ``S`` alone tends to fill the top ``k`` with near-duplicates for the part that matches best
+    (four restaurant finders, no flight search). So for multi-part requests the ``k`` hits are picked greedily,
+    weighing each candidate's combined score against how much it adds to parts not yet covered (explicit
+    query-aspect diversification, after xQuAD): ``(1 - coverage) * S(t) / max S + coverage * mean_i c_i * F(s_i, t)``
+    where a part's remaining need ``c_i`` (starting at 1) shrinks by ``1 - F(s_i, p)`` for every pick ``p``.
+
+    These defaults were chosen on half of the BFCL dev categories and confirmed on the other half
+    (docs/retrieval-research.md): they sit on a flat region (any lexical weight 0.4-0.7 and any depth 20-2000 is
+    within 0.008 recall@5 of the best; coverage 0.25-0.9 within 0.003).
 
     Attributes:
         lexical: Weight of the normalised BM25 score.
         vector: Weight of the normalised cosine similarity.
         subquery: Weight of the best part's score for multi-part requests (0 disables splitting).
+        coverage: For multi-part requests, how much picking favours parts not yet covered (0: rank by ``S``).
         candidates: How deep each ranking is read.
     """
 
@@ -68,6 +77,7 @@ class FusionWeights(BaseModel):
     lexical: NonNegativeFloat = 0.5
     vector: NonNegativeFloat = 0.5
     subquery: NonNegativeFloat = 1.0
+    coverage: float = Field(default=0.5, ge=0.0, le=1.0)
     candidates: PositiveInt = 100
 
 
@@ -78,7 +88,9 @@ class SearchHit:
     Attributes:
         id: The tool's id.
         name: The tool's name.
-        score: Fused score (higher is better; comparable within one search).
+        score: Fused score ``S`` (higher is better; comparable within one search). Hits come in rank order; for a
+            multi-part request the order also weighs covering each part (`FusionWeights.coverage`), so a later
+            hit can score higher than an earlier one.
         lexical_rank: 1-based rank in the BM25 list, None if the tool shares no word with the query.
         vector_rank: 1-based rank by embedding similarity, None if outside the candidate depth.
         similarity: Cosine similarity of query and tool embeddings, when ranked.
@@ -281,11 +293,46 @@ class ToolIndex:
                 first = (lexical, vector)
             fused.append(self._combine(lexical, vector))
         total = dict(fused[0])
-        if len(fused) > 1:
-            for tool_id in set().union(*fused[1:]):
-                best_part = max(part.get(tool_id, 0.0) for part in fused[1:])
+        parts_fused = fused[1:]
+        if parts_fused:
+            for tool_id in set().union(*parts_fused):
+                best_part = max(part.get(tool_id, 0.0) for part in parts_fused)
                 total[tool_id] = total.get(tool_id, 0.0) + self.weights.subquery * best_part
-        return self._hits(total, first[0], first[1], words, k)
+        lexical_rank = {tool_id: rank for rank, tool_id in enumerate(first[0], 1)}
+        vector_rank = {tool_id: rank for rank, tool_id in enumerate(first[1], 1)}
+        best = sorted(total, key=lambda i: (-total[i], lexical_rank.get(i, 1 << 30), vector_rank.get(i, 1 << 30)))
+        if parts_fused and self.weights.coverage > 0 and len(best) > k:
+            best = self._cover_parts(best, total, parts_fused, k)
+        return self._hits(best[:k], total, lexical_rank, vector_rank, first[1], words)
+
+    def _cover_parts(self, best: list[str], total: dict[str, float], parts: list[dict[str, float]],
+                     k: int) -> list[str]:
+        """Pick ``k`` of ``best`` (ranked by combined score) so that every part of the request gets its tools."""
+        w = self.weights
+        # Candidates: the head of the combined ranking plus each part's own top k (a part's best tool may sit deep
+        # in the combined ranking when another part has many near-duplicates).
+        pool = best[:max(4 * k, 20)]
+        seen = set(pool)
+        for part in parts:
+            for tool_id in sorted(part, key=part.__getitem__, reverse=True)[:k]:
+                if tool_id not in seen:
+                    seen.add(tool_id)
+                    pool.append(tool_id)
+        scale = (w.lexical + w.vector) or 1.0  # part scores to [0, 1] whatever the weights sum to
+        relevance = np.array([[part.get(t, 0.0) / scale for t in pool] for part in parts])
+        combined = np.array([total[t] for t in pool])
+        combined /= combined.max() or 1.0
+        need = np.ones(len(parts))
+        free = np.ones(len(pool), dtype=bool)
+        picked: list[str] = []
+        for n in range(min(k, len(pool))):
+            # The first hit stays the best combined match: coverage only decides what follows it.
+            gain = (1 - w.coverage) * combined + w.coverage * (need @ relevance) / len(parts) if n else combined
+            choice = int(np.argmax(np.where(free, gain, -np.inf)))  # first maximum: ties keep the ranking order
+            free[choice] = False
+            picked.append(pool[choice])
+            need *= 1.0 - relevance[:, choice]
+        return picked
 
     async def _vector_scores(self, vector: np.ndarray, depth: int, where: ToolFilter | None) -> dict[str, float]:
         if not np.any(vector):
@@ -323,19 +370,16 @@ class ToolIndex:
                 combined[tool_id] = combined.get(tool_id, 0.0) + weight * ((score - low) / span if span else 1.0)
         return combined
 
-    def _hits(self, total: dict[str, float], lexical: dict[str, float], vector: dict[str, float],
-              words: set[str], k: int) -> list[SearchHit]:
-        lexical_rank = {tool_id: rank for rank, tool_id in enumerate(lexical, 1)}
-        vector_rank = {tool_id: rank for rank, tool_id in enumerate(vector, 1)}
-        best = sorted(total, key=lambda i: (-total[i], lexical_rank.get(i, 1 << 30), vector_rank.get(i, 1 << 30)))
+    def _hits(self, ranked: list[str], total: dict[str, float], lexical_rank: dict[str, int],
+              vector_rank: dict[str, int], similarity: dict[str, float], words: set[str]) -> list[SearchHit]:
         words = {w for w in words if w not in STOPWORDS}
         hits = []
-        for tool_id in best[:k]:
+        for tool_id in ranked:
             position = self._positions.get(tool_id)
             terms = self._lexical.matched_terms(position, words) if self._lexical and position is not None else ()
             hits.append(SearchHit(id=tool_id, name=self._names.get(tool_id, tool_id), score=total[tool_id],
                                   lexical_rank=lexical_rank.get(tool_id), vector_rank=vector_rank.get(tool_id),
-                                  similarity=vector.get(tool_id), matched_terms=terms))
+                                  similarity=similarity.get(tool_id), matched_terms=terms))
         return hits
 
     def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:

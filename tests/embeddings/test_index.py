@@ -132,3 +132,35 @@ async def test_default_embedder_finds_tools_by_meaning() -> None:
     hits = await box.search("will it rain in Paris tomorrow?", k=2)
     assert hits[0].name == "get_forecast"
     assert "weather" not in tool_text(box.get_tool("get_stock_price"))  # type: ignore[arg-type]
+
+
+def dining_and_travel() -> Toolbox:
+    return Toolbox([
+        tool(name="find_restaurant", description="Find a restaurant in a city by cuisine and rating.")(
+            lambda city, cuisine: city),
+        tool(name="search_restaurants", description="Search restaurants in a city by cuisine.")(
+            lambda city, cuisine: city),
+        tool(name="restaurant_reviews", description="Read the reviews and rating of a restaurant.")(lambda city: city),
+        tool(name="restaurant_menu", description="Get the menu and dishes of a restaurant.")(lambda name: name),
+        tool(name="vegetarian_dishes", description="List vegetarian dishes served by a restaurant.")(
+            lambda name: name),
+        tool(name="book_flight", description="Book a flight between two airports.")(lambda origin, destination: origin),
+    ])
+
+
+async def test_a_multi_part_request_gets_a_tool_for_each_part() -> None:
+    request = ("Find an Italian restaurant in Rome with a high rating. The restaurant should serve vegetarian dishes "
+               "on its menu. Check the reviews of the restaurant too. Then book a flight to Paris.")
+    embedder = HashingEmbedder(HashingOptions(dimension=64))
+    by_score = await ToolIndex(dining_and_travel(), embedder=embedder,
+                               weights=FusionWeights(coverage=0)).search(request, k=3)
+    covering = await ToolIndex(dining_and_travel(), embedder=embedder).search(request, k=3)
+    # Ranked by combined score alone, the three restaurant parts crowd out the flight.
+    assert "book_flight" not in [hit.name for hit in by_score]
+    assert [hit.name for hit in covering][:2] == [hit.name for hit in by_score][:2]
+    assert covering[2].name == "book_flight" and covering[2].score < by_score[2].score
+
+
+def test_coverage_must_be_a_fraction() -> None:
+    with pytest.raises(ValueError, match="coverage"):
+        FusionWeights(coverage=1.5)
