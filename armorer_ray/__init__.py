@@ -52,7 +52,7 @@ from armorer_ray.middleware import (
 )
 from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
 from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
-from armorer_ray.results import ActionRequest, ToolCall, ToolResult
+from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
 from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
@@ -71,6 +71,7 @@ __all__ = [
     "Budget",
     "Cache",
     "CallContext",
+    "Caller",
     "Cancelled",
     "CircuitBreaker",
     "Compression",

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from armorer_ray.errors import ErrorCategory, ToolError
 
-__all__ = ["ActionRequest", "Outcome", "OutputValidation", "ToolCall", "ToolResult", "build_result", "new_call_id"]
+__all__ = ["ActionRequest", "Caller", "Outcome", "OutputValidation", "ToolCall", "ToolResult", "build_result",
+           "new_call_id"]
 
 Outcome = Literal["success", "error", "action_required"]
 
@@ -81,6 +82,43 @@ class ToolCall(BaseModel):
                 return value  # reported as a validation error by the pipeline, with the parse failure
             return parsed
         return value
+
+
+class Caller(BaseModel):
+    """Who calls: the fields of a `ToolCall` that calls made on the caller's behalf carry (workflow node calls).
+
+    Attributes:
+        tenant_id: Tenant the calls are made for.
+        session_id: Conversation or agent session.
+        user_id: End user on whose behalf the model acts.
+        priority: Higher runs first when calls queue.
+        trace_context: W3C trace-context carrier, so spans made for the calls join the caller's trace.
+
+    Example:
+        >>> caller = Caller(tenant_id="acme", user_id="ada")
+        >>> call = caller.make_call("search", {"q": "x"}, id="run-1/search")
+        >>> call.tenant_id, call.user_id, Caller.of(call) == caller
+        ('acme', 'ada', True)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant_id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    priority: int = 0
+    trace_context: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, call: ToolCall) -> Caller:
+        """The caller of ``call``."""
+        return cls(tenant_id=call.tenant_id, session_id=call.session_id, user_id=call.user_id,
+                   priority=call.priority, trace_context=call.trace_context)
+
+    def make_call(self, name: str, arguments: Any, *, id: str = "") -> ToolCall:
+        """A `ToolCall` made by this caller (a fresh id when ``id`` is empty)."""
+        return ToolCall(id=id, name=name, arguments=arguments, tenant_id=self.tenant_id, session_id=self.session_id,
+                        user_id=self.user_id, priority=self.priority, trace_context=self.trace_context)
 
 
 class ActionRequest(BaseModel):

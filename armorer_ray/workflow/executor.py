@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from armorer_ray.errors import ConfigError
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.graph import Plan
 from armorer_ray.workflow.recorder import RunRecorder
@@ -46,6 +46,7 @@ class RunSetup:
         recorder: Where node runs are reported (events, checkpoints).
         restored: Succeeded node runs from checkpoints, by full name: they are not run again.
         key: A stable id of the workflow and its toolbox, for caches on Ray workers.
+        caller: Who the run is for: every node call carries it.
     """
 
     plan: Plan
@@ -56,6 +57,7 @@ class RunSetup:
     recorder: RunRecorder
     restored: Mapping[str, NodeRun]
     key: str
+    caller: Caller = field(default_factory=Caller)
 
 
 @runtime_checkable

@@ -64,7 +64,7 @@ class _LocalEnv:
     def __init__(self, setup: RunSetup, gate: asyncio.Semaphore, depth: int, variants: dict[int, Toolbox],
                  deployment: CallTarget | None) -> None:
         self.setup, self.gate, self.depth, self.variants = setup, gate, depth, variants
-        self.run_id, self.inputs, self.toolbox = setup.run_id, setup.inputs, setup.toolbox
+        self.run_id, self.caller, self.inputs, self.toolbox = setup.run_id, setup.caller, setup.inputs, setup.toolbox
         self.deployment = deployment
 
     async def call(self, plan_node: PlanNode, call: ToolCall) -> ToolResult:

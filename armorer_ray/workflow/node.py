@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from armorer_ray.errors import ToolError, classify_exception
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.errors import WorkflowConfigError
 from armorer_ray.workflow.graph import Plan, PlanNode, build_plan
@@ -29,6 +29,7 @@ class NodeEnv(Protocol):
     """What a node needs from the executor running it."""
 
     run_id: str
+    caller: Caller
     inputs: Mapping[str, Any]
     toolbox: Toolbox
     depth: int
@@ -54,9 +55,9 @@ class NodeEnv(Protocol):
         ...
 
 
-def node_call(run_id: str, call_name: str, plan_node: PlanNode, arguments: Mapping[str, Any]) -> ToolCall:
-    """The `ToolCall` of a node (or of one item of a fan-out): id ``<run>/<node>``, the tool by id."""
-    return ToolCall(id=f"{run_id}/{call_name}", name=plan_node.tool_id, arguments=dict(arguments))
+def node_call(env: NodeEnv, call_name: str, plan_node: PlanNode, arguments: Mapping[str, Any]) -> ToolCall:
+    """The `ToolCall` of a node (or of one item of a fan-out): id ``<run>/<node>``, the tool by id, the run's caller."""
+    return env.caller.make_call(plan_node.tool_id, dict(arguments), id=f"{env.run_id}/{call_name}")
 
 
 async def call_with_retry(env: NodeEnv, plan_node: PlanNode, node: str, call: ToolCall) -> tuple[ToolResult, int]:
@@ -116,7 +117,7 @@ async def run_node(plan: Plan, node_id: str, env: NodeEnv, upstream: Mapping[str
     map_over = plan_node.node.map_over
     if map_over is not None:
         return await _fan_out(plan, plan_node, env, full, args, map_over, started_at, t0)
-    result, attempts = await call_with_retry(env, plan_node, full, node_call(env.run_id, full, plan_node, args))
+    result, attempts = await call_with_retry(env, plan_node, full, node_call(env, full, plan_node, args))
     if result.outcome == "success" and isinstance(result.result, Expansion):
         return await _expand(plan, env, full, result, attempts, args, started_at, t0)
     return _settle(full, (result,), attempts, started_at, t0)
@@ -145,7 +146,7 @@ async def _fan_out(plan: Plan, plan_node: PlanNode, env: NodeEnv, full: str, arg
         error = ToolError.of("validation", f"node {full} maps over {map_over!r}, which must be a list; got "
                                            f"{type(items).__name__}", code="MAP_OVER_NOT_A_LIST")
         return _failed(full, error, started_at, t0)
-    calls = [node_call(env.run_id, f"{full}[{i}]", plan_node, {**args, map_over: item}) for i, item in enumerate(items)]
+    calls = [node_call(env, f"{full}[{i}]", plan_node, {**args, map_over: item}) for i, item in enumerate(items)]
     pairs = await env.fan_out(plan, plan_node, calls) if calls else []
     results = tuple(result for result, _ in pairs)
     return _settle(full, results, sum(attempts for _, attempts in pairs), started_at, t0, single=False)

@@ -27,7 +27,8 @@ import ray
 
 from armorer_ray._sync import run_sync
 from armorer_ray.errors import ConfigError, ToolError, classify_exception
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.results import Caller, ToolCall, ToolResult
+from armorer_ray.telemetry.propagation import current_trace_context
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, refuse_node_policies, stop_reason
 from armorer_ray.workflow.graph import Plan, PlanNode
@@ -84,7 +85,13 @@ class RayWorkflowExecutor:
             raise ConfigError(f"workflow {setup.plan.name!r}: its toolbox cannot travel to Ray workers ({exc}); pass "
                               "RayWorkflowExecutor(toolbox_factory=...) to build it inside each worker") from exc
         inputs = ray.put(dict(setup.inputs))
-        await schedule(ship, holder, _RunInfo(setup.run_id, 0), inputs, inputs, setup.restored, setup.recorder)
+        caller = setup.caller
+        if not caller.trace_context:
+            # Node tasks run in other processes, where the caller's span is not current: carry it, as a Deployment
+            # handle does for its calls.
+            caller = caller.model_copy(update={"trace_context": current_trace_context()})
+        run = _RunInfo(setup.run_id, 0, caller)
+        await schedule(ship, holder, run, inputs, inputs, setup.restored, setup.recorder)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class _Shipment:
 class _RunInfo:
     run_id: str
     depth: int
+    caller: Caller
 
 
 @dataclass
@@ -152,6 +160,7 @@ class _WorkerEnv:
                  restored: tuple[NodeRun, ...]) -> None:
         self.state, self.holder, self.run = state, holder, run
         self.run_id, self.inputs, self.toolbox, self.depth = run.run_id, inputs, state.toolbox, run.depth
+        self.caller = run.caller
         self.restored = restored
 
     async def call(self, plan_node: PlanNode, call: ToolCall) -> ToolResult:
@@ -176,8 +185,8 @@ class _WorkerEnv:
         ship = replace(self.state.ship, key=f"{self.state.ship.key}/{self.run.run_id}/{plan.prefix}", plan=plan)
         _remember(ship, self.toolbox)
         saved = {run.node: run for run in self.restored}
-        runs = await schedule(ship, [ray.put(ship)], _RunInfo(self.run_id, self.depth + 1), ray.put(dict(self.inputs)),
-                              ray.put(dict(base)), saved, None)
+        run = replace(self.run, depth=self.depth + 1)
+        runs = await schedule(ship, [ray.put(ship)], run, ray.put(dict(self.inputs)), ray.put(dict(base)), saved, None)
         return list(runs.values())
 
     def started(self, node: str) -> None:

@@ -12,6 +12,7 @@ from pydantic import JsonValue
 from armorer_ray._sync import run_sync
 from armorer_ray.events import EventHub
 from armorer_ray.json_values import digest
+from armorer_ray.results import Caller
 from armorer_ray.stores import Store, open_store
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
@@ -80,7 +81,7 @@ class Workflow:
 
     async def run(self, inputs: Mapping[str, Any] | None = None, *, executor: ExecutorLike = "local",
                   on_error: OnError = "continue", checkpoint: Store | str | None = None,
-                  run_id: str | None = None) -> RunResult:
+                  run_id: str | None = None, caller: Caller | None = None) -> RunResult:
         """Run every node, each as soon as its upstream nodes settle, and report how each ended.
 
         Args:
@@ -93,6 +94,9 @@ class Workflow:
             checkpoint: A `Store`, or a store URL such as ``"sqlite:///runs.db"``: succeeded nodes are saved as
                 they settle, and a run with the same ``run_id`` restores them instead of running them again.
             run_id: The run's id (default: a fresh one).
+            caller: Who the run is for: every node call carries its tenant, session and user ids, priority and
+                trace context, so policies, rate limits and tools see them as for a direct call. On Ray, a
+                caller without a trace context carries the current span's.
 
         Returns:
             The `RunResult`; a node's failure is in it, never raised.
@@ -135,7 +139,7 @@ class Workflow:
             recorder.emit("run.started", inputs=values, restored=sorted(restored))
             recorder.queued(self._plan.full_id(name) for name in self._plan.order)
             await chosen.execute(RunSetup(self._plan, self.toolbox, values, run_id, on_error, recorder, restored,
-                                          self._key))
+                                          self._key, caller or Caller()))
         finally:
             if isinstance(checkpoint, str) and store is not None:
                 await store.close()
@@ -148,7 +152,7 @@ class Workflow:
 
         Args:
             inputs: As for `run`.
-            **options: ``executor``, ``on_error``, ``checkpoint``, ``run_id``, as for `run`.
+            **options: ``executor``, ``on_error``, ``checkpoint``, ``run_id``, ``caller``, as for `run`.
 
         Returns:
             The `RunResult`.
@@ -165,7 +169,7 @@ class Workflow:
         return run_sync(self.run(inputs, **options), "workflow.run")
 
     async def resume(self, run_id: str, *, checkpoint: Store | str, executor: ExecutorLike = "local",
-                     on_error: OnError = "continue") -> RunResult:
+                     on_error: OnError = "continue", caller: Caller | None = None) -> RunResult:
         """Run a checkpointed run again with its stored inputs: succeeded nodes are restored, the rest run.
 
         Args:
@@ -173,6 +177,7 @@ class Workflow:
             checkpoint: The store (or URL) it was checkpointed in.
             executor: As for `run`.
             on_error: As for `run`.
+            caller: As for `run` (the caller is not checkpointed: the resuming caller's calls carry theirs).
 
         Returns:
             The `RunResult` of the resumed run (restored nodes have ``restored=True``).
@@ -198,7 +203,8 @@ class Workflow:
             inputs = await Checkpoints(store, self.name, run_id).inputs()
             if inputs is None:
                 raise CheckpointError(f"no checkpointed run {run_id!r} of workflow {self.name!r}")
-            return await self.run(inputs, executor=executor, on_error=on_error, checkpoint=store, run_id=run_id)
+            return await self.run(inputs, executor=executor, on_error=on_error, checkpoint=store, run_id=run_id,
+                                  caller=caller)
         finally:
             if isinstance(checkpoint, str):
                 await store.close()
@@ -208,7 +214,7 @@ class Workflow:
 
         Args:
             run_id: The run to resume.
-            **options: ``checkpoint``, ``executor``, ``on_error``, as for `resume`.
+            **options: ``checkpoint``, ``executor``, ``on_error``, ``caller``, as for `resume`.
 
         Returns:
             The `RunResult` of the resumed run.

@@ -95,6 +95,21 @@ async def test_large_outputs_flow_between_workers(ray_runtime: Any) -> None:
     assert run.outputs == {"total": 200_000 * 200_001 // 2}, {n: (r.status, r.error, r.reason) for n, r in run.nodes.items()}
 
 
+async def test_node_tasks_carry_the_callers_span_and_identity(ray_runtime: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from armorer_ray import Caller
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    wf = create_workflow(nodes={"me": Node(t.whoami, arguments={"label": "me"})}, toolbox=Toolbox([t.whoami]))
+    tracer = TracerProvider().get_tracer("agent")  # our own provider: other tests may install a global one
+    with tracer.start_as_current_span("agent") as agent:
+        run = await wf.run(executor=RayWorkflowExecutor(num_cpus=0.5), caller=Caller(tenant_id="acme"))
+    trace_id = format(agent.get_span_context().trace_id, "032x")
+    label, traceparent = run.nodes["me"].output.rsplit("/", 1)
+    assert label == "me:acme/None/None/0" and traceparent.split("-")[1] == trace_id
+
+
 def test_importing_workflows_does_not_import_ray() -> None:
     code = "import sys, armorer_ray.workflow, armorer_ray.streaming; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from armorer_ray import Decision, Toolbox
+from armorer_ray import Caller, Decision, Toolbox
 from armorer_ray.workflow import Condition, Edge, Node, NodeRetry, WorkflowExecutor, create_workflow
 from tests.workflow import tools as t
 from tests.workflow.conftest import outline
@@ -153,3 +153,20 @@ async def test_executors_agree_on_a_mixed_workflow(executor: WorkflowExecutor) -
     run = await wf.run({"city": "Oslo", "queries": ["q"]}, executor=executor)
     local = await wf.run({"city": "Oslo", "queries": ["q"]})
     assert outline(run) == outline(local)
+
+
+async def test_every_node_call_carries_the_runs_caller(executor: WorkflowExecutor) -> None:
+    traceparent = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    wf = create_workflow(
+        nodes={"root": Node(t.whoami, arguments={"label": "root"}),
+               "each": Node(t.whoami, inputs={"label": "$inputs.labels"}, map_over="label"),
+               "spliced": Node(t.plan_whoami, inputs={"labels": "$inputs.labels"})},
+        toolbox=Toolbox([t.whoami, t.plan_whoami]))
+    caller = Caller(tenant_id="acme", session_id="s1", user_id="ada", priority=3,
+                    trace_context={"traceparent": traceparent})
+    run = await wf.run({"labels": ["a", "b"]}, executor=executor, caller=caller)
+    assert run.status == "succeeded"
+    seen = sorted(r.result for node in run.nodes.values() for r in node.results if r.tool_name == "whoami")
+    assert seen == sorted(f"{label}:acme/s1/ada/3/{traceparent}" for label in ["root", "a", "b", "a", "b"])
+    anonymous = await wf.run({"labels": []}, executor=executor)
+    assert anonymous.nodes["root"].output == "root:None/None/None/0/-"

@@ -105,6 +105,20 @@ def plan_nested(depth: int) -> Expansion:
 
 
 @tool
+def whoami(label: str, ctx: CallContext) -> str:
+    """Say which caller the call carries: ``label:tenant/session/user/priority/traceparent``."""
+    call = ctx.call
+    traceparent = call.trace_context.get("traceparent", "-")
+    return f"{label}:{call.tenant_id}/{call.session_id}/{call.user_id}/{call.priority}/{traceparent}"
+
+
+@tool
+def plan_whoami(labels: list[str]) -> Expansion:
+    """Splice one whoami node per label."""
+    return Expansion(nodes={f"w{i}": Node("whoami", arguments={"label": label}) for i, label in enumerate(labels)})
+
+
+@tool
 def plan_broken() -> Expansion:
     """Splice a node whose tool does not exist."""
     return Expansion(nodes={"x": "no_such_tool"})
