@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue, create_model
 from armorer_ray.cancellation import cancellation_message
 from armorer_ray.context import CallContext
 from armorer_ray.errors import Cancelled, ConfigError, ToolError, ToolFailure
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.results import Caller, ToolResult
 from armorer_ray.schema import model_from_fields
 from armorer_ray.tools import Tool, ToolOptions
 
@@ -134,9 +134,7 @@ async def _resolve(value: Any) -> Any:
 
 async def _run(ctx: CallContext, index: int, step: Tool, arguments: Mapping[str, Any]) -> ToolResult:
     outer = ctx.call
-    call = ToolCall(id=f"{outer.id}/{index}", name=step.id, arguments=dict(arguments), tenant_id=outer.tenant_id,
-                    session_id=outer.session_id, user_id=outer.user_id, priority=outer.priority,
-                    trace_context=outer.trace_context)
+    call = Caller.of(outer).make_call(step.id, dict(arguments), id=f"{outer.id}/{index}")
     box = ctx.toolbox
     if box is not None and box.get_tool(step.id) is step:
         return await box.execute(call, dry_run=ctx.dry_run)

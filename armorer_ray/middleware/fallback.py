@@ -7,7 +7,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from armorer_ray.errors import ConfigError, ErrorCategory
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.results import Caller, ToolCall, ToolResult
 
 if TYPE_CHECKING:
     from armorer_ray.context import CallContext
@@ -97,12 +97,8 @@ class Fallback:
         path = _path.get()
         if target is None or target in (tool.id, tool.name) or target in path:
             return result
-        fallback_call = ToolCall(
-            id=call.id, name=target,
-            arguments=self.arguments(call) if self.arguments is not None else call.arguments,
-            tenant_id=call.tenant_id, session_id=call.session_id, user_id=call.user_id, priority=call.priority,
-            trace_context=call.trace_context,
-        )
+        arguments = self.arguments(call) if self.arguments is not None else call.arguments
+        fallback_call = Caller.of(call).make_call(target, arguments, id=call.id)
         token = _path.set((*path, tool.id, tool.name))
         try:
             answer = await ctx.toolbox.execute(fallback_call, dry_run=ctx.dry_run)

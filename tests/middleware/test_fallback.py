@@ -26,6 +26,18 @@ async def test_a_transient_failure_is_answered_by_the_fallback_under_the_origina
     assert [r.call.name for r in box.history] == ["cached", "live"], "the fallback ran as a call of its own"
 
 
+async def test_the_fallback_call_carries_the_original_caller() -> None:
+    live, cached = prices(Transient("exchange down"))
+    box = RecordingToolbox([live, cached], middleware=[Fallback({"live": "cached"})])  # type: ignore[list-item]
+    traceparent = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    await box.execute(ToolCall(name="live", arguments={"symbol": "ACME"}, tenant_id="acme", session_id="s1",
+                               user_id="ada", priority=2, trace_context={"traceparent": traceparent}))
+    fallback = box.history[0].call
+    assert fallback.name == "cached"
+    assert (fallback.tenant_id, fallback.session_id, fallback.user_id, fallback.priority, fallback.trace_context) == (
+        "acme", "s1", "ada", 2, {"traceparent": traceparent})
+
+
 async def test_other_categories_pass_through() -> None:
     live, cached = prices(Denied("not your account"))
     box = Toolbox([live, cached], middleware=[Fallback("cached")])  # type: ignore[list-item]
