@@ -190,9 +190,6 @@ def _arguments(ctx: CallContext) -> dict[str, Any]:
 
 def _make(body: Body, *, name: str, description: str, parameters: type[BaseModel], steps: Sequence[Tool],
           copy_from: Tool | None = None) -> Tool:
-    # Real objects, not the strings this module's annotations are: a body pickled by value (cloudpickle, for
-    # Ray) travels without this module's globals, so string annotations could not be resolved on arrival.
-    body.__annotations__ = {"composition_ctx": CallContext}
     options: ToolOptions = {"name": name, "description": description, "parameters": parameters, "dry_run": body,
                             "idempotent": all(step.idempotent for step in steps)}
     if all(step.is_read_only for step in steps):
