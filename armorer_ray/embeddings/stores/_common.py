@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 from pydantic import JsonValue
@@ -16,6 +16,8 @@ from armorer_ray.embeddings.rows import Hit, Vector, VectorLike, VectorRow, as_v
 from armorer_ray.errors import ArmorerError, ConfigError, StoreError
 
 FlatValue: TypeAlias = str | int | float | bool | list[str]
+FilterDocument: TypeAlias = dict[str, Any]
+T = TypeVar("T")
 
 # Stores whose metadata is flat (Chroma, Pinecone) keep the exact JSON here and the filterable fields beside it.
 JSON_KEY = "_armorer_json"
@@ -69,11 +71,33 @@ def check_ids(ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def check_stored_dimension(stored: int | None, dimension: int, location: str) -> None:
+    """Refuse to open ``location`` when its vectors are ``stored`` long, not ``dimension`` (None: nothing stored yet).
+
+    Vectors of two embedders cannot be compared, so a store never mixes them: a new embedder needs a new collection.
+    """
+    if stored is not None and stored != dimension:
+        raise ConfigError(
+            f"{location} holds {stored}-dimensional vectors but the store was opened with dimension={dimension}"
+        )
+
+
 def check_dimension(dimension: int) -> int:
     """Refuse a dimension that is not a positive int."""
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
         raise ConfigError(f"dimension must be a positive integer, got {dimension!r}")
     return dimension
+
+
+def batches(items: list[T], size: int) -> Iterator[list[T]]:
+    """``items`` in consecutive slices of at most ``size``, since every driver caps what one request may carry."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def similarity_from_distance(distance: float) -> float:
+    """The cosine similarity for a cosine distance, which Chroma and LanceDB report as ``1 - similarity``."""
+    return 1.0 - float(distance)
 
 
 def unit(vector: Vector) -> Vector:
@@ -126,6 +150,32 @@ def unflat_metadata(flat: Mapping[str, object] | None) -> dict[str, JsonValue]:
     if not isinstance(loaded, dict):
         raise StoreError(f"stored metadata under {JSON_KEY!r} is not a JSON object")
     return loaded
+
+
+def filter_document(
+    where: ToolFilter, tag_clauses: list[FilterDocument]
+) -> tuple[FilterDocument | None, frozenset[str]]:
+    """The ``where`` document of a flat store (Chroma, Pinecone), and the ``metadata_eq`` keys it pushes down.
+
+    Both speak the same operators for namespaces (``$in``), equality (``$eq``) and conjunction (``$and``), but not
+    for tags, so the caller writes those clauses in its own dialect.
+
+    Args:
+        where: The filter to translate.
+        tag_clauses: The backend's clauses for the tag sets of ``where`` that it pushes down.
+
+    Returns:
+        The document (None when it has no clause: Chroma refuses an empty ``$and``, and one clause stands alone),
+        and the ``metadata_eq`` keys it holds.
+    """
+    clauses = list(tag_clauses)
+    if where.namespaces:
+        clauses.append({"namespace": {"$in": sorted(where.namespaces)}})
+    pushed = pushable_eq_keys(where)
+    clauses += [{key: {"$eq": where.metadata_eq[key]}} for key in sorted(pushed)]
+    if not clauses:
+        return None, pushed
+    return (clauses[0] if len(clauses) == 1 else {"$and": clauses}), pushed
 
 
 async def verified_query(

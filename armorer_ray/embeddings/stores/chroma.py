@@ -9,32 +9,27 @@ filterable fields (namespace, tags, top-level scalars) sit beside it, where ``wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from armorer_ray.embeddings._extras import require
 from armorer_ray.embeddings.filters import ToolFilter
-from armorer_ray.embeddings.rows import Hit, VectorLike, VectorRow
+from armorer_ray.embeddings.rows import Hit, Vector, VectorRow
+from armorer_ray.embeddings.stores._client import ClientVectorStore
 from armorer_ray.embeddings.stores._common import (
-    check_ids,
-    check_k,
-    check_query_vector,
-    check_rows,
-    driver_errors,
+    FilterDocument,
+    batches,
+    check_stored_dimension,
+    filter_document,
     flat_metadata,
-    pushable_eq_keys,
+    similarity_from_distance,
     unflat_metadata,
-    verified_query,
 )
-from armorer_ray.errors import ConfigError
 
 __all__ = ["ChromaOptions", "ChromaVectorStore"]
 
-T = TypeVar("T")
-_MAX_FETCH = 10_000
 _BATCH = 1_000  # rows per Chroma call; its server mode caps a request's size
 
 
@@ -70,28 +65,11 @@ class ChromaOptions(BaseModel):
         return self
 
 
-def _where(where: ToolFilter) -> tuple[dict[str, Any] | None, ToolFilter]:
-    """The Chroma ``where`` document for ``where``, and the clauses left to post-filter."""
-    clauses: list[dict[str, Any]] = []
-    if where.tags_any:
-        clauses.append(_any([{"tags": {"$contains": tag}} for tag in sorted(where.tags_any)]))
-    clauses += [{"tags": {"$contains": tag}} for tag in sorted(where.tags_all)]
-    clauses += [{"tags": {"$not_contains": tag}} for tag in sorted(where.tags_none)]
-    if where.namespaces:
-        clauses.append({"namespace": {"$in": sorted(where.namespaces)}})
-    pushed = pushable_eq_keys(where)
-    clauses += [{key: {"$eq": where.metadata_eq[key]}} for key in sorted(pushed)]
-    residual = where.without(tags=True, namespaces=True, metadata_keys=pushed)
-    if not clauses:
-        return None, residual
-    return (clauses[0] if len(clauses) == 1 else {"$and": clauses}), residual
-
-
-def _any(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+def _any(clauses: list[FilterDocument]) -> FilterDocument:
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
-class ChromaVectorStore:
+class ChromaVectorStore(ClientVectorStore[ChromaOptions, Any, FilterDocument]):
     """A `VectorStore` on a Chroma collection with cosine space; needs ``pip install 'armorer-ray[chroma]'``.
 
     Chroma's client is synchronous, so every call runs in a worker thread. Its HNSW index is approximate;
@@ -115,23 +93,23 @@ class ChromaVectorStore:
         ['a']
     """
 
+    backend = "chroma"
+    max_fetch = 10_000
+
     def __init__(self, options: ChromaOptions) -> None:
         require("chromadb", "vector store 'chroma'", "chroma")
-        self._options = options
-        self._collection: Any = None
-        self._opening: asyncio.Lock | None = None
+        super().__init__(options)
 
-    @property
-    def dimension(self) -> int:
-        """The vector length this store accepts."""
-        return self._options.dimension
+    async def _connect(self) -> Any:
+        return await asyncio.to_thread(self._open_collection)
 
-    @property
-    def options(self) -> ChromaOptions:
-        """The options the store was built with."""
-        return self._options
+    async def _prepare(self, collection: Any) -> None:
+        sample = await asyncio.to_thread(collection.peek, 1)
+        embeddings = sample.get("embeddings")
+        stored = len(embeddings[0]) if embeddings is not None and len(embeddings) else None
+        check_stored_dimension(stored, self._options.dimension, f"Chroma collection {self._options.collection!r}")
 
-    def _connect(self) -> Any:
+    def _open_collection(self) -> Any:
         import chromadb
         from chromadb.config import Settings
 
@@ -143,161 +121,68 @@ class ChromaVectorStore:
             client = chromadb.PersistentClient(path=str(options.path), settings=settings)
         else:
             client = chromadb.EphemeralClient(settings=settings)
-        collection = client.get_or_create_collection(
+        return client.get_or_create_collection(
             options.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
-        sample = collection.peek(1)
-        embeddings = sample.get("embeddings")
-        stored = len(embeddings[0]) if embeddings is not None and len(embeddings) else None
-        if stored is not None and stored != options.dimension:
-            raise ConfigError(
-                f"Chroma collection {options.collection!r} holds {stored}-dimensional vectors but the store "
-                f"was opened with dimension={options.dimension}"
+
+    async def _disconnect(self, collection: Any) -> None:
+        """Nothing to release: Chroma keeps one shared client per path for the process."""
+
+    def _translate(self, where: ToolFilter) -> tuple[FilterDocument | None, ToolFilter]:
+        tags: list[FilterDocument] = []
+        if where.tags_any:
+            tags.append(_any([{"tags": {"$contains": tag}} for tag in sorted(where.tags_any)]))
+        tags += [{"tags": {"$contains": tag}} for tag in sorted(where.tags_all)]
+        tags += [{"tags": {"$not_contains": tag}} for tag in sorted(where.tags_none)]
+        document, pushed = filter_document(where, tags)
+        return document, where.without(tags=True, namespaces=True, metadata_keys=pushed)
+
+    async def _search(self, collection: Any, vector: Vector, size: int, native: FilterDocument | None) -> list[Hit]:
+        def search() -> list[Hit]:
+            n_results = min(size, collection.count())
+            if n_results == 0:
+                return []
+            found = collection.query(
+                query_embeddings=[vector], n_results=n_results, where=native, include=["metadatas", "distances"]
             )
-        return collection
+            return [
+                Hit(row_id, similarity_from_distance(distance), unflat_metadata(metadata))
+                for row_id, distance, metadata in zip(
+                    found["ids"][0], found["distances"][0], found["metadatas"][0], strict=True
+                )
+            ]
 
-    async def _call(self, work: Callable[[Any], T]) -> T:
-        """Run ``work(collection)`` in a worker thread, opening the collection first if needed."""
-        if self._collection is None:
-            self._opening = self._opening or asyncio.Lock()
-            async with self._opening:
-                if self._collection is None:
-                    with driver_errors("chroma"):
-                        self._collection = await asyncio.to_thread(self._connect)
-        collection = self._collection
-        with driver_errors("chroma"):
-            return await asyncio.to_thread(work, collection)
+        return await asyncio.to_thread(search)
 
-    async def upsert(self, rows: Sequence[VectorRow]) -> int:
-        """Insert or replace rows by id.
-
-        Args:
-            rows: The rows; a later row with the same id wins.
-
-        Returns:
-            The number of distinct ids written.
-
-        Raises:
-            ConfigError: If an item is not a `VectorRow` or has the wrong dimension.
-            StoreError: If Chroma fails.
-        """
-        checked = check_rows(rows, self._options.dimension)
-
+    async def _upsert(self, rows: list[VectorRow]) -> None:
         def write(collection: Any) -> None:
-            for start in range(0, len(checked), _BATCH):
-                batch = checked[start : start + _BATCH]
+            for batch in batches(rows, _BATCH):
                 collection.upsert(
                     ids=[row.id for row in batch],
                     embeddings=[row.vector for row in batch],
                     metadatas=[flat_metadata(row.metadata) for row in batch],
                 )
 
-        if checked:
-            await self._call(write)
-        return len(checked)
+        await self._in_thread(write)
 
-    async def delete(self, ids: Sequence[str]) -> None:
-        """Remove rows by id; unknown ids are ignored.
+    async def _delete(self, ids: list[str]) -> None:
+        await self._in_thread(lambda collection: collection.delete(ids=ids))
 
-        Args:
-            ids: The ids to remove.
-
-        Raises:
-            ConfigError: If ``ids`` is a bare string or holds a non-string.
-            StoreError: If Chroma fails.
-        """
-        wanted = check_ids(ids)
-        if wanted:
-            await self._call(lambda collection: collection.delete(ids=wanted))
-
-    async def query(self, vector: VectorLike, k: int, where: ToolFilter | None = None) -> list[Hit]:
-        """The ``k`` rows most similar to ``vector`` that pass ``where``, best first.
-
-        Args:
-            vector: The query vector.
-            k: The most hits to return.
-            where: An optional filter.
-
-        Returns:
-            Up to ``k`` hits, best first, each passing ``where``.
-
-        Raises:
-            ConfigError: If ``k < 1`` or the vector has the wrong dimension.
-            StoreError: If Chroma fails.
-        """
-        query_vector = check_query_vector(vector, self._options.dimension)
-        check_k(k)
-        native, residual = _where(where) if where is not None else (None, None)
-
-        def search(collection: Any, size: int) -> list[Hit]:
-            size = min(size, collection.count())
-            if size == 0:
-                return []
-            found = collection.query(
-                query_embeddings=[query_vector], n_results=size, where=native, include=["metadatas", "distances"]
-            )
-            # Chroma's cosine space reports distance = 1 - similarity.
-            return [
-                Hit(row_id, 1.0 - float(distance), unflat_metadata(metadata))
-                for row_id, distance, metadata in zip(
-                    found["ids"][0], found["distances"][0], found["metadatas"][0], strict=True
-                )
-            ]
-
-        async def fetch(size: int) -> list[Hit]:
-            return await self._call(lambda collection: search(collection, size))
-
-        return await verified_query(fetch, k, where, residual=residual, max_fetch=_MAX_FETCH)
+    async def _get(self, ids: list[str]) -> list[VectorRow]:
+        found = await self._in_thread(lambda collection: collection.get(ids=ids, include=["embeddings", "metadatas"]))
+        return [
+            VectorRow(row_id, embedding, unflat_metadata(metadata))
+            for row_id, embedding, metadata in zip(found["ids"], found["embeddings"], found["metadatas"], strict=True)
+        ]
 
     async def count(self) -> int:
-        """The number of rows stored.
-
-        Returns:
-            The number of rows stored.
-
-        Raises:
-            StoreError: If Chroma fails.
-        """
-        return await self._call(lambda collection: int(collection.count()))
-
-    async def get(self, ids: Sequence[str]) -> list[VectorRow]:
-        """The stored rows for ``ids`` in the order asked; unknown ids are skipped.
-
-        Args:
-            ids: The ids to read.
-
-        Returns:
-            The rows found, in the order asked.
-
-        Raises:
-            ConfigError: If ``ids`` is a bare string or holds a non-string.
-            StoreError: If Chroma fails.
-        """
-        wanted = check_ids(ids)
-        if not wanted:
-            return []
-        found = await self._call(lambda collection: collection.get(ids=wanted, include=["embeddings", "metadatas"]))
-        rows = {
-            row_id: VectorRow(row_id, embedding, unflat_metadata(metadata))
-            for row_id, embedding, metadata in zip(found["ids"], found["embeddings"], found["metadatas"], strict=True)
-        }
-        return [rows[row_id] for row_id in wanted if row_id in rows]
+        """The number of rows in the collection."""
+        return await self._in_thread(lambda collection: int(collection.count()))
 
     async def ids(self) -> list[str]:
-        """Every stored id.
-
-        Returns:
-            Every stored id, in no particular order.
-
-        Raises:
-            StoreError: If Chroma fails.
-        """
-        found = await self._call(lambda collection: collection.get(include=[]))
+        """Every id in the collection."""
+        found = await self._in_thread(lambda collection: collection.get(include=[]))
         return [str(row_id) for row_id in found["ids"]]
 
     async def persist(self) -> None:
         """Nothing to do: a persistent Chroma client writes through on every call."""
-
-    async def close(self) -> None:
-        """Drop the collection handle; Chroma keeps one shared client per path for the process."""
-        self._collection = None

@@ -7,32 +7,23 @@ pre-filter; ``metadata_eq`` clauses are post-filtered, since arbitrary keys live
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from armorer_ray.embeddings._extras import require
 from armorer_ray.embeddings.filters import ToolFilter, row_tags
-from armorer_ray.embeddings.rows import Hit, VectorLike, VectorRow
-from armorer_ray.embeddings.stores._common import (
-    check_ids,
-    check_k,
-    check_query_vector,
-    check_rows,
-    driver_errors,
-    verified_query,
-)
-from armorer_ray.errors import ConfigError
+from armorer_ray.embeddings.rows import Hit, Vector, VectorRow
+from armorer_ray.embeddings.stores._client import ClientVectorStore
+from armorer_ray.embeddings.stores._common import batches, check_stored_dimension, similarity_from_distance
 
 __all__ = ["LanceDBOptions", "LanceDBVectorStore"]
 
 _CHUNK = 500  # ids per "id IN (...)" clause, to keep each SQL statement small
-_MAX_FETCH = 100_000
 
 
 class LanceDBOptions(BaseModel):
@@ -64,6 +55,7 @@ def _string_list(values: frozenset[str]) -> str:
 
 
 def _sql(where: ToolFilter) -> str | None:
+    """The SQL condition for the tag and namespace clauses of ``where``; arbitrary keys live only in the JSON."""
     clauses = []
     if where.tags_any:
         clauses.append(f"array_has_any(tags, {_string_list(where.tags_any)})")
@@ -76,11 +68,16 @@ def _sql(where: ToolFilter) -> str | None:
     return " AND ".join(f"({clause})" for clause in clauses) or None
 
 
+class _Opened(NamedTuple):
+    connection: Any
+    table: Any
+
+
 def _ids_in(ids: Sequence[str]) -> str:
     return f"id IN ({', '.join(_quote(row_id) for row_id in ids)})"
 
 
-class LanceDBVectorStore:
+class LanceDBVectorStore(ClientVectorStore[LanceDBOptions, _Opened, str]):
     """A `VectorStore` on a LanceDB table in a local directory; needs ``pip install 'armorer-ray[lancedb]'``.
 
     Writes are durable when each call returns; ``persist()`` compacts the table's small fragments.
@@ -103,23 +100,13 @@ class LanceDBVectorStore:
         ['b']
     """
 
+    backend = "lancedb"
+    max_fetch = 100_000
+
     def __init__(self, options: LanceDBOptions) -> None:
         require("lancedb", "vector store 'lancedb'", "lancedb")
         require("pyarrow", "vector store 'lancedb'", "lancedb")
-        self._options = options
-        self._connection: Any = None
-        self._table: Any = None
-        self._opening: asyncio.Lock | None = None
-
-    @property
-    def dimension(self) -> int:
-        """The vector length this store accepts."""
-        return self._options.dimension
-
-    @property
-    def options(self) -> LanceDBOptions:
-        """The options the store was built with."""
-        return self._options
+        super().__init__(options)
 
     def _schema(self) -> Any:
         import pyarrow as pa
@@ -134,188 +121,88 @@ class LanceDBVectorStore:
             ]
         )
 
-    async def _open(self) -> Any:
-        if self._table is not None:
-            return self._table
-        self._opening = self._opening or asyncio.Lock()
-        async with self._opening:
-            if self._table is None:
-                import lancedb
+    async def _connect(self) -> _Opened:
+        import lancedb
 
-                with driver_errors("lancedb"):
-                    connection = await lancedb.connect_async(self._options.path)
-                    name = self._options.table
-                    # Open an existing table as is: create_table(exist_ok=True) would refuse a schema mismatch
-                    # with a vaguer message than the dimension check below.
-                    if await _table_exists(connection, name):
-                        table = await connection.open_table(name)
-                    else:
-                        table = await connection.create_table(name, schema=self._schema())
-                    stored = (await table.schema()).field("vector").type.list_size
-                if stored != self._options.dimension:
-                    raise ConfigError(
-                        f"LanceDB table {self._options.table!r} in {self._options.path} holds {stored}-dimensional "
-                        f"vectors but the store was opened with dimension={self._options.dimension}"
-                    )
-                self._connection, self._table = connection, table
-        return self._table
+        connection = await lancedb.connect_async(self._options.path)
+        name = self._options.table
+        # Open an existing table as is: create_table(exist_ok=True) would refuse a schema mismatch
+        # with a vaguer message than the dimension check below.
+        if await _table_exists(connection, name):
+            table = await connection.open_table(name)
+        else:
+            table = await connection.create_table(name, schema=self._schema())
+        return _Opened(connection, table)
 
-    async def upsert(self, rows: Sequence[VectorRow]) -> int:
-        """Insert or replace rows by id (a LanceDB merge-insert on ``id``).
+    async def _prepare(self, opened: _Opened) -> None:
+        stored = (await opened.table.schema()).field("vector").type.list_size
+        location = f"LanceDB table {self._options.table!r} in {self._options.path}"
+        check_stored_dimension(stored, self._options.dimension, location)
 
-        Args:
-            rows: The rows; a later row with the same id wins.
+    async def _disconnect(self, opened: _Opened) -> None:
+        """Close the table and the connection."""
+        opened.table.close()
+        opened.connection.close()
 
-        Returns:
-            The number of distinct ids written.
+    def _translate(self, where: ToolFilter) -> tuple[str | None, ToolFilter]:
+        return _sql(where), where.without(tags=True, namespaces=True)
 
-        Raises:
-            ConfigError: If an item is not a `VectorRow` or has the wrong dimension.
-            StoreError: If LanceDB fails.
-        """
-        checked = check_rows(rows, self._options.dimension)
-        if not checked:
-            return 0
+    async def _search(self, opened: _Opened, vector: Vector, size: int, native: str | None) -> list[Hit]:
+        search = opened.table.vector_search(vector.tolist()).distance_type("cosine").select(["id", "metadata"])
+        search = search.limit(size)
+        if native is not None:
+            search = search.where(native)
+        found = await search.to_list()
+        return [
+            Hit(item["id"], similarity_from_distance(item["_distance"]), json.loads(item["metadata"])) for item in found
+        ]
+
+    async def _upsert(self, rows: list[VectorRow]) -> None:
+        """A LanceDB merge-insert on ``id``."""
         import pyarrow as pa
 
-        table = await self._open()
-        flat = np.concatenate([row.vector for row in checked])
+        flat = np.concatenate([row.vector for row in rows])
         data = pa.Table.from_arrays(
             [
-                pa.array([row.id for row in checked], pa.string()),
+                pa.array([row.id for row in rows], pa.string()),
                 pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), self._options.dimension),
-                pa.array([_namespace(row) for row in checked], pa.string()),
-                pa.array([sorted(row_tags(row.metadata)) for row in checked], pa.list_(pa.string())),
-                pa.array([json.dumps(row.metadata, separators=(",", ":")) for row in checked], pa.string()),
+                pa.array([_namespace(row) for row in rows], pa.string()),
+                pa.array([sorted(row_tags(row.metadata)) for row in rows], pa.list_(pa.string())),
+                pa.array([json.dumps(row.metadata, separators=(",", ":")) for row in rows], pa.string()),
             ],
             schema=self._schema(),
         )
-        with driver_errors("lancedb"):
-            await table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
-        return len(checked)
+        async with self._using() as opened:
+            await opened.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
 
-    async def delete(self, ids: Sequence[str]) -> None:
-        """Remove rows by id; unknown ids are ignored.
+    async def _delete(self, ids: list[str]) -> None:
+        async with self._using() as opened:
+            for chunk in batches(ids, _CHUNK):
+                await opened.table.delete(_ids_in(chunk))
 
-        Args:
-            ids: The ids to remove.
-
-        Raises:
-            ConfigError: If ``ids`` is a bare string or holds a non-string.
-            StoreError: If LanceDB fails.
-        """
-        wanted = check_ids(ids)
-        if not wanted:
-            return
-        table = await self._open()
-        with driver_errors("lancedb"):
-            for start in range(0, len(wanted), _CHUNK):
-                await table.delete(_ids_in(wanted[start : start + _CHUNK]))
-
-    async def query(self, vector: VectorLike, k: int, where: ToolFilter | None = None) -> list[Hit]:
-        """The ``k`` rows most similar to ``vector`` that pass ``where``, best first.
-
-        Args:
-            vector: The query vector.
-            k: The most hits to return.
-            where: An optional filter.
-
-        Returns:
-            Up to ``k`` hits, best first, each passing ``where``.
-
-        Raises:
-            ConfigError: If ``k < 1`` or the vector has the wrong dimension.
-            StoreError: If LanceDB fails.
-        """
-        query_vector = check_query_vector(vector, self._options.dimension).tolist()
-        check_k(k)
-        table = await self._open()
-        sql = _sql(where) if where is not None else None
-        residual = where.without(tags=True, namespaces=True) if where is not None else None
-
-        async def fetch(size: int) -> list[Hit]:
-            search = table.vector_search(query_vector).distance_type("cosine").select(["id", "metadata"]).limit(size)
-            if sql is not None:
-                search = search.where(sql)
-            with driver_errors("lancedb"):
-                found = await search.to_list()
-            # LanceDB reports cosine distance, 1 - similarity.
-            return [Hit(item["id"], 1.0 - float(item["_distance"]), json.loads(item["metadata"])) for item in found]
-
-        return await verified_query(fetch, k, where, residual=residual, max_fetch=_MAX_FETCH)
+    async def _get(self, ids: list[str]) -> list[VectorRow]:
+        rows: list[VectorRow] = []
+        async with self._using() as opened:
+            for chunk in batches(ids, _CHUNK):
+                items = await opened.table.query().where(_ids_in(chunk)).select(["id", "vector", "metadata"]).to_list()
+                rows += [VectorRow(item["id"], item["vector"], json.loads(item["metadata"])) for item in items]
+        return rows
 
     async def count(self) -> int:
-        """The number of rows stored.
-
-        Returns:
-            The number of rows stored.
-
-        Raises:
-            StoreError: If LanceDB fails.
-        """
-        table = await self._open()
-        with driver_errors("lancedb"):
-            return int(await table.count_rows())
-
-    async def get(self, ids: Sequence[str]) -> list[VectorRow]:
-        """The stored rows for ``ids`` in the order asked; unknown ids are skipped.
-
-        Args:
-            ids: The ids to read.
-
-        Returns:
-            The rows found, in the order asked.
-
-        Raises:
-            ConfigError: If ``ids`` is a bare string or holds a non-string.
-            StoreError: If LanceDB fails.
-        """
-        wanted = check_ids(ids)
-        if not wanted:
-            return []
-        table = await self._open()
-        found: dict[str, VectorRow] = {}
-        with driver_errors("lancedb"):
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                items = await table.query().where(_ids_in(chunk)).select(["id", "vector", "metadata"]).to_list()
-                for item in items:
-                    found[item["id"]] = VectorRow(item["id"], item["vector"], json.loads(item["metadata"]))
-        return [found[row_id] for row_id in wanted if row_id in found]
+        """The number of rows in the table."""
+        async with self._using() as opened:
+            return int(await opened.table.count_rows())
 
     async def ids(self) -> list[str]:
-        """Every stored id.
-
-        Returns:
-            Every stored id, in no particular order.
-
-        Raises:
-            StoreError: If LanceDB fails.
-        """
-        table = await self._open()
-        with driver_errors("lancedb"):
-            column = (await table.query().select(["id"]).to_arrow()).column("id")
+        """Every id in the table."""
+        async with self._using() as opened:
+            column = (await opened.table.query().select(["id"]).to_arrow()).column("id")
         return [str(value) for value in column.to_pylist()]
 
     async def persist(self) -> None:
-        """Compact the table: writes are already durable, but each upsert leaves a small fragment behind.
-
-        Raises:
-            StoreError: If LanceDB fails.
-        """
-        table = await self._open()
-        with driver_errors("lancedb"):
-            await table.optimize()
-
-    async def close(self) -> None:
-        """Close the table and the connection."""
-        table, connection = self._table, self._connection
-        self._table = self._connection = None
-        with driver_errors("lancedb"):
-            if table is not None:
-                table.close()
-            if connection is not None:
-                connection.close()
+        """Compact the table: writes are already durable, but each upsert leaves a small fragment behind."""
+        async with self._using() as opened:
+            await opened.table.optimize()
 
 
 async def _table_exists(connection: Any, name: str) -> bool:

@@ -19,15 +19,9 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, JsonValue, PositiveInt
 
 from armorer_ray.embeddings.filters import ToolFilter, row_tags, scalars_equal
-from armorer_ray.embeddings.rows import Hit, Vector, VectorLike, VectorRow
-from armorer_ray.embeddings.stores._common import (
-    check_ids,
-    check_k,
-    check_query_vector,
-    check_rows,
-    copy_metadata,
-    unit,
-)
+from armorer_ray.embeddings.rows import Hit, Vector, VectorRow
+from armorer_ray.embeddings.stores._checked import CheckedVectorStore
+from armorer_ray.embeddings.stores._common import copy_metadata, unit
 from armorer_ray.errors import ConfigError, StoreError
 
 __all__ = ["MemoryOptions", "MemoryVectorStore"]
@@ -117,11 +111,12 @@ def _top(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
     return best[np.argsort(-scores[best], kind="stable")]
 
 
-class MemoryVectorStore:
+class MemoryVectorStore(CheckedVectorStore[MemoryOptions]):
     """Exact cosine search over an in-memory numpy matrix; the default `VectorStore`.
 
     Vectors are normalised on the way in, so a query is one matrix-vector product; filters become boolean
-    masks from a per-tag and per-namespace index that is rebuilt on the first query after a write.
+    masks from a per-tag and per-namespace index that is rebuilt on the first query after a write. `get`
+    returns the vectors as stored, at unit length.
 
     Args:
         options: The dimension and an optional ``.npz`` path.
@@ -145,7 +140,7 @@ class MemoryVectorStore:
     """
 
     def __init__(self, options: MemoryOptions) -> None:
-        self._options = options
+        super().__init__(options)
         self._dimension = options.dimension
         self._vectors: npt.NDArray[np.float32] = np.empty((0, self._dimension), dtype=np.float32)
         self._size = 0
@@ -156,21 +151,6 @@ class MemoryVectorStore:
         if options.path is not None and options.path.exists():
             self._load(options.path)
 
-    @property
-    def dimension(self) -> int:
-        """The vector length this store accepts.
-
-        Example:
-            >>> MemoryVectorStore(MemoryOptions(dimension=3)).dimension
-            3
-        """
-        return self._dimension
-
-    @property
-    def options(self) -> MemoryOptions:
-        """The options the store was built with."""
-        return self._options
-
     def _reserve(self, extra: int) -> None:
         needed = self._size + extra
         if needed <= self._vectors.shape[0]:
@@ -180,30 +160,10 @@ class MemoryVectorStore:
         grown[: self._size] = self._vectors[: self._size]
         self._vectors = grown
 
-    async def upsert(self, rows: Sequence[VectorRow]) -> int:
-        """Insert or replace rows by id.
-
-        Args:
-            rows: The rows; a later row with the same id wins.
-
-        Returns:
-            The number of distinct ids written.
-
-        Raises:
-            ConfigError: If an item is not a `VectorRow` or has the wrong dimension.
-
-        Example:
-            >>> import asyncio
-            >>> store = MemoryVectorStore(MemoryOptions(dimension=2))
-            >>> asyncio.run(store.upsert([VectorRow("a", [1, 0]), VectorRow("a", [0, 1])]))
-            1
-        """
-        checked = check_rows(rows, self._dimension)
-        if not checked:
-            return 0
-        self._reserve(sum(1 for row in checked if row.id not in self._positions))
-        targets = np.empty(len(checked), dtype=np.intp)
-        for slot, row in enumerate(checked):
+    async def _upsert(self, rows: list[VectorRow]) -> None:
+        self._reserve(sum(1 for row in rows if row.id not in self._positions))
+        targets = np.empty(len(rows), dtype=np.intp)
+        for slot, row in enumerate(rows):
             position = self._positions.get(row.id)
             if position is None:
                 position = self._size
@@ -214,28 +174,12 @@ class MemoryVectorStore:
             else:
                 self._metadata[position] = row.metadata
             targets[slot] = position
-        block = np.stack([row.vector for row in checked])
+        block = np.stack([row.vector for row in rows])
         self._vectors[targets] = block / np.linalg.norm(block, axis=1, keepdims=True)
         self._index = None
-        return len(checked)
 
-    async def delete(self, ids: Sequence[str]) -> None:
-        """Remove rows by id; unknown ids are ignored.
-
-        Args:
-            ids: The ids to remove.
-
-        Raises:
-            ConfigError: If ``ids`` is a bare string or holds a non-string.
-
-        Example:
-            >>> import asyncio
-            >>> store = MemoryVectorStore(MemoryOptions(dimension=2))
-            >>> _ = asyncio.run(store.upsert([VectorRow("a", [1, 0])]))
-            >>> asyncio.run(store.delete(["a", "never-stored"])); asyncio.run(store.count())
-            0
-        """
-        for row_id in check_ids(ids):
+    async def _delete(self, ids: list[str]) -> None:
+        for row_id in ids:
             position = self._positions.pop(row_id, None)
             if position is None:
                 continue
@@ -252,28 +196,8 @@ class MemoryVectorStore:
             self._size = last
         self._index = None
 
-    async def query(self, vector: VectorLike, k: int, where: ToolFilter | None = None) -> list[Hit]:
-        """The ``k`` rows most similar to ``vector`` that pass ``where``, best first.
-
-        Args:
-            vector: The query vector.
-            k: The most hits to return.
-            where: An optional filter.
-
-        Returns:
-            Up to ``k`` hits with exact cosine scores.
-
-        Raises:
-            ConfigError: If ``k < 1`` or the vector has the wrong dimension.
-
-        Example:
-            >>> import asyncio
-            >>> store = MemoryVectorStore(MemoryOptions(dimension=2))
-            >>> asyncio.run(store.query([1, 0], k=3))
-            []
-        """
-        query = unit(check_query_vector(vector, self._dimension))
-        check_k(k)
+    async def _query(self, vector: Vector, k: int, where: ToolFilter | None) -> list[Hit]:
+        query = unit(vector)
         if self._size == 0:
             return []
         matrix = self._vectors[: self._size]
@@ -300,51 +224,19 @@ class MemoryVectorStore:
         return self._index
 
     async def count(self) -> int:
-        """The number of rows stored.
-
-        Example:
-            >>> import asyncio
-            >>> asyncio.run(MemoryVectorStore(MemoryOptions(dimension=2)).count())
-            0
-        """
+        """The number of rows held in memory."""
         return self._size
 
-    async def get(self, ids: Sequence[str]) -> list[VectorRow]:
-        """The stored rows for ``ids`` in the order asked; unknown ids are skipped.
-
-        Args:
-            ids: The ids to read.
-
-        Returns:
-            The rows, with unit-length vectors (the store normalises on the way in).
-
-        Raises:
-            ConfigError: If ``ids`` is a bare string or holds a non-string.
-
-        Example:
-            >>> import asyncio
-            >>> store = MemoryVectorStore(MemoryOptions(dimension=2))
-            >>> _ = asyncio.run(store.upsert([VectorRow("a", [3, 4], {"content_hash": "h1"})]))
-            >>> [(row.id, row.vector.tolist(), row.metadata) for row in asyncio.run(store.get(["a", "zz"]))]
-            [('a', [0.6000000238418579, 0.800000011920929], {'content_hash': 'h1'})]
-        """
+    async def _get(self, ids: list[str]) -> list[VectorRow]:
         rows = []
-        for row_id in check_ids(ids):
+        for row_id in ids:
             position = self._positions.get(row_id)
             if position is not None:
                 rows.append(VectorRow(row_id, self._vectors[position].copy(), self._metadata[position]))
         return rows
 
     async def ids(self) -> list[str]:
-        """Every stored id.
-
-        Example:
-            >>> import asyncio
-            >>> store = MemoryVectorStore(MemoryOptions(dimension=2))
-            >>> _ = asyncio.run(store.upsert([VectorRow("b", [1, 0]), VectorRow("a", [0, 1])]))
-            >>> sorted(asyncio.run(store.ids()))
-            ['a', 'b']
-        """
+        """Every id held in memory."""
         return list(self._ids)
 
     async def persist(self) -> None:
