@@ -40,7 +40,8 @@ class ClientVectorStore(CheckedVectorStore[OptionsT], Generic[OptionsT, HandleT,
     def __init__(self, options: OptionsT) -> None:
         super().__init__(options)
         self._handle: HandleT | None = None
-        self._opening = asyncio.Lock()
+        # Made on first use, so that a store nobody has used yet still pickles.
+        self._opening: asyncio.Lock | None = None
 
     @abstractmethod
     async def _connect(self) -> HandleT:
@@ -74,6 +75,7 @@ class ClientVectorStore(CheckedVectorStore[OptionsT], Generic[OptionsT, HandleT,
         """The handle, connecting once even when several calls race to be first."""
         handle = self._handle
         if handle is None:
+            self._opening = self._opening or asyncio.Lock()
             async with self._opening:
                 handle = self._handle
                 if handle is None:
