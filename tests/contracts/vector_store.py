@@ -301,3 +301,7 @@ class VectorStoreContract:
             await reopen()
         for other in opened:
             await other.close()
+        # Refusing must leave the location as it was: the right dimension still opens and sees the rows.
+        reopened = make_store(DIM)
+        assert await reopened.count() == 2
+        await reopened.close()
