@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from armorer_ray import ConfigError, Toolbox, tool
 from armorer_ray.embeddings import ToolFilter, load_vector_store
@@ -164,3 +166,24 @@ async def test_a_multi_part_request_gets_a_tool_for_each_part() -> None:
 def test_coverage_must_be_a_fraction() -> None:
     with pytest.raises(ValueError, match="coverage"):
         FusionWeights(coverage=1.5)
+
+
+WORDS = ["restaurant", "rating", "menu", "vegetarian", "reviews", "flight", "book", "city", "dishes", "Paris",
+         "cheap", "search", "find", "airports", "cuisine"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sentences=st.lists(st.lists(st.sampled_from(WORDS), min_size=3, max_size=8), min_size=1, max_size=5),
+       k=st.integers(min_value=1, max_value=8))
+async def test_part_coverage_only_reorders_and_keeps_the_best_hit_first(sentences: list[list[str]], k: int) -> None:
+    request = ". ".join(" ".join(words) for words in sentences) + "."
+    embedder = HashingEmbedder(HashingOptions(dimension=64))
+    by_score = await ToolIndex(dining_and_travel(), embedder=embedder,
+                               weights=FusionWeights(coverage=0)).search(request, k=k)
+    covering = await ToolIndex(dining_and_travel(), embedder=embedder).search(request, k=k)
+    names = [hit.name for hit in covering]
+    assert len(names) == len(set(names)) == len(by_score) == min(k, 6)
+    assert names[0] == by_score[0].name
+    assert {hit.name: hit.score for hit in covering}.items() <= {
+        hit.name: hit.score for hit in await ToolIndex(dining_and_travel(), embedder=embedder,
+                                                        weights=FusionWeights(coverage=0)).search(request, k=6)}.items()
