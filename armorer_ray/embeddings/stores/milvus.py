@@ -108,6 +108,9 @@ class MilvusVectorStore(ClientVectorStore[MilvusOptions, Any, str]):
         if options.path is not None:
             require("milvus_lite", "vector store 'milvus' with a local path", "milvus")
         super().__init__(options)
+        # Milvus Lite searches rows still in growing segments by a slow path (measured here: 200 ms for 10k rows
+        # of 256 dimensions, against 15 ms once flushed), so a local store seals its writes before the next search.
+        self._unsealed = False
 
     def _schema(self, client: Any) -> tuple[Any, Any]:
         from pymilvus import DataType
@@ -168,7 +171,12 @@ class MilvusVectorStore(ClientVectorStore[MilvusOptions, Any, str]):
         return " and ".join(f"({clause})" for clause in clauses) or None, residual
 
     async def _search(self, client: Any, vector: Vector, size: int, native: str | None) -> list[Hit]:
+        seal = self._unsealed and self._options.path is not None
+        self._unsealed = False  # cleared before the flush: a write landing meanwhile sets it again
+
         def search() -> list[Hit]:
+            if seal:
+                client.flush(self._options.collection)
             found = client.search(
                 self._options.collection,
                 data=[vector.tolist()],
@@ -191,6 +199,7 @@ class MilvusVectorStore(ClientVectorStore[MilvusOptions, Any, str]):
                 client.upsert(name, batch)
 
         await self._in_thread(write)
+        self._unsealed = True
 
     async def _delete(self, ids: list[str]) -> None:
         await self._in_thread(lambda client: client.delete(self._options.collection, ids=ids))
