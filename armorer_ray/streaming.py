@@ -157,23 +157,21 @@ async def collect_stream(source: AsyncIterator[Any] | Iterator[Any], ctx: CallCo
     sink: ChunkSink | None = ctx.state.get(STREAM_SINK)
     hub = ctx.hub
     chunks: list[Any] = []
+
+    async def take(chunk: Any) -> None:
+        chunks.append(chunk)
+        if hub.wants("output-chunk"):
+            hub.emit("output-chunk", {"tool": ctx.tool, "call": ctx.call, "chunk": chunk, "index": len(chunks) - 1})
+        if sink is not None:
+            await sink(chunk)
+
     try:
         if isinstance(source, AsyncIterator):
             async for chunk in source:
-                chunks.append(chunk)
-                if hub.wants("output-chunk"):
-                    hub.emit("output-chunk", {"tool": ctx.tool, "call": ctx.call, "chunk": chunk,
-                                              "index": len(chunks) - 1})
-                if sink is not None:
-                    await sink(chunk)
+                await take(chunk)
         else:
             while (chunk := await asyncio.to_thread(next, source, _DONE)) is not _DONE:
-                chunks.append(chunk)
-                if hub.wants("output-chunk"):
-                    hub.emit("output-chunk", {"tool": ctx.tool, "call": ctx.call, "chunk": chunk,
-                                              "index": len(chunks) - 1})
-                if sink is not None:
-                    await sink(chunk)
+                await take(chunk)
     finally:
         await _close(source)
     reducer: Reducer = getattr(ctx.tool.resolve_body(ctx.dry_run), _REDUCER_ATTRIBUTE, "list")
