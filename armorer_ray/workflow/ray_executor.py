@@ -10,7 +10,8 @@ schedules its spliced nodes from its own task, the same way, and returns their r
 
 The driver awaits every node's ref, for events, checkpoints, ``fail_fast`` cancellation and the final result;
 that never delays a downstream node, which Ray already holds. ``node.started`` is reported when a node's result
-arrives, because the driver learns of a start no sooner.
+arrives, because the driver learns of a start no sooner; so are its ``node.retrying`` events, which the worker
+keeps on the `NodeRun` it returns.
 
 This module imports Ray; `armorer_ray.workflow` imports it only when ``executor="ray"`` is asked for.
 """
@@ -162,6 +163,7 @@ class _WorkerEnv:
         self.run_id, self.inputs, self.toolbox, self.depth = run.run_id, inputs, state.toolbox, run.depth
         self.caller = run.caller
         self.restored = restored
+        self.retries: list[tuple[int, ToolError]] = []  # travel back on the NodeRun: the driver reports them
 
     async def call(self, plan_node: PlanNode, call: ToolCall) -> ToolResult:
         deployment = self.state.ship.deployment
@@ -175,11 +177,14 @@ class _WorkerEnv:
         task = _call_task.options(num_cpus=ship.num_cpus, max_retries=ship.max_retries)
         refs = [task.remote(ship.key, self.holder, plan_node.id, self.run, call) for call in calls]
         try:
-            return list(await asyncio.gather(*refs))
+            done = await asyncio.gather(*refs)
         except BaseException:
             for ref in refs:
                 _cancel(ref)
             raise
+        for _, _, retries in done:
+            self.retries.extend(retries)
+        return [(result, attempts) for result, attempts, _ in done]
 
     async def expand(self, plan: Plan, base: Mapping[str, Any]) -> list[NodeRun]:
         ship = replace(self.state.ship, key=f"{self.state.ship.key}/{self.run.run_id}/{plan.prefix}", plan=plan)
@@ -193,7 +198,8 @@ class _WorkerEnv:
         """Starts are reported by the driver, with the result."""
 
     def retrying(self, node: str, attempt: int, error: ToolError) -> None:
-        """Retries show in the node's ``attempts``."""
+        """Kept, to travel back on the node's run: the driver emits ``node.retrying`` when it settles."""
+        self.retries.append((attempt, error))
 
 
 @ray.remote(num_cpus=1, max_retries=0)
@@ -203,15 +209,18 @@ def _node_task(key: str, holder: list[Any], name: str, run: _RunInfo, inputs: di
     plan = state.ship.plan
     env = _WorkerEnv(state, holder, run, inputs, restored)
     runs = dict(zip(plan.nodes[name].sources, upstream, strict=True))
-    return run_sync(run_node(plan, name, env, runs, base), "workflow node")
+    settled = run_sync(run_node(plan, name, env, runs, base), "workflow node")
+    return replace(settled, retries=tuple(env.retries)) if env.retries else settled
 
 
 @ray.remote(num_cpus=1, max_retries=0)
-def _call_task(key: str, holder: list[Any], name: str, run: _RunInfo, call: ToolCall) -> tuple[ToolResult, int]:
+def _call_task(key: str, holder: list[Any], name: str, run: _RunInfo,
+               call: ToolCall) -> tuple[ToolResult, int, tuple[tuple[int, ToolError], ...]]:
     state = _state(key, holder)
     plan = state.ship.plan
     env = _WorkerEnv(state, holder, run, {}, ())
-    return run_sync(call_with_retry(env, plan.nodes[name], plan.full_id(name), call), "workflow call")
+    result, attempts = run_sync(call_with_retry(env, plan.nodes[name], plan.full_id(name), call), "workflow call")
+    return result, attempts, tuple(env.retries)
 
 
 async def _outcome(ref: Any) -> Any:

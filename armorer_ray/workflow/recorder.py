@@ -10,6 +10,7 @@ finally ``run.finished`` (with ``result``, the `RunResult`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from armorer_ray.errors import ToolError
 from armorer_ray.events import EventHub
@@ -61,7 +62,9 @@ class RunRecorder:
         if run.status not in ("skipped",) and not run.restored and run.node not in self._started:
             # On Ray a node's start is learnt with its result; report it first, so every node's events keep order.
             self.started(run.node)
-        flat = run.flattened()[0] if run.children else run
+        for attempt, error in run.retries:  # retries made on a Ray worker, reported where the local executor would
+            self.retrying(run.node, attempt, error)
+        flat = replace(run, children=(), retries=()) if run.children or run.retries else run
         self.nodes[run.node] = flat
         self.emit(f"node.{run.status}", node=run.node, run=flat, restored=run.restored)
         if self.checkpoints is not None:

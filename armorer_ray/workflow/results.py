@@ -38,6 +38,8 @@ class NodeRun:
         attempts: Calls made, retries included.
         restored: Taken from a checkpoint rather than run again.
         children: Spliced nodes of an expansion, while they travel back from a Ray worker (flattened into the run).
+        retries: ``(attempt, error)`` of each failed call that ran again, while they travel back from a Ray worker
+            (reported as ``node.retrying`` events, then dropped from the run).
 
     Example:
         >>> NodeRun("fetch", "skipped", reason="condition on plan -> fetch is false").result is None
@@ -55,6 +57,7 @@ class NodeRun:
     attempts: int = 0
     restored: bool = False
     children: tuple[NodeRun, ...] = field(default=(), repr=False)
+    retries: tuple[tuple[int, ToolError], ...] = field(default=(), repr=False)
 
     @property
     def result(self) -> ToolResult | None:

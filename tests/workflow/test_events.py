@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from armorer_ray import Toolbox
 from armorer_ray.events import Event
-from armorer_ray.workflow import Condition, Edge, Node, WorkflowExecutor, create_workflow
+from armorer_ray.workflow import Condition, Edge, Node, NodeRetry, WorkflowExecutor, create_workflow
 from tests.workflow import tools as t
 
 BOX = Toolbox([t.forecast, t.warmest, t.coldest, t.explode, t.plan_searches, t.search, t.gather])
@@ -41,6 +42,29 @@ async def test_node_event_sequences(executor: WorkflowExecutor) -> None:
     }
     finished = [e for e in seen if e.type == "node.failed"]
     assert finished[0].detail["run"].error.message == "RuntimeError: boom"
+
+
+async def test_retries_report_the_same_events_on_every_executor(executor: WorkflowExecutor, tmp_path: Path) -> None:
+    box = Toolbox([t.stumble, t.plan_stumbles], context={"log_dir": str(tmp_path)})
+    wf = create_workflow(
+        nodes={"once": Node(t.stumble, arguments={"name": "once"}, retry=NodeRetry(attempts=3)),
+               "each": Node(t.stumble, inputs={"name": "$inputs.names"}, map_over="name", retry=2),
+               "spliced": Node(t.plan_stumbles, arguments={"names": ["deep"]})},
+        toolbox=box)
+    seen: list[Event] = []
+    wf.events.on("*", seen.append)
+    run = await wf.run({"names": ["x", "y"]}, executor=executor)
+    assert run.status == "succeeded", {n: r.error for n, r in run.nodes.items()}
+    assert per_node(seen) == {
+        "once": ["queued", "started", "retrying", "succeeded"],
+        "each": ["queued", "started", "retrying", "retrying", "succeeded"],
+        "spliced": ["queued", "started", "succeeded"], "spliced/s0": ["started", "retrying", "succeeded"],
+    }
+    retried = [(e.detail["node"], e.detail["attempt"], e.detail["error"].code) for e in seen if e.type == "node.retrying"]
+    assert sorted(retried) == [("each", 1, "TRANSIENT_ERROR"), ("each", 1, "TRANSIENT_ERROR"),
+                               ("once", 1, "TRANSIENT_ERROR"), ("spliced/s0", 1, "TRANSIENT_ERROR")]
+    assert run.nodes["once"].attempts == 2 and run.nodes["each"].attempts == 4
+    assert all(not node.retries for node in run.nodes.values())  # reported as events, not kept on the run
 
 
 async def test_events_stream_to_an_async_consumer() -> None:

@@ -77,6 +77,22 @@ def ledger(name: str, ctx: CallContext) -> str:
 
 
 @tool
+def stumble(name: str, ctx: CallContext) -> str:
+    """Fail with a transient error the first time ``name`` is called (a marker file in ``ctx['log_dir']``)."""
+    marker = Path(ctx["log_dir"]) / f"stumbled-{name}"
+    if not marker.exists():
+        marker.touch()
+        raise Transient(f"{name} stumbled")
+    return name
+
+
+@tool
+def plan_stumbles(names: list[str]) -> Expansion:
+    """Splice one retried stumble node per name."""
+    return Expansion(nodes={f"s{i}": Node("stumble", arguments={"name": name}, retry=2) for i, name in enumerate(names)})
+
+
+@tool
 def search(query: str) -> dict[str, list[str]]:
     """Pretend to search."""
     return {"hits": [query.upper()]}
