@@ -10,16 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import random
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from armorer_ray.embeddings.testing import HashingEmbedder, HashingOptions
+from tests.embeddings.fake_http import JsonHandler, serve_on_loopback
 
 
 @dataclass
@@ -78,49 +77,21 @@ class FakeEmbeddingsAPI:
                 self.in_flight -= 1
 
 
-def _handler(api: FakeEmbeddingsAPI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
-
+def _handler(api: FakeEmbeddingsAPI) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            raw = self.read_body()
             if self.path != "/v1/embeddings":
                 reply = Scripted(404, {"error": {"message": f"no route {self.path}"}})
             else:
                 reply = api.answer(json.loads(raw), {key.lower(): value for key, value in self.headers.items()})
-            data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-            self.send_response(reply.status)
-            for name, value in {"Content-Type": "application/json", **reply.headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
+            self.send_json(reply.status, reply.body, reply.headers)
 
     return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that timed out closes its socket mid-answer: the test's point, not a server fault.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @contextmanager
 def serve(api: FakeEmbeddingsAPI) -> Iterator[str]:
     """Serve ``api`` on a free loopback port; yields the base URL (``.../v1``)."""
-    server = _Server(("127.0.0.1", 0), _handler(api))
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="fake-embeddings", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_on_loopback(_handler(api), "fake-embeddings") as url:
+        yield f"{url}/v1"

@@ -23,17 +23,17 @@ consistent.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+
+from tests.embeddings.fake_http import JsonHandler, serve_on_loopback
 
 Json = Any
 _PAGE = 100
@@ -222,15 +222,11 @@ class FakePineconeIndex:
         return result
 
 
-def _handler(index: FakePineconeIndex) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
-        disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the body ~40 ms
-
+def _handler(index: FakePineconeIndex) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def _serve(self, method: str) -> None:
             url = urlparse(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             if self.headers.get("Api-Key") != index.api_key:
                 status, payload = (
                     401,
@@ -243,12 +239,7 @@ def _handler(index: FakePineconeIndex) -> type[BaseHTTPRequestHandler]:
                     status, payload = 400, {"code": 3, "message": "malformed JSON"}
                 else:
                     status, payload = index.handle(method, url.path, parse_qs(url.query), body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, payload)
 
         def do_GET(self) -> None:
             self._serve("GET")
@@ -256,31 +247,11 @@ def _handler(index: FakePineconeIndex) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._serve("POST")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
     return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that timed out closes its socket mid-answer: the test's point, not a server fault.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @contextmanager
 def serve(index: FakePineconeIndex) -> Iterator[str]:
     """Serve ``index`` on a free loopback port; yields its base URL and stops the server on exit."""
-    server = _Server(("127.0.0.1", 0), _handler(index))
-    # A short poll interval: shutdown() waits for the loop to notice, 0.5 s per test by default.
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="fake-pinecone", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_on_loopback(_handler(index), "fake-pinecone") as url:
+        yield url
