@@ -6,15 +6,15 @@ to run, and ``import armorer_ray.embeddings`` stays free of every optional depen
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from pydantic import BaseModel, ValidationError
 
+from armorer_ray._registry import import_backend, lookup, register
 from armorer_ray.embeddings.protocols import Embedder, VectorStore
-from armorer_ray.errors import ConfigError, MissingExtraError
+from armorer_ray.errors import ConfigError
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -82,9 +82,7 @@ vector_stores: Mapping[str, BackendSpec] = MappingProxyType(_stores)
 def _register(kind: str, registry: dict[str, BackendSpec], name: str, spec: BackendSpec, replace: bool) -> None:
     if not isinstance(spec, BackendSpec):
         raise ConfigError(f"{kind} {name!r} must be registered with a BackendSpec, got {type(spec).__name__}")
-    if name in registry and not replace:
-        raise ConfigError(f"{kind} {name!r} is already registered; pass replace=True to override it")
-    registry[name] = spec
+    register(kind, registry, name, spec, replace=replace)
 
 
 def register_embedder(name: str, spec: BackendSpec, *, replace: bool = False) -> None:
@@ -129,13 +127,8 @@ def register_vector_store(name: str, spec: BackendSpec, *, replace: bool = False
 def _build(
     kind: str, registry: Mapping[str, BackendSpec], name: str, options: BaseModel | Mapping[str, object] | None
 ) -> object:
-    spec = registry.get(name)
-    if spec is None:
-        raise ConfigError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(registry))}")
-    try:
-        module = importlib.import_module(spec.module)
-    except ModuleNotFoundError as exc:
-        raise MissingExtraError(f"{kind} {name!r}", spec.extra or name) from exc
+    spec = lookup(kind, registry, name)
+    module = import_backend(kind, name, spec.module, spec.extra or name)
     backend = getattr(module, spec.cls)
     options_model: type[BaseModel] = getattr(module, spec.options)
     if isinstance(options, options_model):

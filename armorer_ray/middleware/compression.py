@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_core import from_json, to_json
 
-from armorer_ray.errors import ConfigError, MissingExtraError
+from armorer_ray._registry import import_backend
+from armorer_ray.errors import ConfigError
 from armorer_ray.results import ToolCall, ToolResult, build_result
 
 if TYPE_CHECKING:
@@ -48,10 +48,7 @@ def _module(name: str) -> Any:
     spec = _CODECS.get(name)
     if spec is None:
         raise ConfigError(f"unknown compression codec {name!r}; known: {', '.join(sorted(_CODECS))}")
-    try:
-        return importlib.import_module(spec.module)
-    except ModuleNotFoundError as exc:
-        raise MissingExtraError(f"compression codec {name!r}", spec.extra or "compression") from exc
+    return import_backend("compression codec", name, spec.module, spec.extra or "compression")
 
 
 def _compressor(name: str, level: int) -> Callable[[bytes], bytes]:

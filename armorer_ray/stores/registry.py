@@ -5,13 +5,13 @@ Backends are imported on first use, so ``import armorer_ray.stores`` never impor
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol, cast
 
-from armorer_ray.errors import ConfigError, MissingExtraError
+from armorer_ray._registry import import_backend, lookup, register
+from armorer_ray.errors import ConfigError
 from armorer_ray.stores.protocols import Store
 
 __all__ = ["BackendSpec", "StoreFactory", "backends", "open_store", "register_backend"]
@@ -81,9 +81,7 @@ def register_backend(scheme: str, spec: BackendSpec, *, replace: bool = False) -
         ...
         armorer_ray.errors.ConfigError: store backend 'memory' is already registered; pass replace=True to override it
     """
-    if scheme in _backends and not replace:
-        raise ConfigError(f"store backend {scheme!r} is already registered; pass replace=True to override it")
-    _backends[scheme] = spec
+    register("store backend", _backends, scheme, spec, replace=replace)
 
 
 def open_store(url_or_name: str) -> Store:
@@ -116,14 +114,7 @@ def open_store(url_or_name: str) -> Store:
         raise ConfigError(f"a store URL must be a str, got {type(url_or_name).__name__}")
     scheme, separator, _ = url_or_name.partition("://")
     url = url_or_name if separator else f"{url_or_name}://"
-    spec = _backends.get(scheme)
-    if spec is None:
-        raise ConfigError(f"unknown store backend {scheme!r}; registered: {', '.join(sorted(_backends))}")
-    try:
-        module = importlib.import_module(spec.module)
-    except ModuleNotFoundError as exc:
-        if spec.extra is None:
-            raise
-        raise MissingExtraError(f"store backend {scheme!r}", spec.extra) from exc
+    spec = lookup("store backend", _backends, scheme)
+    module = import_backend("store backend", scheme, spec.module, spec.extra)
     factory = cast(StoreFactory, getattr(module, spec.attr))
     return factory.from_url(url)
