@@ -86,3 +86,25 @@ def test_bedrock_mistral_cohere() -> None:
     assert to_cohere([mutate])[0]["function"]["name"] == "mutate"
     doc = cohere.format_tool_results(result)[0]["content"][0]["document"]["data"]
     assert doc == '{"result": "ok"}'
+
+
+def test_call_parsers_accept_sdk_objects_and_loose_fields() -> None:
+    from pydantic import BaseModel
+
+    from armorer_ray.adapters import bedrock
+
+    class Block(BaseModel):  # stands in for an SDK's content block, read through model_dump()
+        type: str
+        id: str
+        name: str
+        input: object
+
+    [from_sdk, loose] = anthropic.parse_tool_calls([Block(type="tool_use", id="t1", name="mutate", input={"item_id": 1}),
+                                                    {"type": "tool_use", "id": "t2", "name": "mutate", "input": [1]},
+                                                    object()])
+    assert (from_sdk.id, from_sdk.name, from_sdk.arguments) == ("t1", "mutate", {"item_id": 1})
+    assert (loose.id, loose.arguments) == ("t2", {}), "arguments that are not an object are dropped, not fatal"
+    [use] = bedrock.parse_tool_calls([{"toolUse": {"toolUseId": "b1", "name": "mutate", "input": "junk"}}, "text"])
+    assert (use.id, use.arguments) == ("b1", {})
+    [call] = parse_tool_calls([{"id": "c1", "function": {"name": "mutate", "arguments": "[1, 2]"}}])
+    assert (call.id, call.arguments) == ("c1", {})

@@ -1,11 +1,12 @@
-"""What adapters accept: a tool, a definition dict, a list of them, or a toolbox."""
+"""What adapters take in and hand back: tool inputs, provider tool calls in their loose shapes, and our results."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from armorer_ray.errors import ConfigError
+from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.tools import Tool
 
 AdapterInput = Any  # Tool | dict | Iterable[Tool | dict] | Toolbox: kept loose for provider-side dicts
@@ -24,6 +25,13 @@ def definitions(source: AdapterInput) -> tuple[list[dict[str, Any]], bool]:
     return [item.to_json() if isinstance(item, Tool) else _checked(item) for item in items], False
 
 
+def shaped(source: AdapterInput, shape: Callable[[dict[str, Any]], Any]) -> Any:
+    """Each definition of ``source`` in a provider's shape: one for a single tool, a list for a list or toolbox."""
+    defs, single = definitions(source)
+    out = [shape(d) for d in defs]
+    return out[0] if single else out
+
+
 def _checked(item: object) -> dict[str, Any]:
     if isinstance(item, dict) and item.get("schemaVersion") == "2020-12" and "name" in item and "schema" in item:
         return item
@@ -32,3 +40,24 @@ def _checked(item: object) -> dict[str, Any]:
 
 def without_dialect(schema: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in schema.items() if key != "$schema"}
+
+
+def as_mapping(item: object) -> Mapping[str, Any]:
+    """A provider's item as a mapping: dicts as they are, SDK objects by ``model_dump()``, anything else empty."""
+    if isinstance(item, Mapping):
+        return item
+    dump: Callable[[], Mapping[str, Any]] = getattr(item, "model_dump", dict)
+    return dump()
+
+
+def loose_call(call_id: str | None, name: str, arguments: object) -> ToolCall:
+    """A `ToolCall` from a provider's fields: a missing id becomes empty, and arguments that are not an object ``{}``.
+
+    Validation of the arguments themselves is the pipeline's job, where a bad call becomes an error the model sees.
+    """
+    return ToolCall(id=call_id or "", name=name, arguments=arguments if isinstance(arguments, dict) else {})
+
+
+def result_list(results: ToolResult | Sequence[ToolResult]) -> list[ToolResult]:
+    """One result or several, as a list."""
+    return [results] if isinstance(results, ToolResult) else list(results)

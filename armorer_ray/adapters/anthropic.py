@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from armorer_ray.adapters._inputs import AdapterInput, definitions
+from armorer_ray.adapters._inputs import AdapterInput, as_mapping, loose_call, result_list, shaped
 from armorer_ray.results import ToolCall, ToolResult
 
 __all__ = ["format_tool_results", "parse_tool_calls", "to_anthropic"]
@@ -33,9 +33,7 @@ def _tool(definition: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_anthropic(source: AdapterInput) -> Any:
     """Anthropic tool definitions: one for a single tool, a list for a list or toolbox."""
-    defs, single = definitions(source)
-    out = [_tool(d) for d in defs]
-    return out[0] if single else out
+    return shaped(source, _tool)
 
 
 def parse_tool_calls(content: Any) -> list[ToolCall]:
@@ -48,21 +46,15 @@ def parse_tool_calls(content: Any) -> list[ToolCall]:
     """
     if not isinstance(content, list):
         return []
-    calls = []
-    for block in content:
-        data = block if isinstance(block, Mapping) else getattr(block, "model_dump", lambda: {})()
-        if data.get("type") == "tool_use":
-            arguments = data.get("input")
-            calls.append(ToolCall(id=data.get("id") or "", name=str(data.get("name", "")),
-                                  arguments=arguments if isinstance(arguments, dict) else {}))
-    return calls
+    blocks = [as_mapping(block) for block in content]
+    return [loose_call(data.get("id"), str(data.get("name", "")), data.get("input"))
+            for data in blocks if data.get("type") == "tool_use"]
 
 
 def format_tool_results(results: ToolResult | Sequence[ToolResult]) -> dict[str, Any]:
     """One ``user`` message with a ``tool_result`` block per result (``is_error`` on failures)."""
-    items = [results] if isinstance(results, ToolResult) else list(results)
     blocks = []
-    for r in items:
+    for r in result_list(results):
         text = r.content if isinstance(r.content, str) else json.dumps(r.content, ensure_ascii=False, default=str)
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": r.call_id, "content": text}
         if r.outcome == "error":

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from armorer_ray.adapters._inputs import AdapterInput, definitions, without_dialect
+from armorer_ray.adapters._inputs import AdapterInput, definitions, loose_call, result_list, without_dialect
 from armorer_ray.json_values import to_json_compatible
 from armorer_ray.results import ToolCall, ToolResult
 
@@ -33,21 +33,15 @@ def parse_tool_calls(content: Any) -> list[ToolCall]:
     """`ToolCall` objects from the ``toolUse`` blocks of a Converse assistant message's content."""
     if not isinstance(content, list):
         return []
-    calls = []
-    for block in content:
-        use = block.get("toolUse") if isinstance(block, Mapping) else None
-        if isinstance(use, Mapping):
-            arguments = use.get("input")
-            calls.append(ToolCall(id=use.get("toolUseId") or "", name=str(use.get("name", "")),
-                                  arguments=arguments if isinstance(arguments, dict) else {}))
-    return calls
+    uses = [block.get("toolUse") if isinstance(block, Mapping) else None for block in content]
+    return [loose_call(use.get("toolUseId"), str(use.get("name", "")), use.get("input"))
+            for use in uses if isinstance(use, Mapping)]
 
 
 def format_tool_results(results: ToolResult | Sequence[ToolResult]) -> dict[str, Any]:
     """A ``user`` message with one ``toolResult`` block per result (``status: error`` on failures)."""
-    items = [results] if isinstance(results, ToolResult) else list(results)
     blocks = []
-    for r in items:
+    for r in result_list(results):
         content = r.content
         body = {"text": content} if isinstance(content, str) else {"json": to_json_compatible(content)}
         block: dict[str, Any] = {"toolUseId": r.call_id, "content": [body]}

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from armorer_ray.adapters._inputs import AdapterInput, definitions, without_dialect
+from armorer_ray.adapters._inputs import AdapterInput, result_list, shaped, without_dialect
 from armorer_ray.results import ToolResult
 
 __all__ = ["format_tool_results", "to_cohere"]
@@ -24,17 +24,14 @@ __all__ = ["format_tool_results", "to_cohere"]
 
 def to_cohere(source: AdapterInput) -> Any:
     """Cohere v2 tool definitions (``tool_calls`` come back in the OpenAI shape: use its ``parse_tool_calls``)."""
-    defs, single = definitions(source)
-    out = [{"type": "function", "function": {"name": d["name"], "description": d["description"],
-                                             "parameters": without_dialect(d["schema"])}} for d in defs]
-    return out[0] if single else out
+    return shaped(source, lambda d: {"type": "function", "function": {
+        "name": d["name"], "description": d["description"], "parameters": without_dialect(d["schema"])}})
 
 
 def format_tool_results(results: ToolResult | Sequence[ToolResult]) -> list[dict[str, Any]]:
     """``role: tool`` messages whose content is one document holding the result (or the error)."""
-    items = [results] if isinstance(results, ToolResult) else list(results)
     out = []
-    for r in items:
+    for r in result_list(results):
         data = {"error": r.content} if r.outcome == "error" else {"result": r.content}
         out.append({"role": "tool", "tool_call_id": r.call_id,
                     "content": [{"type": "document", "document": {"data": json.dumps(data, default=str)}}]})

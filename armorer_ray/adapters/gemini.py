@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from armorer_ray.adapters._inputs import AdapterInput, definitions, without_dialect
+from armorer_ray.adapters._inputs import AdapterInput, shaped, without_dialect
 
 __all__ = ["to_gemini"]
 
@@ -27,6 +27,4 @@ def _declaration(definition: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_gemini(source: AdapterInput) -> Any:
     """Gemini function declarations (wrap a list as ``{"functionDeclarations": [...]}``)."""
-    defs, single = definitions(source)
-    out = [_declaration(d) for d in defs]
-    return out[0] if single else out
+    return shaped(source, _declaration)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from armorer_ray.adapters._inputs import AdapterInput, definitions, without_dialect
+from armorer_ray.adapters._inputs import AdapterInput, shaped, without_dialect
 from armorer_ray.adapters.openai import map_to_openai_name
 
 __all__ = ["to_mistral"]
@@ -25,8 +25,6 @@ __all__ = ["to_mistral"]
 
 def to_mistral(source: AdapterInput, naming: Literal["default", "safe-id"] = "default") -> Any:
     """Mistral tool definitions: one for a single tool, a list for a list or toolbox."""
-    defs, single = definitions(source)
-    out = [{"type": "function", "function": {
+    return shaped(source, lambda d: {"type": "function", "function": {
         "name": map_to_openai_name(d["id"] if naming == "safe-id" else d["name"]),
-        "description": d["description"], "parameters": without_dialect(d["schema"])}} for d in defs]
-    return out[0] if single else out
+        "description": d["description"], "parameters": without_dialect(d["schema"])}})

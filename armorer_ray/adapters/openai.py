@@ -18,7 +18,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
 
-from armorer_ray.adapters._inputs import AdapterInput, definitions, without_dialect
+from armorer_ray.adapters._inputs import (
+    AdapterInput,
+    as_mapping,
+    definitions,
+    loose_call,
+    result_list,
+    shaped,
+    without_dialect,
+)
 from armorer_ray.results import ToolCall, ToolResult
 
 __all__ = ["create_name_mapper", "format_tool_results", "map_to_openai_name", "parse_tool_calls", "to_openai"]
@@ -56,9 +64,7 @@ def to_openai(source: AdapterInput, naming: Literal["default", "safe-id"] = "def
         naming: ``default`` uses tool names; ``safe-id`` uses `map_to_openai_name` of the id (unique across
             namespaces and versions; map back with `create_name_mapper`).
     """
-    defs, single = definitions(source)
-    out = [_function(d, naming) for d in defs]
-    return out[0] if single else out
+    return shaped(source, lambda definition: _function(definition, naming))
 
 
 def create_name_mapper(tools: Iterable[Any]) -> Callable[[str], str]:
@@ -82,15 +88,14 @@ def parse_tool_calls(tool_calls: Any, mapper: Callable[[str], str] | None = None
         return []
     calls = []
     for item in tool_calls:
-        data = item if isinstance(item, Mapping) else getattr(item, "model_dump", lambda: {})()
+        data = as_mapping(item)
         function = data.get("function") or {}
         name = str(function.get("name", ""))
         try:
             arguments = json.loads(function.get("arguments") or "{}")
         except (TypeError, ValueError):
             arguments = {}
-        calls.append(ToolCall(id=data.get("id") or "", name=mapper(name) if mapper else name,
-                              arguments=arguments if isinstance(arguments, dict) else {}))
+        calls.append(loose_call(data.get("id"), mapper(name) if mapper else name, arguments))
     return calls
 
 
@@ -113,5 +118,4 @@ def format_tool_results(results: ToolResult | Sequence[ToolResult]) -> list[dict
         >>> format_tool_results(ToolResult(call_id="c1", tool_name="add", outcome="success", content=3))
         [{'role': 'tool', 'tool_call_id': 'c1', 'content': '3'}]
     """
-    items = [results] if isinstance(results, ToolResult) else list(results)
-    return [{"role": "tool", "tool_call_id": r.call_id, "content": _content_text(r)} for r in items]
+    return [{"role": "tool", "tool_call_id": r.call_id, "content": _content_text(r)} for r in result_list(results)]
