@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from armorer_ray.errors import ConfigError, MissingExtraError
-from armorer_ray.middleware.cache_stores._codec import decode_result, encode_result
+from armorer_ray.middleware.cache_stores._codec import decode_result, encode_result, read_stamped, stamp
 from armorer_ray.results import ToolResult
 
 __all__ = ["MemcachedCacheStore"]
@@ -73,10 +72,9 @@ class MemcachedCacheStore:
         raw = await mc.get(entry_key)
         if raw is None:
             return None
-        header, _, body = raw.partition(b"\n")
-        recorded = json.loads(header)
-        current = await mc.multi_get(*(label.encode() for label in recorded["l"]))
-        if [value.decode() if value is not None else None for value in current] != recorded["g"]:
+        label_keys, generations, body = read_stamped(raw)
+        current = await mc.multi_get(*(label.encode() for label in label_keys))
+        if [value.decode() if value is not None else None for value in current] != generations:
             await mc.delete(entry_key)
             return None
         return decode_result(body)
@@ -91,9 +89,9 @@ class MemcachedCacheStore:
             if value is None:
                 await mc.add(label_keys[index], b"1")  # no-op if another process created it meanwhile
                 generations[index] = await mc.get(label_keys[index])
-        header = json.dumps({"l": [k.decode() for k in label_keys],
-                             "g": [g.decode() if g is not None else None for g in generations]})
-        await mc.set(self._entry_key(key), header.encode() + b"\n" + body, exptime=_exptime(ttl_s))
+        entry = stamp(body, [k.decode() for k in label_keys],
+                      [g.decode() if g is not None else None for g in generations])
+        await mc.set(self._entry_key(key), entry, exptime=_exptime(ttl_s))
 
     async def delete(self, key: str) -> bool:
         """Drop one entry."""

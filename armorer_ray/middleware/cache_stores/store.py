@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from armorer_ray.middleware.cache_stores._codec import decode_result, encode_result
+from armorer_ray.middleware.cache_stores._codec import decode_result, encode_result, read_stamped, stamp
 from armorer_ray.results import ToolResult
 
 if TYPE_CHECKING:
@@ -68,9 +67,8 @@ class StoreCacheStore:
         raw = await self.store.get(self._entry(key))
         if raw is None:
             return None
-        header, _, body = raw.partition(b"\n")
-        recorded = json.loads(header)
-        if await self._generations(recorded["l"]) != recorded["g"]:
+        label_keys, generations, body = read_stamped(raw)
+        if await self._generations(label_keys) != generations:
             await self.store.delete(self._entry(key))
             return None
         return decode_result(body)
@@ -79,8 +77,8 @@ class StoreCacheStore:
         """Store ``result`` with its labels' current counters."""
         body = encode_result(result)
         label_keys = [self._label(label) for label in (*labels, _ALL)]
-        header = json.dumps({"l": label_keys, "g": await self._generations(label_keys)})
-        await self.store.set(self._entry(key), header.encode() + b"\n" + body, ttl_s=ttl_s)
+        entry = stamp(body, label_keys, await self._generations(label_keys))
+        await self.store.set(self._entry(key), entry, ttl_s=ttl_s)
 
     async def delete(self, key: str) -> bool:
         """Drop one entry."""
