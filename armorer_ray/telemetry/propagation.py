@@ -2,19 +2,22 @@
 
 The sending side injects the current span's W3C context into the call (`inject_trace_context`); the receiving
 side, a Ray actor, opens `remote_span` around the call, so every span made while it runs (the toolbox's
-``execute_tool`` span, spans inside the tool body) joins the caller's trace.
+``execute_tool`` span, spans inside the tool body) joins the caller's trace. `call_span` is the in-process
+form, for a caller that runs a call itself (a workflow node): its parent is the carried context when the call has
+one, else the current span.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from opentelemetry import propagate, trace
+from opentelemetry.util.types import AttributeValue
 
-from armorer_ray.results import ToolCall
+from armorer_ray.results import ToolCall, ToolResult
 
-__all__ = ["current_trace_context", "inject_trace_context", "remote_span"]
+__all__ = ["call_span", "current_trace_context", "inject_trace_context", "record_outcome", "remote_span"]
 
 _tracer = trace.get_tracer("armorer_ray.actors")
 
@@ -82,3 +85,47 @@ def remote_span(call: ToolCall, name: str = "armorer.replica") -> Iterator[None]
     with _tracer.start_as_current_span(f"{name} {call.name}", context=parent, kind=trace.SpanKind.SERVER,
                                        attributes=attributes):
         yield
+
+
+@contextmanager
+def call_span(call: ToolCall, name: str, attributes: Mapping[str, AttributeValue], *,
+              tracer: trace.Tracer | None = None) -> Iterator[trace.Span]:
+    """Run the block inside an internal span for ``call``, current while it runs, so spans made in it are children.
+
+    Its parent is the context ``call`` carries (the caller's, from another process), else the current span. Unlike
+    `remote_span`, it opens a span either way: with no SDK configured that span records nothing and costs little.
+
+    Args:
+        call: The call the block runs.
+        name: The span's name.
+        attributes: Attributes beyond the call's (``gen_ai.tool.name``, ``gen_ai.tool.call.id``, tenant).
+        tracer: Where the span is made (default: the ``armorer_ray.actors`` tracer of the global provider).
+
+    Yields:
+        The span, for the block to record how the call ended (`record_outcome`).
+
+    Example:
+        >>> with call_span(ToolCall(name="search"), "armorer.workflow.node search", {"armorer.attempt": 1}) as span:
+        ...     span.is_recording()     # no SDK is configured here
+        False
+    """
+    parent = propagate.extract(call.trace_context) if call.trace_context else None
+    base: dict[str, AttributeValue] = {"gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.id}
+    if call.tenant_id:
+        base["armorer.tenant_id"] = call.tenant_id
+    with (tracer or _tracer).start_as_current_span(name, context=parent, kind=trace.SpanKind.INTERNAL,
+                                                   attributes={**base, **attributes}) as span:
+        yield span
+
+
+def record_outcome(span: trace.Span, result: ToolResult) -> None:
+    """Put a call's outcome on its span: ``armorer.outcome``, and for an error ``error.type`` and an error status.
+
+    Example:
+        >>> from armorer_ray.errors import ToolError
+        >>> record_outcome(trace.INVALID_SPAN, ToolResult.failure("1", "search", ToolError.of("timeout", "slow")))
+    """
+    span.set_attribute("armorer.outcome", result.outcome)
+    if result.error is not None:
+        span.set_attribute("error.type", result.error.code)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, result.error.message))

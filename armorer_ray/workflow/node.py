@@ -11,8 +11,11 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from opentelemetry import trace
+
 from armorer_ray.errors import ToolError, classify_exception
 from armorer_ray.results import Caller, ToolCall, ToolResult
+from armorer_ray.telemetry.propagation import call_span, record_outcome
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.errors import WorkflowConfigError
 from armorer_ray.workflow.graph import Plan, PlanNode, build_plan
@@ -23,6 +26,8 @@ from armorer_ray.workflow.spec import Expansion, as_edges, as_node
 __all__ = ["MAX_EXPANSION_DEPTH", "NodeEnv", "call_with_retry", "node_call", "run_node"]
 
 MAX_EXPANSION_DEPTH = 8  # expansions that keep expanding are almost surely a loop in the generating tool
+
+_tracer = trace.get_tracer("armorer_ray.workflow")
 
 
 class NodeEnv(Protocol):
@@ -65,7 +70,13 @@ async def call_with_retry(env: NodeEnv, plan_node: PlanNode, node: str, call: To
     retry = plan_node.node.retry_policy
     attempts = retry.attempts if retry is not None else 1
     for attempt in range(1, attempts + 1):
-        result = await env.call(plan_node, call)
+        attributes: dict[str, str | int] = {"armorer.workflow.run_id": env.run_id, "armorer.workflow.node": node,
+                                            "armorer.tool.id": plan_node.tool_id, "armorer.workflow.attempt": attempt}
+        # One span per attempt, current while the call runs on either executor (on Ray, in the node's worker, under
+        # the caller's carried context), so spans made in the tool body are its children.
+        with call_span(call, f"armorer.workflow.node {node}", attributes, tracer=_tracer) as span:
+            result = await env.call(plan_node, call)
+            record_outcome(span, result)
         error = result.error
         if result.outcome != "error" or error is None or attempt == attempts or retry is None:
             return result, attempt

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from opentelemetry import trace
+
 from armorer_ray import CallContext, Toolbox, Transient, tool
 from armorer_ray.workflow import Expansion, Node
 
@@ -84,6 +86,13 @@ def stumble(name: str, ctx: CallContext) -> str:
         marker.touch()
         raise Transient(f"{name} stumbled")
     return name
+
+
+@tool
+async def traced(label: str) -> str:
+    """Make a span inside the tool body, through the global tracer provider."""
+    with trace.get_tracer("tests").start_as_current_span("inside-tool"):
+        return label
 
 
 @tool
