@@ -233,8 +233,11 @@ class Deployment:
 
         The ref composes: pass it as a top-level argument to another Ray task or actor call and Ray resolves it
         there, with no round trip through this process. A replica with room takes the call at once; when all
-        are full it waits in the least-loaded replica's own (FIFO) queue and counts against ``max_queued``; past
-        that the ref resolves to a ``BACKPRESSURE`` result. Priorities apply to `execute`, which queues here.
+        are full it waits in the least-loaded replica's own (FIFO) queue and counts against ``max_queued``. Such a
+        call never waits in this handle's priority queue, so it goes ahead of calls queued there by `execute`,
+        whatever their priorities. ``call.priority`` counts when the queue is full: the call then evicts a queued
+        call of lower priority (which ends ``BACKPRESSURE``), and the ref resolves to a ``BACKPRESSURE`` result
+        when nothing of lower priority waits.
         A ref that was cancelled or lost its replica raises when awaited: `resolve` turns that into a result.
 
         Args:
@@ -253,7 +256,7 @@ class Deployment:
         self._watcher.ensure()
         tool_call = inject_trace_context(_as_call(call))
         options = CallOptions(timeout_s, dry_run) if timeout_s is not None or dry_run else None
-        grant = self._router.acquire_now(1)
+        grant = self._router.acquire_now(1, tool_call.priority)
         if isinstance(grant, Refusal):
             return ray.put(refused_result(tool_call, grant))
         if grant is None:  # no snapshot yet: the controller forwards this one

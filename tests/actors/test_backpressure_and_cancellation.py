@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ import ray
 
 from armorer_ray import AbortController, CallContext, Toolbox, ToolCall, tool
 from armorer_ray.actors import Deployment
-from tests.actors.conftest import by_value, read
+from tests.actors.conftest import CounterActor, by_value, read
 
 by_value(__name__)
 pytestmark = pytest.mark.ray
@@ -115,3 +115,63 @@ async def test_aborting_a_batch_cancels_every_call(blocking: Deployment, counter
     assert {r.error.category for r in results if r.error} == {"cancelled"} and not any(r.ok for r in results)
     for call in calls:
         await wait_for_event(counter, f"stopped:{call.id}")
+
+
+@tool
+async def hold(ctx: CallContext) -> str:
+    """Report the start, then wait until the test logs ``release``."""
+    gate = ctx["gate"]
+    await gate.log.remote(f"started:{ctx.call.id}")
+    while "release" not in (await gate.snapshot.remote())["events"]:  # noqa: ASYNC110 - the gate is another actor
+        await asyncio.sleep(0.05)
+    return ctx.call.id
+
+
+@pytest.fixture
+def gate(ray_runtime: object) -> Iterator[Any]:
+    """A counter of its own per test: once ``release`` is logged, every `hold` call finishes."""
+    actor = CounterActor.remote()
+    yield actor
+    ray.kill(actor)
+
+
+async def wait_until_queued(dep: Deployment, queued: int) -> None:
+    for _ in range(400):
+        if (await dep.stats()).handle.queued == queued:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never {queued} queued: {(await dep.stats()).handle}")
+
+
+async def test_a_submit_past_a_full_queue_evicts_a_queued_call_of_lower_priority(
+        launch: Callable[..., Deployment], gate: Any) -> None:
+    dep = launch(Toolbox([hold], context={"gate": gate}), max_concurrency=1, batch_size=1, max_queued=1)
+    await dep.ready()
+    running = asyncio.ensure_future(dep.execute(ToolCall(id="running", name="hold")))
+    await wait_for_event(gate, "started:running")
+    queued = asyncio.ensure_future(dep.execute(ToolCall(id="queued", name="hold", priority=1)))
+    await wait_until_queued(dep, 1)  # the replica is at its cap and the queue is full
+    same = await dep.submit(ToolCall(id="same", name="hold", priority=1))
+    assert same.error is not None and same.error.code == "BACKPRESSURE"  # equal priority does not outrank
+    urgent = dep.submit(ToolCall(id="urgent", name="hold", priority=5))
+    evicted = await queued
+    assert evicted.error is not None and evicted.error.code == "BACKPRESSURE" and evicted.error.retryable
+    await gate.log.remote("release")
+    assert (await dep.resolve(urgent)).result == "urgent" and (await running).result == "running"
+    assert (await dep.stats()).handle.shed == 2
+
+
+async def test_a_submitted_call_runs_ahead_of_calls_queued_by_execute_whatever_their_priority(
+        launch: Callable[..., Deployment], gate: Any) -> None:
+    dep = launch(Toolbox([hold], context={"gate": gate}), max_concurrency=1, batch_size=1, max_queued=4)
+    await dep.ready()
+    running = asyncio.ensure_future(dep.execute(ToolCall(id="running", name="hold")))
+    await wait_for_event(gate, "started:running")
+    queued = asyncio.ensure_future(dep.execute(ToolCall(id="queued", name="hold", priority=9)))
+    await wait_until_queued(dep, 1)
+    submitted = dep.submit(ToolCall(id="submitted", name="hold", priority=0))  # sent now, past the cap
+    await gate.log.remote("release")
+    results = [await running, await dep.resolve(submitted), await queued]
+    assert [r.result for r in results] == ["running", "submitted", "queued"]
+    starts = [e for e in read(gate)["events"] if e.startswith("started:")]
+    assert starts == ["started:running", "started:submitted", "started:queued"]

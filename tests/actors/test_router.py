@@ -110,6 +110,20 @@ async def test_submit_overflow_counts_against_the_queue_bound() -> None:
     assert (await r.acquire(1)).code == "DEPLOYMENT_STOPPED"  # type: ignore[union-attr]
 
 
+async def test_a_submit_past_a_full_queue_evicts_only_lower_priority_waiters() -> None:
+    r = router(replicas=1, cap=1, queued=1)
+    await r.acquire(1)
+    queued = asyncio.ensure_future(r.acquire(1, 2))
+    await asyncio.sleep(0)
+    assert isinstance(r.acquire_now(1, 2), Refusal)  # the same priority does not outrank a queued call
+    urgent = r.acquire_now(1, 3)
+    assert isinstance(urgent, ReplicaSlot) and urgent.in_flight == 2  # sent past the cap, ahead of the queue
+    evicted = await queued
+    assert isinstance(evicted, Refusal) and evicted.code == "BACKPRESSURE"
+    stats = r.stats()
+    assert stats.queued == 0 and stats.shed == 2
+
+
 async def test_grants_cross_threads_and_loops() -> None:
     r = router(replicas=1, cap=1, queued=4)
     held = await r.acquire(1)

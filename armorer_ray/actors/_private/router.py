@@ -200,9 +200,13 @@ class Router:
                     self._grant_locked()
             raise
 
-    def acquire_now(self, weight: int) -> ReplicaSlot | Refusal | None:
+    def acquire_now(self, weight: int, priority: int = 0) -> ReplicaSlot | Refusal | None:
         """Reserve without waiting: a replica with room, else the least loaded one past its cap (the call then
         waits in that replica's own queue and counts against ``max_queued``), else a `Refusal`.
+
+        A call that cannot wait cannot be reordered either, so ``priority`` counts only when the backlog is full:
+        as in `acquire`, the call then evicts (and refuses) a queued call of lower priority instead of being
+        refused itself.
 
         Returns:
             None when no live replica is known.
@@ -214,7 +218,7 @@ class Router:
             if slot is None:
                 if not self._replicas:
                     return None
-                if self._backlog_locked() + weight > self._max_queued:
+                if not self._make_room_locked(weight, priority):
                     self._shed += weight
                     return self._backpressure()
                 slot = self._least_loaded_locked()
