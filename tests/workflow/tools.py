@@ -7,7 +7,7 @@ from pathlib import Path
 
 from opentelemetry import trace
 
-from armorer_ray import CallContext, Toolbox, Transient, tool
+from armorer_ray import CallContext, Decision, PolicyContext, Toolbox, Transient, tool
 from armorer_ray.workflow import Expansion, Node
 
 
@@ -176,6 +176,13 @@ def is_sunny(output: dict[str, object]) -> bool:
 def weekdays_only(ctx: object) -> bool:
     """A policy with an import path: allow everything (the test only checks it travels)."""
     return True
+
+
+def approval_on_file(ctx: PolicyContext) -> Decision | None:
+    """A node policy: pause for approval until an ``approved-<name>`` file exists in ``ctx.values['log_dir']``."""
+    if (Path(ctx.values["log_dir"]) / f"approved-{ctx.params['name']}").exists():
+        return None
+    return Decision.needs_approval(f"publish {ctx.params['name']}?")
 
 
 def weather_toolbox() -> Toolbox:
