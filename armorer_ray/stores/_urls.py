@@ -38,7 +38,10 @@ def split_query(
             mine[name] = value
         else:
             theirs.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(theirs))), mine
+    rest = urlunsplit(parts._replace(query=urlencode(theirs)))
+    if "://" in url and "://" not in rest:  # urlunsplit drops an empty authority ("redis://" -> "redis:")
+        rest = rest.replace(":", "://", 1)
+    return rest, mine
 
 
 def build_options(options_type: type[OptionsT], fields: Mapping[str, object]) -> OptionsT:

@@ -106,8 +106,8 @@ def call_span(call: ToolCall, name: str, attributes: Mapping[str, AttributeValue
 
     Example:
         >>> with call_span(ToolCall(name="search"), "armorer.workflow.node search", {"armorer.attempt": 1}) as span:
-        ...     span.is_recording()     # no SDK is configured here
-        False
+        ...     span is trace.get_current_span()     # current while the block runs
+        True
     """
     parent = propagate.extract(call.trace_context) if call.trace_context else None
     base: dict[str, AttributeValue] = {"gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.id}

