@@ -5,6 +5,10 @@ callable used as ``before_execute``. ``before_execute`` returns None or True (al
 `Decision`. ``needs_approval`` and ``needs_input`` pause the call: the result is ``action_required`` and carries
 a resume token for `Toolbox.resume`. A toolbox evaluates, in order: its risk flags, its own policies, then the
 tool's policies; the first decision that is not "allow" ends the evaluation.
+
+A toolbox policy may also have ``visible(tool, caller) -> bool``: a visibility rule. The toolbox resolves a
+call only among the tools every rule shows its caller, so a hidden tool answers ``not_found`` exactly as a
+missing one does, before validation (whose errors would describe its parameters) and before any hook.
 """
 
 from __future__ import annotations
@@ -23,10 +27,25 @@ if TYPE_CHECKING:
     from armorer_ray.errors import ToolError
     from armorer_ray.tools import Tool
 
-__all__ = ["Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "compile_hooks", "evaluate_after",
-           "evaluate_before"]
+__all__ = ["CallerLike", "Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "VisibilityRule",
+           "compile_hooks", "evaluate_after", "evaluate_before", "visibility_rules"]
 
 DecisionStatus = Literal["allow", "deny", "needs_approval", "needs_input"]
+
+
+class CallerLike(Protocol):
+    """Whoever a visibility rule decides for: a `ToolCall` or a `Caller` (both carry these ids)."""
+
+    @property
+    def tenant_id(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def user_id(self) -> str | None: ...
+
+
+VisibilityRule = Callable[["Tool", CallerLike], bool]
+"""``(tool, caller) -> bool``: whether the caller may see, and so call, the tool."""
 
 
 class Decision(BaseModel):
@@ -172,7 +191,7 @@ def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
     items = list(policy) if isinstance(policy, list | tuple) else [policy]
     out: list[object] = []
     for item in items:
-        if hasattr(item, "before_execute") or hasattr(item, "after_execute"):
+        if hasattr(item, "before_execute") or hasattr(item, "after_execute") or hasattr(item, "visible"):
             out.append(item)
         elif callable(item):
             out.append(PolicyHooks(before=item))
@@ -180,9 +199,27 @@ def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
             from armorer_ray.errors import ConfigError
 
             raise ConfigError(
-                f"policy must have before_execute/after_execute or be callable, got {type(item).__name__}"
+                f"policy must have before_execute/after_execute/visible or be callable, got {type(item).__name__}"
             )
     return tuple(out)
+
+
+def visibility_rules(policies: Sequence[object]) -> tuple[VisibilityRule, ...]:
+    """The bound ``visible`` methods of ``policies``, in order (policies without one are skipped).
+
+    Example:
+        >>> class Nobody:
+        ...     def visible(self, tool, caller):
+        ...         return False
+        >>> len(visibility_rules([Nobody(), RiskPolicy()]))
+        1
+    """
+    rules: list[VisibilityRule] = []
+    for policy in policies:
+        rule = getattr(policy, "visible", None)
+        if callable(rule):
+            rules.append(rule)
+    return tuple(rules)
 
 
 def _normalise(verdict: object) -> Decision:

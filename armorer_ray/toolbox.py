@@ -22,7 +22,7 @@ from armorer_ray.identity import ToolId, compare_versions, parse_tool_id
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
 from armorer_ray.pipeline import Pipeline, validation_error
-from armorer_ray.policy import RiskPolicy, as_policies
+from armorer_ray.policy import CallerLike, RiskPolicy, as_policies, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.shaping import OutputShaping
@@ -128,6 +128,7 @@ class Toolbox:
         self.risk = RiskPolicy(read_only=read_only, allow_mutation=allow_mutation, allow_dangerous=allow_dangerous)
         self._user_policies = as_policies(policy)
         self._policies = ((self.risk,) if self.risk.restricts else ()) + self._user_policies
+        self._visibility = visibility_rules(self._user_policies)
         self.middleware = tuple(middleware)
         self.context: Mapping[str, Any] = dict(context or {})
         self.budget = budget
@@ -210,8 +211,13 @@ class Toolbox:
         self._version += 1
         return found
 
-    def get_tool(self, name_or_id: str) -> Tool | None:
+    def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
+
+        Args:
+            name_or_id: What a call names.
+            caller: Resolve only among the tools the toolbox's visibility rules show this caller (see
+                `is_visible`); None: among every registered tool.
 
         Example:
             >>> from armorer_ray import tool
@@ -220,13 +226,14 @@ class Toolbox:
             >>> Toolbox([v2, v1]).get_tool("default:echo").version
             '1.2.0'
         """
+        shown = self._shown_to(caller)
         entry = self._entries.get(name_or_id)
+        if entry is None:
+            alias = self._aliases.get(name_or_id)
+            entry = self._entries[alias] if alias is not None else None
         if entry is not None:
-            return entry.tool
-        alias = self._aliases.get(name_or_id)
-        if alias is not None:
-            return self._entries[alias].tool
-        ids = self._by_name.get(name_or_id)
+            return entry.tool if shown is None or shown(entry.tool) else None
+        ids = [i for i in self._by_name.get(name_or_id, ()) if shown is None or shown(self._entries[i].tool)]
         if ids:
             return self._entries[ids[-1]].tool
         if ":" in name_or_id:
@@ -236,7 +243,8 @@ class Toolbox:
                 return None
             if identity.version is None:
                 candidates = [self._entries[i].tool for i in self._by_name.get(identity.name, ())
-                              if self._entries[i].tool.namespace == identity.namespace]
+                              if self._entries[i].tool.namespace == identity.namespace
+                              and (shown is None or shown(self._entries[i].tool))]
                 # A version-less id prefers versions that are not deprecated, like a package resolver.
                 current = [t for t in candidates if not (t.lifecycle and t.lifecycle.deprecated)]
                 candidates = current or candidates
@@ -251,6 +259,33 @@ class Toolbox:
     def tools(self) -> list[Tool]:
         """Registered tools in registration order."""
         return [entry.tool for entry in self._entries.values()]
+
+    def is_visible(self, tool: Tool, caller: CallerLike) -> bool:
+        """Whether every visibility rule of the toolbox shows ``tool`` to ``caller`` (True when there are none).
+
+        Visibility rules are the ``visible(tool, caller)`` methods of the toolbox's policies (such as
+        `armorer_ray.tenancy.TenantAccess`). A call names a hidden tool in vain: it resolves as not found,
+        before validation, so its answer is the same as for a tool that does not exist.
+
+        Example:
+            >>> from armorer_ray import Caller
+            >>> from armorer_ray.testing import mock_tool
+            >>> class StaffOnly:
+            ...     def visible(self, tool, caller):
+            ...         return "staff" not in tool.tags or caller.user_id == "ada"
+            >>> payroll = mock_tool("payroll", tags=["staff"])
+            >>> box = Toolbox([payroll], policy=StaffOnly())
+            >>> box.is_visible(payroll, Caller(user_id="ada")), box.is_visible(payroll, Caller(user_id="bob"))
+            (True, False)
+            >>> box.execute_sync(ToolCall(name="payroll", user_id="bob")).error.category
+            'not_found'
+        """
+        return all(rule(tool, caller) for rule in self._visibility)
+
+    def _shown_to(self, caller: CallerLike | None) -> Callable[[Tool], bool] | None:
+        if caller is None or not self._visibility:
+            return None
+        return lambda tool: self.is_visible(tool, caller)
 
     def aliases(self, tool_id: str) -> tuple[str, ...]:
         """Aliases registered for a tool id."""
@@ -501,12 +536,15 @@ class Toolbox:
             raw_name = item.get("name") if isinstance(item, Mapping) else None
             return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
                                       validation_error(exc, "tool call"))
-        found = self.get_tool(call.name)
+        found = self.get_tool(call.name, caller=call)
         hub = self.events
         if found is None:
             if hub.wants("not-found"):
                 hub.emit("not-found", {"call": call})
-            known = ", ".join(sorted(self._by_name)[:20])
+            # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
+            shown = self._shown_to(call)
+            names = self._by_name if shown is None else {t.name for t in self.tools() if shown(t)}
+            known = ", ".join(sorted(names)[:20])
             error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
             return ToolResult.failure(call.id, call.name, error)
         if hub.wants("call"):
