@@ -24,6 +24,8 @@ from armorer_ray.errors import (
     InvalidArguments,
     MissingExtraError,
     NotFound,
+    SandboxError,
+    SandboxLimitExceeded,
     StoreError,
     TimedOut,
     ToolError,
@@ -53,6 +55,7 @@ from armorer_ray.middleware import (
 from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
 from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
 from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
+from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
 from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
@@ -101,6 +104,10 @@ __all__ = [
     "RateLimit",
     "Retry",
     "RiskPolicy",
+    "SandboxError",
+    "SandboxExecutor",
+    "SandboxLimitExceeded",
+    "SandboxLimits",
     "StoreApprovalBook",
     "StoreError",
     "TimedOut",

@@ -11,7 +11,9 @@ ArmorerError                      base of everything this library raises
 │   ├── Conflict                  conflict     CONFLICT
 │   ├── Transient                 transient    TRANSIENT_ERROR    retryable
 │   ├── TimedOut                  timeout      TIMEOUT            retryable
-│   └── Cancelled                 cancelled    CANCELLED
+│   ├── Cancelled                 cancelled    CANCELLED
+│   ├── SandboxError              internal     SANDBOX_ERROR      a sandboxed body's process failed
+│   └── SandboxLimitExceeded      timeout / internal, by limit   a sandboxed body hit a resource limit
 ├── ToolExecutionError            a call failed where the caller asked for an exception (tool(...), fail_fast)
 ├── StoreError                    a Store or VectorStore backend failed (wraps the driver's exception)
 └── DeploymentError               no replica could take the call
@@ -46,6 +48,9 @@ __all__ = [
     "InvalidArguments",
     "MissingExtraError",
     "NotFound",
+    "SandboxError",
+    "SandboxLimit",
+    "SandboxLimitExceeded",
     "StoreError",
     "TimedOut",
     "ToolError",
@@ -216,6 +221,53 @@ class Cancelled(ToolFailure):
     """The call was cancelled by its caller or an abort signal before it finished."""
 
     category = "cancelled"
+
+
+class SandboxError(ToolFailure):
+    """A sandboxed body could not run or report back: its process crashed, or what crosses to or from it
+    does not pickle (the code says which: ``SANDBOX_CRASHED``, ``SANDBOX_NOT_PICKLABLE``, ``SANDBOX_ERROR``)."""
+
+    default_code = "SANDBOX_ERROR"
+
+
+SandboxLimit = Literal["wall", "cpu", "memory", "output"]
+
+# Time limits are timeouts (a wall-clock overrun may pass on a retry; spent CPU will be spent again); memory and
+# output size are internal: the same call will hit them again.
+_SANDBOX_LIMITS: Mapping[str, tuple[ErrorCategory, str, bool]] = {
+    "wall": ("timeout", "SANDBOX_WALL_TIME", True),
+    "cpu": ("timeout", "SANDBOX_CPU_TIME", False),
+    "memory": ("internal", "SANDBOX_MEMORY", False),
+    "output": ("internal", "SANDBOX_OUTPUT_SIZE", False),
+}
+
+
+class SandboxLimitExceeded(ToolFailure):
+    """A sandboxed body ran past a resource limit and its process was stopped.
+
+    The category follows the limit: ``wall`` → timeout, ``SANDBOX_WALL_TIME``, retryable; ``cpu`` → timeout,
+    ``SANDBOX_CPU_TIME``; ``memory`` → internal, ``SANDBOX_MEMORY``; ``output`` → internal, ``SANDBOX_OUTPUT_SIZE``.
+    ``details`` holds ``{"limit": ..., "value": ...}``.
+
+    Example:
+        >>> error = SandboxLimitExceeded("cpu", 2, "used more than 2s of CPU").to_tool_error()
+        >>> error.category, error.code, error.retryable, error.details
+        ('timeout', 'SANDBOX_CPU_TIME', False, {'limit': 'cpu', 'value': 2})
+    """
+
+    def __init__(self, limit: SandboxLimit, value: float, message: str) -> None:
+        _category, code, retryable = _SANDBOX_LIMITS[limit]
+        super().__init__(message, code=code, retryable=retryable, details={"limit": limit, "value": value})
+        self.limit: SandboxLimit = limit
+        self.value = value
+
+    def to_tool_error(self) -> ToolError:
+        """The `ToolError` for this limit (its category depends on the limit, unlike other failures)."""
+        return ToolError(code=self.code, category=_SANDBOX_LIMITS[self.limit][0], retryable=self.retryable,
+                         message=self.message, details=self.details)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.limit, self.value, self.message))
 
 
 class ToolExecutionError(ArmorerError):

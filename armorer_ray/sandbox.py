@@ -1,0 +1,571 @@
+"""`SandboxExecutor`: run tool bodies in separate OS processes under resource limits.
+
+Each sandboxed call runs in a fresh worker process that serves that one call and exits, so no state (globals,
+caches, open files, a raised rlimit) survives from one call into the next, and a worker that hit a limit or was
+killed is simply never reused. ``warm`` processes are kept started ahead, so a call rarely waits for one. Workers
+fork from multiprocessing's fork server, which has this module (and so armorer_ray and pydantic) preloaded.
+
+What crosses the process boundary:
+
+- to the worker, pickled (cloudpickle when it is installed, so bodies defined in a notebook travel too): the tool,
+  its validated keyword arguments, and for tools that take a `CallContext`, a copy of the call, the context values,
+  the approval and the attempt. The toolbox, its resource pools and the event hub stay behind: a body in the sandbox
+  sees ``ctx.toolbox`` as None, no ``ctx.resources``, and its events go nowhere;
+- back, one reply: the return value (pickled, or JSON with ``results="json"``), or the `ToolError` of what the
+  body raised, always as JSON. A generator body's chunks are collected in the worker and replayed here at the end.
+
+The limits are POSIX rlimits set in the worker before the body runs, plus a kill from this side:
+
+======== ==================================================== ============================================
+limit    how                                                  ToolError (see `SandboxLimitExceeded`)
+======== ==================================================== ============================================
+wall_s   SIGKILL from here when the reply is late             timeout, ``SANDBOX_WALL_TIME``, retryable
+cpu_s    ``RLIMIT_CPU`` (whole seconds): SIGXCPU, then SIGKILL  timeout, ``SANDBOX_CPU_TIME``
+memory   ``RLIMIT_AS``: allocations fail, MemoryError          internal, ``SANDBOX_MEMORY``
+output   size of the encoded reply, checked on both sides      internal, ``SANDBOX_OUTPUT_SIZE``
+======== ==================================================== ============================================
+
+A call's own deadline and abort signal kill the worker too (the pipeline cancels the run; the kill follows at
+once). This is process isolation plus rlimits, not a container or a VM: see docs/sandbox.md for what it does not
+stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import math
+import multiprocessing
+import os
+import pickle
+import signal as signals
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Literal
+
+from armorer_ray.cancellation import AbortSignal, cancellation_message
+from armorer_ray.context import CallContext
+from armorer_ray.errors import (
+    Cancelled,
+    ConfigError,
+    SandboxError,
+    SandboxLimitExceeded,
+    ToolError,
+    ToolFailure,
+    classify_exception,
+)
+from armorer_ray.events import EventHub
+from armorer_ray.executors import Executor, LocalExecutor
+from armorer_ray.json_values import to_json_compatible
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext
+    from multiprocessing.process import BaseProcess
+
+    from armorer_ray.tools import Tool
+
+__all__ = ["ResultFormat", "SandboxExecutor", "SandboxLimits"]
+
+ResultFormat = Literal["pickle", "json"]
+
+# Room in a reply for its kind byte and an error's JSON, on top of ``output_bytes``.
+_ERROR_ROOM = 64 * 1024
+_VALUE, _CHUNKS, _ERROR = b"V", b"C", b"E"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    """The limits a sandboxed body runs under; None leaves a resource unlimited.
+
+    Attributes:
+        wall_s: Seconds from the call reaching its worker to the reply, after which the worker is killed.
+        cpu_s: CPU seconds the body may use (user plus system), rounded up to whole seconds by the kernel's rlimit.
+        memory_bytes: Address space the body may add on top of the worker's own (the interpreter and its imports,
+            some hundreds of MB of mostly shared mappings); allocations past it raise MemoryError in the worker.
+        output_bytes: Largest encoded reply (the pickled or JSON return value).
+
+    Raises:
+        ConfigError: for a limit that is not a positive number (whole for bytes), or a CPU limit under one second.
+
+    Example:
+        >>> SandboxLimits(wall_s=10, cpu_s=2, memory_bytes=256 * 2**20).cpu_s
+        2
+        >>> SandboxLimits(cpu_s=0)
+        Traceback (most recent call last):
+        ...
+        armorer_ray.errors.ConfigError: SandboxLimits cpu_s must be a number >= 1 (whole seconds), got 0
+    """
+
+    wall_s: float | None = None
+    cpu_s: float | None = None
+    memory_bytes: int | None = None
+    output_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.wall_s is not None and not (_is_number(self.wall_s) and 0 < self.wall_s < math.inf):
+            raise ConfigError(f"SandboxLimits wall_s must be a positive number, got {self.wall_s!r}")
+        if self.cpu_s is not None and not (_is_number(self.cpu_s) and 1 <= self.cpu_s < math.inf):
+            raise ConfigError(f"SandboxLimits cpu_s must be a number >= 1 (whole seconds), got {self.cpu_s!r}")
+        for name in ("memory_bytes", "output_bytes"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+                raise ConfigError(f"SandboxLimits {name} must be a positive integer, got {value!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class SandboxExecutor:
+    """Runs each tool body in a separate OS process under `SandboxLimits`; other tools run locally.
+
+    Args:
+        limits: The limits every sandboxed call runs under (default: none but the process boundary).
+        only: Which tools to sandbox, ``(tool) -> bool``; the others go to ``local``. None sandboxes every tool.
+        local: Where the tools ``only`` passes over run (default: a `LocalExecutor`).
+        warm: Worker processes kept started ahead of calls (0: start one per call when it arrives).
+        results: ``pickle`` (any picklable value comes back) or ``json`` (only JSON comes back, and nothing
+            the worker sends is ever unpickled here; values become JSON as in `to_json_compatible`).
+
+    Raises:
+        ConfigError: for a negative ``warm``, an unknown ``results``, or a platform without POSIX rlimits and
+            fork-server processes.
+
+    Example:
+        >>> from armorer_ray import Toolbox
+        >>> box = Toolbox(executor=SandboxExecutor(SandboxLimits(wall_s=30, cpu_s=10), only=lambda t: t.is_dangerous))
+    """
+
+    def __init__(self, limits: SandboxLimits | None = None, *, only: Callable[[Tool], bool] | None = None,
+                 local: Executor | None = None, warm: int = 1, results: ResultFormat = "pickle") -> None:
+        if "forkserver" not in multiprocessing.get_all_start_methods():
+            raise ConfigError("SandboxExecutor needs POSIX (rlimits and a fork server); this platform has neither")
+        if not isinstance(warm, int) or warm < 0:
+            raise ConfigError(f"SandboxExecutor warm must be an integer >= 0, got {warm!r}")
+        if results not in ("pickle", "json"):
+            raise ConfigError(f"SandboxExecutor results must be 'pickle' or 'json', got {results!r}")
+        self.limits = limits or SandboxLimits()
+        self.only = only
+        self.local: Executor = local or LocalExecutor()
+        self.results: ResultFormat = results
+        self._pool = _WorkerPool(warm)
+
+    async def run(self, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
+        """Run the body (or the dry-run handler) in a worker process and return what it returned.
+
+        Raises:
+            SandboxLimitExceeded: the body ran past a limit; its worker was killed.
+            SandboxError: something that must cross the boundary does not pickle, or the worker died.
+            Cancelled: the call's signal was aborted while the body ran (the worker was killed).
+            Exception: what the body raised, as a failure carrying the same `ToolError` it would have here.
+        """
+        if self.only is not None and not self.only(tool):
+            return await self.local.run(tool, kwargs, ctx)
+        job = _pack(_Job(tool, kwargs, _snapshot(tool, ctx), self.limits, self.results))
+        worker = await self._pool.take()
+        try:
+            reply = await self._exchange(worker, job, ctx)
+        finally:
+            self._pool.release(worker)
+        return self._unpack(reply)
+
+    async def _exchange(self, worker: _Worker, job: bytes, ctx: CallContext) -> bytes:
+        limits = self.limits
+        max_reply = None if limits.output_bytes is None else limits.output_bytes + _ERROR_ROOM
+        try:
+            worker.conn.send_bytes(job)  # the worker is blocked in recv: it reads as we write
+        except OSError as exc:
+            worker.kill()
+            raise SandboxError(f"the sandbox worker was gone before the call reached it: {exc}",
+                               code="SANDBOX_CRASHED") from None
+        reply = asyncio.get_running_loop().run_in_executor(self._pool.threads(), worker.wait_reply, max_reply)
+        # An abort kills at once, even where nothing cancels this coroutine (a body run without a deadline).
+        unlink = ctx.signal.add_listener(lambda _reason: worker.kill())
+        try:
+            done, _ = await asyncio.wait((reply,), timeout=limits.wall_s)
+        except asyncio.CancelledError:
+            worker.kill()  # a deadline or the caller: the body must stop now, not when it finishes
+            raise
+        finally:
+            unlink()
+        if not done:
+            worker.kill()
+            await reply
+            raise SandboxLimitExceeded("wall", limits.wall_s or 0, f"the sandboxed body ran past its wall-clock "
+                                       f"limit of {limits.wall_s:g}s and was killed")
+        answer = reply.result()
+        if isinstance(answer, bytes):
+            return answer
+        if ctx.signal.aborted:
+            raise Cancelled(cancellation_message(ctx.signal.reason))
+        if answer == "too long":
+            raise SandboxLimitExceeded("output", limits.output_bytes or 0,
+                                       f"the sandboxed body's reply is over {limits.output_bytes} bytes")
+        raise _death(worker.exitcode(), limits)
+
+    def _unpack(self, reply: bytes) -> Any:
+        kind, payload = reply[:1], reply[1:]
+        try:
+            if kind == _ERROR:
+                raise _Reported(ToolError.model_validate_json(payload))
+            value = pickle.loads(payload) if self.results == "pickle" else json.loads(payload)
+        except ToolFailure:
+            raise
+        except Exception as exc:
+            raise SandboxError(f"the sandbox sent a reply that could not be read: {classify_exception(exc).message}",
+                               code="SANDBOX_CRASHED") from None
+        if kind == _CHUNKS:
+            return _replay(value)
+        return value
+
+    def shutdown(self) -> None:
+        """Kill the worker processes (idle and running) and shut the local executor down.
+
+        The executor stays usable: a later call starts new workers.
+        """
+        self._pool.close()
+        shutdown = getattr(self.local, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def _replay(chunks: list[Any]) -> Iterator[Any]:
+    # The pipeline drains generator bodies itself (events, stream sinks, the tool's reducer): hand it one.
+    yield from chunks
+
+
+def _death(exitcode: int | None, limits: SandboxLimits) -> ToolFailure:
+    if exitcode == -signals.SIGXCPU:
+        return SandboxLimitExceeded("cpu", limits.cpu_s or 0, f"the sandboxed body used up its CPU time limit of "
+                                    f"{limits.cpu_s:g}s and was stopped")
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"was killed by {signals.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"was killed by signal {-exitcode}"
+    else:
+        how = f"exited with code {exitcode}"
+    return SandboxError(f"the sandboxed body's process {how} before it replied", code="SANDBOX_CRASHED")
+
+
+class _Reported(ToolFailure):
+    """The `ToolError` the worker computed for what the body raised, raised again here unchanged."""
+
+    def __init__(self, error: ToolError) -> None:
+        super().__init__(error.message, code=error.code, retryable=error.retryable, details=error.details)
+        self.error = error
+
+    def to_tool_error(self) -> ToolError:
+        return self.error
+
+
+# -- what travels ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The parts of a `CallContext` that can travel (for tools that take one)."""
+
+    call: Any
+    values: dict[str, Any]
+    dry_run: bool
+    approval: Any
+    attempt: int
+    timeout_s: float | None
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    tool: Tool
+    kwargs: dict[str, Any]
+    context: _Snapshot | None
+    limits: SandboxLimits
+    results: ResultFormat
+
+    def dry_run(self) -> bool:
+        return self.context.dry_run if self.context is not None else False
+
+
+def _snapshot(tool: Tool, ctx: CallContext) -> _Snapshot:
+    values = dict(ctx.values) if tool._context_param is not None else {}
+    return _Snapshot(ctx.call, values, ctx.dry_run, ctx.approval, ctx.attempt, ctx.timeout_s, ctx.started_at)
+
+
+def _dumps(value: object) -> bytes:
+    try:
+        import cloudpickle  # type: ignore[import-untyped]
+    except ImportError:  # plain pickle: module-level tools and values still travel, by reference
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _pack(job: _Job) -> bytes:
+    try:
+        return _dumps(job)
+    except Exception as whole:
+        parts: list[tuple[str, object]] = [("the tool", job.tool)]
+        parts += [(f"argument {name!r}", value) for name, value in job.kwargs.items()]
+        if job.context is not None:
+            parts += [(f"context value {name!r}", value) for name, value in job.context.values.items()]
+            parts += [("the call", job.context.call), ("the approval", job.context.approval)]
+        culprit, error = "the call", whole
+        for what, value in parts:
+            try:
+                _dumps(value)
+            except Exception as exc:
+                culprit, error = what, exc
+                break
+        raise SandboxError(f"{culprit} cannot be sent to the sandbox: {classify_exception(error).message}",
+                           code="SANDBOX_NOT_PICKLABLE") from None
+
+
+# -- the worker's side -------------------------------------------------------------------------------------------
+
+
+def _serve_one(conn: Connection) -> None:
+    """A worker process: wait for one job, run it under its limits, send one reply, exit."""
+    try:
+        data = conn.recv_bytes()
+    except (EOFError, OSError):
+        os._exit(0)  # the pool shut down before this worker got a call
+    try:
+        reply = _run_job(data)
+    except BaseException as exc:
+        reply = _error_reply(exc, None)
+    with contextlib.suppress(OSError):
+        conn.send_bytes(reply)
+    # Exit now: threads or atexit hooks the body left behind must not keep the process (and its memory) alive.
+    os._exit(0)
+
+
+def _run_job(data: bytes) -> bytes:
+    try:
+        job: _Job = pickle.loads(data)
+    except BaseException as exc:
+        return _error_reply(SandboxError(f"the call could not be loaded in the sandbox: "
+                                         f"{classify_exception(exc).message}"), None)
+    _apply_limits(job.limits)
+    try:
+        kind, value = _call_body(job)
+    except BaseException as exc:
+        return _error_reply(exc, job.limits)
+    try:
+        payload = _encode(value, job.results)
+    except Exception as exc:
+        failure: ToolFailure = SandboxError(
+            f"the result ({type(value).__name__}) cannot be sent back from the sandbox: "
+            f"{classify_exception(exc).message}", code="SANDBOX_NOT_PICKLABLE")
+        return _error_reply(failure, job.limits)
+    limit = job.limits.output_bytes
+    if limit is not None and len(payload) > limit:
+        failure = SandboxLimitExceeded("output", limit, f"the sandboxed body's result is {len(payload)} bytes "
+                                       f"encoded, over the limit of {limit}")
+        return _error_reply(failure, job.limits)
+    return kind + payload
+
+
+def _encode(value: object, results: ResultFormat) -> bytes:
+    if results == "pickle":
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return json.dumps(to_json_compatible(value), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _call_body(job: _Job) -> tuple[bytes, Any]:
+    tool, kwargs = job.tool, dict(job.kwargs)
+    fn = tool.resolve_body(job.dry_run())
+    if tool._context_param is not None and job.context is not None:
+        kwargs[tool._context_param] = _rebuild_context(tool, job.kwargs, job.context)
+    value = fn(**kwargs)
+    if inspect.isawaitable(value):
+        value = asyncio.run(_awaited(value))
+    if inspect.isasyncgen(value):
+        return _CHUNKS, asyncio.run(_drained(value))
+    if inspect.isgenerator(value):
+        return _CHUNKS, list(value)
+    return _VALUE, value
+
+
+def _rebuild_context(tool: Tool, kwargs: dict[str, Any], snap: _Snapshot) -> CallContext:
+    params = tool.parameters.model_construct(**kwargs)  # validated on the other side already
+    return CallContext(snap.call, tool, None, snap.values, AbortSignal(), EventHub(), snap.dry_run, snap.approval,
+                       params, {}, snap.attempt, snap.timeout_s, snap.started_at)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+async def _drained(generator: Any) -> list[Any]:
+    return [chunk async for chunk in generator]
+
+
+def _error_reply(exc: BaseException, limits: SandboxLimits | None) -> bytes:
+    if isinstance(exc, MemoryError) and limits is not None and limits.memory_bytes is not None:
+        exc = SandboxLimitExceeded("memory", limits.memory_bytes, f"the sandboxed body ran out of its memory "
+                                   f"limit of {limits.memory_bytes} bytes")
+    error = classify_exception(exc)
+    encoded = error.model_dump_json().encode()
+    if len(encoded) > _ERROR_ROOM // 2:  # a huge message must not turn a failure into an output-limit error
+        error = error.model_copy(update={"message": error.message[:2000] + "…", "details": None})
+        encoded = error.model_dump_json().encode()
+    return _ERROR + encoded
+
+
+def _apply_limits(limits: SandboxLimits) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU dumps core by default: no files left behind
+    if limits.cpu_s is not None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime + limits.cpu_s)
+        # SIGXCPU at the soft limit ends the process; the hard limit (SIGKILL) one second on catches a body
+        # that handles SIGXCPU. Hard limits cannot be raised again by the body.
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, _capped(soft + 1, resource.RLIMIT_CPU)))
+    if limits.memory_bytes is not None:
+        cap = _capped(_address_space() + limits.memory_bytes, resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def _capped(value: int, which: int) -> int:
+    import resource
+
+    hard = resource.getrlimit(which)[1]
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # no procfs (macOS, where RLIMIT_AS is not enforced anyway)
+        return 0
+
+
+# -- the pool ----------------------------------------------------------------------------------------------------
+
+
+def _process_context() -> ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    # Only takes effect when the fork server starts; workers then fork with armorer_ray already imported.
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+class _Worker:
+    """One worker process and our end of its pipe."""
+
+    __slots__ = ("conn", "process")
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+
+    def wait_reply(self, max_bytes: int | None) -> bytes | Literal["gone", "too long"]:
+        """Block (in a helper thread) for the one reply; then make sure the process is gone."""
+        try:
+            return self.conn.recv_bytes(max_bytes)
+        except EOFError:
+            return "gone"
+        except OSError as exc:
+            return "too long" if "bad message length" in str(exc) else "gone"
+        finally:
+            self.kill()  # after a reply the worker exits by itself; this only stops one that lingers
+            self.process.join(5)
+            self.conn.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.process.kill()
+
+    def exitcode(self) -> int | None:
+        self.process.join(5)
+        return self.process.exitcode
+
+
+class _WorkerPool:
+    """Workers started ahead of calls; each serves one call. Thread-safe: refills run in plain threads."""
+
+    def __init__(self, warm: int) -> None:
+        self.warm = warm
+        self._lock = threading.Lock()
+        self._idle: deque[_Worker] = deque()
+        self._busy: set[_Worker] = set()
+        self._starting = 0
+        self._generation = 0  # bumped by close(): a worker started for an older generation is killed on arrival
+        self._threads: ThreadPoolExecutor | None = None
+
+    def threads(self) -> ThreadPoolExecutor:
+        # One thread per call waiting for its reply (a blocking read), so size for many concurrent calls.
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(64, thread_name_prefix="armorer-sandbox")
+            return self._threads
+
+    async def take(self) -> _Worker:
+        worker = None
+        with self._lock:
+            while self._idle and worker is None:
+                candidate = self._idle.popleft()
+                if candidate.process.is_alive():
+                    worker = candidate
+                else:
+                    candidate.kill()
+        if worker is None:
+            worker = await asyncio.get_running_loop().run_in_executor(self.threads(), _start_worker)
+        with self._lock:
+            self._busy.add(worker)
+        self._refill()
+        return worker
+
+    def release(self, worker: _Worker) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+
+    def _refill(self) -> None:
+        with self._lock:
+            missing = self.warm - len(self._idle) - self._starting
+            self._starting += max(missing, 0)
+            generation = self._generation
+        for _ in range(missing):
+            threading.Thread(target=self._add_one, args=(generation,), daemon=True,
+                             name="armorer-sandbox-start").start()
+
+    def _add_one(self, generation: int) -> None:
+        try:
+            worker = _start_worker()
+        except Exception:  # the next call starts its own worker and reports the failure
+            with self._lock:
+                self._starting -= 1
+            return
+        with self._lock:
+            self._starting -= 1
+            if generation == self._generation:
+                self._idle.append(worker)
+                return
+        worker.kill()
+
+    def close(self) -> None:
+        with self._lock:
+            self._generation += 1
+            doomed = [*self._idle, *self._busy]
+            self._idle.clear()
+            threads, self._threads = self._threads, None
+        for worker in doomed:
+            worker.kill()
+        if threads is not None:
+            threads.shutdown(wait=False)
+
+
+def _start_worker() -> _Worker:
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    process = _process_context().Process(target=_serve_one, args=(theirs,), daemon=True, name="armorer-sandbox")
+    process.start()
+    theirs.close()
+    return _Worker(process, ours)
