@@ -18,6 +18,9 @@ The production layers, outermost first in the recommended stack (see docs/middle
 - `AdmissionController` bounds concurrency globally, queues by priority, sheds load;
 - `Timeout` puts a hard deadline on everything inside it;
 - `Compression` packs large results.
+
+For multi-tenant toolboxes (see docs/tenancy.md): `TenantContext` gives each tenant's calls its own context
+values (put it first), and `Quota` caps each tenant's usage per calendar or rolling window in a shared Store.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ from armorer_ray.middleware.compression import Compression, decompress_content
 from armorer_ray.middleware.dedupe import Dedupe, dedupes_by_default
 from armorer_ray.middleware.fallback import Fallback
 from armorer_ray.middleware.keys import KeyFunction, arguments_key, per_tenant, per_tool, per_user
+from armorer_ray.middleware.quota import CostFunction, Quota
+from armorer_ray.middleware.quota_windows import CalendarWindow, RollingWindow
 from armorer_ray.middleware.rate_limit import RateLimit
 from armorer_ray.middleware.retry import Retry
+from armorer_ray.middleware.tenant_context import TenantContext
 from armorer_ray.middleware.timeout import Timeout
 
 __all__ = [
@@ -48,10 +54,12 @@ __all__ = [
     "AdmissionStats",
     "Cache",
     "CacheStats",
+    "CalendarWindow",
     "CacheStore",
     "CircuitBreaker",
     "CircuitState",
     "Compression",
+    "CostFunction",
     "Dedupe",
     "Fallback",
     "KeyFunction",
@@ -60,10 +68,13 @@ __all__ = [
     "MemoryCacheStore",
     "Middleware",
     "Next",
+    "Quota",
     "RateLimit",
     "RedisCacheStore",
     "Retry",
+    "RollingWindow",
     "StoreCacheStore",
+    "TenantContext",
     "Timeout",
     "arguments_key",
     "caches_by_default",
