@@ -1,5 +1,10 @@
-"""Telemetry: OpenTelemetry spans and metrics for every call, and trace-context propagation to actors."""
+"""Telemetry: OpenTelemetry spans and metrics (`instrument`), in-process analytics (`Analytics`), a per-stage
+profiler (`profile`), and trace-context propagation to actors."""
 
+from armorer_ray.telemetry.analytics import OTHER_TENANTS, Analytics, CostFunction
 from armorer_ray.telemetry.instrument import instrument
+from armorer_ray.telemetry.sketch import LatencySketch
+from armorer_ray.telemetry.stats import AnalyticsSnapshot, StatsCell, ToolStats
 
-__all__ = ["instrument"]
+__all__ = ["OTHER_TENANTS", "Analytics", "AnalyticsSnapshot", "CostFunction", "LatencySketch", "StatsCell",
+           "ToolStats", "instrument"]
