@@ -56,6 +56,7 @@ from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
 from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
 from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
 from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
+from armorer_ray.sanitize import ArgumentLimits, ConfinePaths
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
 from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
@@ -69,6 +70,7 @@ __all__ = [
     "AdmissionController",
     "Approval",
     "ApprovalBook",
+    "ArgumentLimits",
     "ArmorerError",
     "Backpressure",
     "Budget",
@@ -79,6 +81,7 @@ __all__ = [
     "CircuitBreaker",
     "Compression",
     "ConfigError",
+    "ConfinePaths",
     "Conflict",
     "Decision",
     "Dedupe",
