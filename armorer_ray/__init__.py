@@ -41,6 +41,7 @@ from armorer_ray.inspection import inspect_tool, inspect_toolbox
 from armorer_ray.lifecycle import Health
 from armorer_ray.middleware import (
     AdmissionController,
+    AuditLog,
     Cache,
     CircuitBreaker,
     Compression,
@@ -72,6 +73,7 @@ __all__ = [
     "ApprovalBook",
     "ArgumentLimits",
     "ArmorerError",
+    "AuditLog",
     "Backpressure",
     "Budget",
     "Cache",

@@ -17,7 +17,8 @@ The production layers, outermost first in the recommended stack (see docs/middle
 - `RateLimit` holds calls to a rate, per tool or globally, per key;
 - `AdmissionController` bounds concurrency globally, queues by priority, sheds load;
 - `Timeout` puts a hard deadline on everything inside it;
-- `Compression` packs large results.
+- `Compression` packs large results;
+- `AuditLog` appends one record per call to a store's log, for security review.
 
 For multi-tenant toolboxes (see docs/tenancy.md): `TenantContext` gives each tenant's calls its own context
 values (put it first), and `Quota` caps each tenant's usage per calendar or rolling window in a shared Store.
@@ -26,6 +27,7 @@ values (put it first), and `Quota` caps each tenant's usage per calendar or roll
 from __future__ import annotations
 
 from armorer_ray.middleware.admission import AdmissionController, AdmissionStats
+from armorer_ray.middleware.audit import AuditLog, Redactor
 from armorer_ray.middleware.base import Middleware, Next, chain
 from armorer_ray.middleware.batching import execute_chunked, iter_chunks
 from armorer_ray.middleware.cache import Cache, CacheStats, caches_by_default
@@ -52,10 +54,11 @@ from armorer_ray.middleware.timeout import Timeout
 __all__ = [
     "AdmissionController",
     "AdmissionStats",
+    "AuditLog",
     "Cache",
     "CacheStats",
-    "CalendarWindow",
     "CacheStore",
+    "CalendarWindow",
     "CircuitBreaker",
     "CircuitState",
     "Compression",
@@ -70,6 +73,7 @@ __all__ = [
     "Next",
     "Quota",
     "RateLimit",
+    "Redactor",
     "RedisCacheStore",
     "Retry",
     "RollingWindow",
