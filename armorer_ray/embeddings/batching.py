@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Sequence
 
 import numpy as np
 
+from armorer_ray._sync import run_sync
 from armorer_ray.embeddings.embedders._local import check_texts
 from armorer_ray.embeddings.protocols import Embedder, EmbedKind, Matrix
 from armorer_ray.errors import ConfigError
 
 __all__ = ["embed_batched", "embed_sync"]
-
-_local = threading.local()
 
 
 async def embed_batched(
@@ -89,13 +86,4 @@ def embed_sync(embedder: Embedder, texts: Sequence[str], *, kind: EmbedKind = "d
         >>> embed_sync(HashingEmbedder(), ["book a flight"]).shape
         (1, 64)
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("embed_sync() called inside an event loop; use `await embedder.embed(texts)` instead")
-    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _local.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(embedder.embed(texts, kind=kind))
+    return run_sync(embedder.embed(texts, kind=kind), "embed", instead="await embedder.embed(texts)")
