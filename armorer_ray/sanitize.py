@@ -57,6 +57,7 @@ class ConfinePaths:
         >>> denied = box.execute_sync(ToolCall(name="read_text", arguments={"path": f"{workspace}/../../etc/passwd"}))
         >>> denied.error.code, denied.error.message.startswith('Argument "path" resolves outside the allowed root')
         ('POLICY_DENIED', True)
+        >>> import shutil; shutil.rmtree(workspace)
     """
 
     root: str | os.PathLike[str]
