@@ -120,10 +120,15 @@ async def main() -> int:
     searches.shutdown()
     refunds.shutdown()
 
-    expected = {"lookup_order:success": 150, "refund:success": 10, "search_kb:success": 50,
-                "search_kb:RATE_LIMITED": 10}
-    ok = one.ok and outcomes == expected and all(p.created >= 1 for p in pools)
-    print("deploy_toolbox: ok" if ok else f"deploy_toolbox: FAILED, expected {expected}")
+    # The limit is exact as a ceiling. Each replica leases tokens 5 at a time, so up to 4 may sit unspent in one
+    # replica while the other is refused (they go back when the lease expires): 42 to 50 searches pass.
+    searched = outcomes.get("search_kb:success", 0)
+    ok = (one.ok and all(p.created >= 1 for p in pools) and 50 - 2 * 4 <= searched <= 50
+          and {k: v for k, v in outcomes.items() if not k.startswith("search_kb")}
+          == {"lookup_order:success": 150, "refund:success": 10}
+          and searched + outcomes.get("search_kb:RATE_LIMITED", 0) == 60)
+    print("deploy_toolbox: ok" if ok else "deploy_toolbox: FAILED, expected 150 lookups and 10 refunds to succeed, "
+          "and 42-50 of 60 searches to pass the limit with the rest RATE_LIMITED")
     return 0 if ok else 1
 
 
