@@ -49,8 +49,10 @@ from armorer_ray.middleware import (
     Fallback,
     Middleware,
     Next,
+    Quota,
     RateLimit,
     Retry,
+    TenantContext,
     Timeout,
 )
 from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
@@ -59,6 +61,7 @@ from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
 from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
 from armorer_ray.sanitize import ArgumentLimits, ConfinePaths
 from armorer_ray.shaping import OutputShaping
+from armorer_ray.tenancy import TenantAccess, TenantGrant, TenantView
 from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
 from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
 
@@ -106,6 +109,7 @@ __all__ = [
     "OutputShaping",
     "PolicyContext",
     "PolicyHooks",
+    "Quota",
     "RateLimit",
     "Retry",
     "RiskPolicy",
@@ -115,6 +119,10 @@ __all__ = [
     "SandboxLimits",
     "StoreApprovalBook",
     "StoreError",
+    "TenantAccess",
+    "TenantContext",
+    "TenantGrant",
+    "TenantView",
     "TimedOut",
     "Timeout",
     "Tool",

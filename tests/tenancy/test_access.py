@@ -122,15 +122,19 @@ def test_bad_access_options_are_config_errors(bad: object) -> None:
         bad()  # type: ignore[operator]
 
 
-def test_a_blank_tool_id_in_a_grant_is_a_validation_error() -> None:
-    with pytest.raises(ValueError, match="ToolId must not be empty"):
-        TenantGrant(tools={" "})
+@pytest.mark.parametrize(("bad", "message"), [(" ", "ToolId must not be empty"), (":", "requires a name")])
+def test_a_tool_id_that_does_not_parse_is_a_validation_error(bad: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TenantGrant(tools={bad})
 
 
 _words = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12).filter(str.strip)
+_kebab = st.from_regex(r"[a-z][a-z0-9]{0,4}(-[a-z0-9]{1,4}){0,2}", fullmatch=True)
+_ids = st.builds(lambda ns, name, version: f"{ns}:{name}" + (f"@{version}" if version else ""),
+                 _kebab, _kebab, st.sampled_from(["", "1.0.0", "2.1.3"]))
 
 
-@given(tools=st.frozensets(_words, max_size=4), namespaces=st.frozensets(_words, max_size=4),
+@given(tools=st.frozensets(st.one_of(_ids, _kebab), max_size=4), namespaces=st.frozensets(_words, max_size=4),
        tags=st.frozensets(_words, max_size=4))
 def test_a_grant_survives_a_json_and_pickle_round_trip(tools: frozenset[str], namespaces: frozenset[str],
                                                       tags: frozenset[str]) -> None:
@@ -139,9 +143,6 @@ def test_a_grant_survives_a_json_and_pickle_round_trip(tools: frozenset[str], na
     grant = TenantGrant(tools=tools, namespaces=namespaces, tags=tags)
     assert TenantGrant.model_validate_json(grant.model_dump_json()) == grant
     assert pickle.loads(pickle.dumps(grant)) == grant
-
-
-_kebab = st.from_regex(r"[a-z][a-z0-9]{0,4}(-[a-z0-9]{1,4}){0,2}", fullmatch=True)
 
 
 @given(namespace=_kebab, tag=_kebab, other=_kebab)
