@@ -7,7 +7,8 @@ Event types emitted per call, in order (see docs/events.md for each outcome's se
 ``call, tool.started, execute-start, validate-success | validate-error, policy-denied |
 policy-action-required, output-validate-success | output-validate-error, execute-success | execute-error,
 settled, tool.finished, complete | error``; plus ``not-found``, ``budget-exceeded``, ``progress``,
-``log``, ``listener-error`` and any custom type a tool emits through its context.
+``log``, ``listener-error`` and any custom type a tool emits through its context. ``timings`` (last, after
+``complete`` / ``error``) is made only while someone subscribes to it by name (see `EventHub.subscribed`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ class EventHub:
         """Whether anyone listens to ``event_type`` (directly or via ``*``)."""
         listeners = self._listeners
         return event_type in listeners or ALL_EVENTS in listeners if listeners else False
+
+    def subscribed(self, event_type: str) -> bool:
+        """Whether anyone listens to ``event_type`` by name; ``*`` listeners do not count.
+
+        For events that cost work to prepare, such as the pipeline's ``timings``: they are made only when a
+        listener asks for them by name, so a catch-all listener does not slow every call.
+
+        Example:
+            >>> hub = EventHub()
+            >>> stop = hub.on("*", print)
+            >>> hub.wants("timings"), hub.subscribed("timings")
+            (True, False)
+        """
+        return event_type in self._listeners
 
     def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]:
         """Subscribe ``listener`` to one type, several types, or ``"*"`` for all.

@@ -10,6 +10,9 @@ Steps (the toolbox has already resolved the tool and charged the budget):
 6. output validation and shaping into ``content``; output digest
 7. after-policies, events ``settled``, ``tool.finished``, ``complete`` / ``error``
 
+When someone subscribes to ``timings`` by name (the profiler), each call also gets a clock that splits its time into the
+stages above and a ``timings`` event after ``tool.finished``; with no listener the clock is never made.
+
 Nothing in here raises for a tool's failure: every exception becomes a classified error result. Only the
 caller's own cancellation propagates (as `asyncio.CancelledError`, after ``tool.finished`` is emitted).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import tracemalloc
 import types
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -39,9 +43,11 @@ if TYPE_CHECKING:
     from armorer_ray.toolbox import Toolbox
     from armorer_ray.tools import Tool
 
-__all__ = ["PausedCall", "Pipeline", "validation_error"]
+__all__ = ["STAGES", "PausedCall", "Pipeline", "validation_error"]
 
 _perf = time.perf_counter
+
+STAGES = ("validation", "policy", "middleware", "body", "shaping", "after")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,7 @@ class Pipeline:
         t0 = _perf()
         hub = self.hub
         compiled = self.compiled(tool)
+        clock = _StageClock(t0) if hub.subscribed("timings") else None
         input_digest = digest(call.arguments) if (tool.digests or self.toolbox.digests) else None
         if hub.wants("tool.started"):
             hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
@@ -155,7 +162,9 @@ class Pipeline:
             result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
             if compiled.afters:
                 await self._after(compiled, PolicyContext(tool, call, {}, compiled.values, approval), "error", result)
-            return self._finished(tool, call, result, "error")
+            return self._timed(clock, "validation", tool, call, self._finished(tool, call, result, "error"))
+        if clock is not None:
+            clock.lap("validation")
         if hub.wants("validate-success"):
             hub.emit("validate-success", {"tool": tool, "call": call, "params": call.arguments, "parsed": params})
         pctx = None
@@ -164,7 +173,7 @@ class Pipeline:
             if compiled.befores:
                 paused = await self._before(compiled, pctx, timeout_s, dry_run, t0, started_at, input_digest)
                 if paused is not None:
-                    return paused
+                    return self._timed(clock, "policy", tool, call, paused)
         own_signal = signal if signal is not None else AbortSignal()
         ctx = CallContext(call, tool, self.toolbox, compiled.values, own_signal, hub, dry_run, approval, params,
                           self.toolbox.resources, 1, timeout_s or tool.timeout_s or self.toolbox.timeout_s,
@@ -173,6 +182,9 @@ class Pipeline:
             ctx.state["external_signal"] = True
         if on_chunk is not None:
             ctx.state["stream_sink"] = on_chunk  # armorer_ray.streaming.STREAM_SINK: Toolbox.stream reads chunks
+        if clock is not None:
+            clock.lap("policy")
+            ctx.state["stage_clock"] = clock
         try:
             result = await compiled.handler(call, ctx)
         except asyncio.CancelledError:
@@ -184,6 +196,8 @@ class Pipeline:
             raise
         except Exception as exc:  # a middleware that raised instead of returning a result
             result = self._fail(tool, call, classify_exception(exc), None, t0, started_at, input_digest, dry_run)
+        if clock is not None:
+            clock.lap("middleware")  # the whole onion so far; the body and shaping inside it are taken out later
         if result.started_at != started_at or input_digest is not None:
             # Results made by middleware (a cache hit, a breaker) or carrying digests get this call's timing.
             result = _stamp(result, started_at, (_perf() - t0) * 1000.0, input_digest)
@@ -200,7 +214,8 @@ class Pipeline:
             hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
         if status != "cancelled" and pctx is not None and compiled.afters:
             await self._after(compiled, pctx, status, result)
-        return self._finished(tool, call, result, status)
+        result = self._finished(tool, call, result, status)
+        return result if clock is None else self._timed(clock, "after", tool, call, result)
 
     # -- policy ----------------------------------------------------------------------------------------
 
@@ -274,6 +289,9 @@ class Pipeline:
                 ctx.call = call
             kwargs = tool.call_kwargs(ctx.params)
             limiter = compiled.limiter
+            clock: _StageClock | None = ctx.state.get("stage_clock")
+            if clock is not None:
+                clock.start_body()
             try:
                 if ctx.timeout_s is None and not ctx.state.get("external_signal"):
                     if limiter is None:
@@ -295,7 +313,14 @@ class Pipeline:
             except Exception as exc:
                 return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
                                           dry_run=ctx.dry_run)
-            return self._success(tool, compiled, call, ctx, value)
+            finally:
+                if clock is not None:
+                    clock.end_body()
+            if clock is None:
+                return self._success(tool, compiled, call, ctx, value)
+            result = self._success(tool, compiled, call, ctx, value)
+            clock.end_shaping()
+            return result
 
         return run_body
 
@@ -368,6 +393,14 @@ class Pipeline:
 
     # -- endings ---------------------------------------------------------------------------------------
 
+    def _timed(self, clock: _StageClock | None, stage: str, tool: Tool, call: ToolCall,
+               result: ToolResult) -> ToolResult:
+        if clock is not None:
+            clock.lap(stage)
+            self.hub.emit("timings", {"tool": tool, "call": call, "result": result, "stages_ms": clock.stages_ms(),
+                                      "memory_bytes": clock.memory_bytes})
+        return result
+
     def _fail(self, tool: Tool, call: ToolCall, error: ToolError, status: str | None, t0: float,
               started_at: float, input_digest: str | None, dry_run: bool) -> ToolResult:
         result = ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, started_at=started_at,
@@ -392,6 +425,56 @@ class Pipeline:
         if hub.wants(kind):
             hub.emit(kind, {"tool": tool, "call": call, "result": result})
         return result
+
+
+class _StageClock:
+    """Splits one call's time into pipeline stages (ms); made only while a ``timings`` listener exists.
+
+    ``lap`` charges the time since the previous lap to a stage. The body and shaping run inside the middleware
+    onion, possibly several times (retries), so they are summed apart and taken out of the onion's lap. When
+    `tracemalloc` is tracing, the body's peak allocation is measured too: tracemalloc's peak is process-wide, so
+    the figure is exact only when no other body runs at the same time.
+    """
+
+    __slots__ = ("_body_at", "_laps", "_last", "_memory_base", "_shaping_at", "body_ms", "memory_bytes",
+                 "shaping_ms")
+
+    def __init__(self, started: float) -> None:
+        self._last = started
+        self._laps: dict[str, float] = {}
+        self._body_at = self._shaping_at = 0.0
+        self._memory_base: int | None = None
+        self.body_ms = self.shaping_ms = 0.0
+        self.memory_bytes: int | None = None
+
+    def lap(self, stage: str) -> None:
+        now = _perf()
+        self._laps[stage] = (now - self._last) * 1000.0
+        self._last = now
+
+    def start_body(self) -> None:
+        if tracemalloc.is_tracing():
+            tracemalloc.reset_peak()
+            self._memory_base = tracemalloc.get_traced_memory()[0]
+        self._body_at = _perf()
+
+    def end_body(self) -> None:
+        self._shaping_at = now = _perf()
+        self.body_ms += (now - self._body_at) * 1000.0
+        if self._memory_base is not None and tracemalloc.is_tracing():
+            peak = max(0, tracemalloc.get_traced_memory()[1] - self._memory_base)
+            self.memory_bytes = max(peak, self.memory_bytes or 0)
+
+    def end_shaping(self) -> None:
+        self.shaping_ms += (_perf() - self._shaping_at) * 1000.0
+
+    def stages_ms(self) -> dict[str, float]:
+        """Time per stage reached, in pipeline order."""
+        laps = dict(self._laps)
+        if "middleware" in laps:
+            laps["middleware"] = max(0.0, laps["middleware"] - self.body_ms - self.shaping_ms)
+            laps["body"], laps["shaping"] = self.body_ms, self.shaping_ms
+        return {stage: laps[stage] for stage in STAGES if stage in laps}
 
 
 class _Stopped(Exception):

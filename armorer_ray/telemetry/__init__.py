@@ -3,8 +3,10 @@ profiler (`profile`), and trace-context propagation to actors."""
 
 from armorer_ray.telemetry.analytics import OTHER_TENANTS, Analytics, CostFunction
 from armorer_ray.telemetry.instrument import instrument
+from armorer_ray.telemetry.profiler import STAGES, Bottleneck, Profiler, ProfileReport, StageProfile, profile
 from armorer_ray.telemetry.sketch import LatencySketch
 from armorer_ray.telemetry.stats import AnalyticsSnapshot, StatsCell, ToolStats
 
-__all__ = ["OTHER_TENANTS", "Analytics", "AnalyticsSnapshot", "CostFunction", "LatencySketch", "StatsCell",
-           "ToolStats", "instrument"]
+__all__ = ["OTHER_TENANTS", "STAGES", "Analytics", "AnalyticsSnapshot", "Bottleneck", "CostFunction",
+           "LatencySketch", "ProfileReport", "Profiler", "StageProfile", "StatsCell", "ToolStats", "instrument",
+           "profile"]

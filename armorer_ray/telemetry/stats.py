@@ -17,7 +17,7 @@ from rich.text import Text
 
 from armorer_ray.telemetry.sketch import LatencySketch, merge_counts
 
-__all__ = ["AnalyticsSnapshot", "Grouping", "StatsCell", "ToolStats"]
+__all__ = ["AnalyticsSnapshot", "Grouping", "StatsCell", "ToolStats", "format_ms", "render_plain"]
 
 Grouping = Literal["tool", "tenant", "cell"]
 
@@ -170,16 +170,15 @@ class AnalyticsSnapshot(BaseModel):
         for name, stats in sorted(rows.items()):
             top = max(stats.error_codes.items(), key=lambda item: item[1], default=None)
             # Text, not str: rich would read a name such as "search [acme]" as markup and drop the brackets.
-            table.add_row(Text(name), str(stats.calls), f"{stats.error_rate:.1%}", _ms(stats.p50_ms), _ms(stats.p95_ms),
-                          _ms(stats.p99_ms), str(stats.content_bytes), f"{stats.cost:.4g}",
+            table.add_row(Text(name), str(stats.calls), f"{stats.error_rate:.1%}", format_ms(stats.p50_ms),
+                          format_ms(stats.p95_ms), format_ms(stats.p99_ms), f"{stats.content_bytes:,}",
+                          f"{stats.cost:.4g}",
                           Text(f"{top[0]} x{top[1]}" if top else ""))
         return table
 
     def report(self, group: Grouping = "tool", width: int = 120) -> str:
         """The `table` as plain text (no colour), for logs and terminals."""
-        buffer = io.StringIO()
-        Console(file=buffer, width=width, color_system=None, force_terminal=False).print(self.table(group))
-        return buffer.getvalue()
+        return render_plain(self.table(group), width)
 
 
 def _group(pairs: Iterable[tuple[str | None, ToolStats]]) -> dict[str, ToolStats]:
@@ -190,5 +189,20 @@ def _group(pairs: Iterable[tuple[str | None, ToolStats]]) -> dict[str, ToolStats
     return grouped
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
+def format_ms(value: float | None) -> str:
+    """A duration for a table cell: three significant digits below 100 ms, whole ms above.
+
+    Example:
+        >>> format_ms(0.01234), format_ms(12.345), format_ms(3017.6), format_ms(None)
+        ('0.0123', '12.3', '3,018', '-')
+    """
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def render_plain(table: Table, width: int) -> str:
+    """A rich table as plain text (no colour codes), for logs, files and doctests."""
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(table)
+    return buffer.getvalue()
