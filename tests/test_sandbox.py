@@ -292,3 +292,34 @@ def test_limits_and_their_errors_pickle() -> None:
     assert pickle.loads(pickle.dumps(limits)) == limits
     error = pickle.loads(pickle.dumps(SandboxLimitExceeded("wall", 1.5, "late")))
     assert error.to_tool_error().category == "timeout" and error.limit == "wall"
+
+
+# -- a body that attacks its own reply channel ---------------------------------------------------------------------
+
+
+async def test_a_reply_over_the_output_limit_is_refused_here_even_when_the_worker_lies() -> None:
+    box = Toolbox([bodies.forge_reply], executor=SandboxExecutor(SandboxLimits(output_bytes=1000)))
+    try:
+        result = await box.execute(ToolCall(name="forge_reply", arguments={"flood_bytes": 500_000}))
+    finally:
+        await box.stop()
+    assert result.error is not None and result.error.code == "SANDBOX_OUTPUT_SIZE"
+
+
+async def test_json_results_never_unpickle_what_the_worker_sends(tmp_path: Path) -> None:
+    marker = tmp_path / "made-by-the-worker"
+    call = ToolCall(name="forge_reply", arguments={"marker_dir": str(marker)})
+    box = Toolbox([bodies.forge_reply], executor=SandboxExecutor(results="json"))
+    try:
+        error = (await box.execute(call)).error
+    finally:
+        await box.stop()
+    assert error is not None and error.code == "SANDBOX_CRASHED" and "could not be read" in error.message
+    assert not marker.exists()
+    # The documented danger of the default: a pickled reply runs code here when it is loaded.
+    box = Toolbox([bodies.forge_reply], executor=SandboxExecutor())
+    try:
+        await box.execute(call)
+    finally:
+        await box.stop()
+    assert marker.is_dir()
