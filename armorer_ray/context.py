@@ -21,11 +21,26 @@ __all__ = ["Approval", "CallContext"]
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """How a paused call was resumed: approved or rejected, with any input a person supplied."""
+    """A person's decision on a call a policy paused: approved or rejected, with any input they supplied.
+
+    `Toolbox.resume` makes one from its arguments; trusted code acting on a decision passes one to
+    `Toolbox.execute` (``approval=``), and a workflow resume passes one per paused node.
+
+    Attributes:
+        granted: True lets a policy's ``needs_approval`` through; False rejects the call (``APPROVAL_REJECTED``).
+        input: What a ``needs_input`` pause asked for; policies and the body read it as ``ctx.approval.input``.
+        by: Who decided, for audit.
+        reason: Why it was rejected (part of the error message).
+
+    Example:
+        >>> Approval(False, by="ops", reason="not this week")
+        Approval(granted=False, input=None, by='ops', reason='not this week')
+    """
 
     granted: bool
     input: JsonValue = None
     by: str | None = None
+    reason: str | None = None
 
 
 @dataclass(slots=True)

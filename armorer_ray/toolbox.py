@@ -138,7 +138,8 @@ class Toolbox:
         self.resources: Mapping[str, Any] = dict(resources or {})
         self.digests = digests
         self.output = output
-        self.approvals: ApprovalBook = approvals or MemoryApprovalBook()
+        # `is not None`, not `or`: an empty book is falsy, and a book given must be the one paused calls go to.
+        self.approvals: ApprovalBook = approvals if approvals is not None else MemoryApprovalBook()
         self.hooks: dict[str, tuple[LifecycleHook, ...]] = {
             "start": tuple(on_start), "drain": tuple(on_drain), "stop": tuple(on_stop)
         }
@@ -404,12 +405,12 @@ class Toolbox:
     async def execute(self, calls: CallInput, /, *, concurrency: int | None = None,
                       mode: Literal["parallel", "sequential"] = "parallel", error_mode: ErrorMode = "collect",
                       timeout_s: float | None = None, signal: AbortSignal | None = None,
-                      dry_run: bool = False) -> ToolResult: ...
+                      dry_run: bool = False, approval: Approval | None = None) -> ToolResult: ...
     @overload
     async def execute(self, calls: Sequence[CallInput], /, *, concurrency: int | None = None,
                       mode: Literal["parallel", "sequential"] = "parallel", error_mode: ErrorMode = "collect",
                       timeout_s: float | None = None, signal: AbortSignal | None = None,
-                      dry_run: bool = False) -> list[ToolResult]: ...
+                      dry_run: bool = False, approval: Approval | None = None) -> list[ToolResult]: ...
 
     async def execute(
         self,
@@ -422,6 +423,7 @@ class Toolbox:
         timeout_s: float | None = None,
         signal: AbortSignal | None = None,
         dry_run: bool = False,
+        approval: Approval | None = None,
     ) -> ToolResult | list[ToolResult]:
         """Run one call, or a batch, and return one `ToolResult` per call (a list, in input order, for a batch).
 
@@ -433,14 +435,34 @@ class Toolbox:
             timeout_s: Per-call deadline, overriding the tool's and the toolbox's.
             signal: Abort signal; aborting cancels running calls with a ``cancelled`` result.
             dry_run: Run each tool's dry-run handler instead of its body.
+            approval: Run the call(s) as a person already decided, as `resume` runs a paused call: a granted
+                `Approval` lets any policy's ``needs_approval`` through (a ``deny`` still denies; ``needs_input``
+                policies read ``ctx.approval.input``), a rejected one fails each call with ``APPROVAL_REJECTED``
+                without running it. For trusted code acting on a person's decision (a workflow resume, a review
+                queue); adapters and other model-facing paths never set it.
 
         Returns:
             The result, or the results in input order.
 
         Raises:
             ToolExecutionError: only with ``error_mode="fail_fast"``.
+
+        Example:
+            >>> from armorer_ray import Approval, Decision, tool
+            >>> @tool
+            ... def publish(page: str) -> str:
+            ...     "Publish a page."
+            ...     return f"published {page}"
+            >>> box = Toolbox([publish], policy=lambda ctx: Decision.needs_approval("publish?"))
+            >>> call = {"id": "p1", "name": "publish", "arguments": {"page": "home"}}
+            >>> box.execute_sync(call).outcome
+            'action_required'
+            >>> box.execute_sync(call, approval=Approval(True, by="ada")).result
+            'published home'
+            >>> box.execute_sync(call, approval=Approval(False, reason="not today")).error.code
+            'APPROVAL_REJECTED'
         """
-        options = {"timeout_s": timeout_s, "signal": signal, "dry_run": dry_run}
+        options = {"timeout_s": timeout_s, "signal": signal, "dry_run": dry_run, "approval": approval}
         if type(calls) is ToolCall or isinstance(calls, Mapping):
             result = await self._execute_one(calls, options)
             if error_mode == "fail_fast" and result.error is not None:
@@ -527,8 +549,7 @@ class Toolbox:
         """Blocking form of `execute`, for scripts and the CLI; refuses inside a running event loop."""
         return run_sync(self.execute(calls, **options), "toolbox.execute")
 
-    async def _execute_one(self, item: CallInput, options: Mapping[str, Any], *,
-                           approval: Approval | None = None) -> ToolResult:
+    async def _execute_one(self, item: CallInput, options: Mapping[str, Any]) -> ToolResult:
         try:
             call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
         except ValidationError as exc:
@@ -547,6 +568,9 @@ class Toolbox:
             known = ", ".join(sorted(names)[:20])
             error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
             return ToolResult.failure(call.id, call.name, error)
+        approval: Approval | None = options.get("approval")
+        if approval is not None and not approval.granted:
+            return _rejected(call, found, approval.reason)
         if hub.wants("call"):
             hub.emit("call", {"tool": found, "call": call})
         if found.lifecycle is not None and found.lifecycle.deprecated and hub.wants("log"):
@@ -626,12 +650,10 @@ class Toolbox:
             return ToolResult.failure(paused.call.id, paused.call.name,
                                       ToolError.of("not_found", f"Tool not found: {paused.tool_id}"))
         if not approved:
-            message = f"Approval rejected{': ' + reason if reason else ''}"
-            return ToolResult.failure(paused.call.id, found.name,
-                                      ToolError.of("permission", message, code="APPROVAL_REJECTED"),
-                                      tool_id=found.id)
-        options = {"timeout_s": paused.timeout_s, "signal": None, "dry_run": paused.dry_run}
-        return await self._execute_one(paused.call, options, approval=Approval(True, input, by))
+            return _rejected(paused.call, found, reason)
+        options = {"timeout_s": paused.timeout_s, "signal": None, "dry_run": paused.dry_run,
+                   "approval": Approval(True, input, by)}
+        return await self._execute_one(paused.call, options)
 
     def resume_sync(self, token: str, **options: Any) -> ToolResult:
         """Blocking form of `resume`."""
@@ -789,3 +811,10 @@ def combine_toolboxes(*toolboxes: Toolbox) -> Toolbox:
         for entry in box._entries.values():
             combined.register(entry.tool, replace=True, aliases=entry.aliases)
     return combined
+
+
+def _rejected(call: ToolCall, tool: Tool, reason: str | None) -> ToolResult:
+    """The result of a call a person rejected: a ``permission`` error, the body never run."""
+    message = f"Approval rejected{': ' + reason if reason else ''}"
+    return ToolResult.failure(call.id, tool.name, ToolError.of("permission", message, code="APPROVAL_REJECTED"),
+                              tool_id=tool.id)

@@ -10,9 +10,13 @@ import pytest
 
 from armorer_ray import (
     AbortController,
+    Approval,
     Budget,
     CallContext,
     ConfigError,
+    Decision,
+    MemoryApprovalBook,
+    PolicyContext,
     Toolbox,
     ToolCall,
     ToolExecutionError,
@@ -370,3 +374,55 @@ def test_digests_of_arguments_holding_dates_and_sets() -> None:
     value = {"when": datetime.date(2026, 1, 2), "ids": {3}}
     assert canonical_json(value) == '{"ids":[3],"when":"2026-01-02"}'
     assert len(digest(value)) == 64
+
+
+def gate_publishing(ctx: PolicyContext) -> Decision | None:
+    """Deny drafts, ask for a reviewer's note on pages marked ``needs_note``, else ask for approval."""
+    if ctx.params["page"] == "draft":
+        return Decision.deny("drafts are never published")
+    if ctx.params["page"] == "needs_note":
+        note = ctx.approval.input if ctx.approval is not None else None
+        return None if isinstance(note, str) else Decision.needs_input("a reviewer's note, please")
+    return Decision.needs_approval("publish?")
+
+
+@tool
+def publish(page: str, ctx: CallContext) -> str:
+    """Publish a page, saying who approved it and with which note."""
+    approval = ctx.approval
+    return f"{page} by {approval.by if approval else None} note {approval.input if approval else None}"
+
+
+async def test_execute_with_an_approval_runs_the_call_as_already_approved() -> None:
+    book = MemoryApprovalBook()
+    box = Toolbox([publish], policy=gate_publishing, approvals=book)
+    call = ToolCall(id="c1", name="publish", arguments={"page": "home"})
+    assert (await box.execute(call)).outcome == "action_required"
+    assert len(book) == 1
+    approved = await box.execute(call, approval=Approval(True, by="ada"))
+    assert (approved.outcome, approved.call_id, approved.result) == ("success", "c1", "home by ada note None")
+    assert len(book) == 1  # nothing paused, and the earlier token is untouched
+    denied = await box.execute({"name": "publish", "arguments": {"page": "draft"}}, approval=Approval(True))
+    assert denied.error is not None and denied.error.code == "POLICY_DENIED"  # an approval never overrides a deny
+    asked = await box.execute({"name": "publish", "arguments": {"page": "needs_note"}}, approval=Approval(True))
+    assert asked.action is not None and asked.action.type == "input"  # needs_input wants the input itself
+    noted = await box.execute({"name": "publish", "arguments": {"page": "needs_note"}},
+                              approval=Approval(True, input="typo fixed", by="bo"))
+    assert noted.result == "needs_note by bo note typo fixed"
+    batch = await box.execute([{"name": "publish", "arguments": {"page": p}} for p in ("a", "b")],
+                              approval=Approval(True, by="cy"))
+    assert [r.result for r in batch] == ["a by cy note None", "b by cy note None"]
+
+
+async def test_execute_with_a_rejection_fails_without_running_the_body() -> None:
+    body = mock_tool("send", outcomes=["sent"] * 3)
+    box = Toolbox([body], policy=lambda ctx: Decision.needs_approval("send?"))
+    results = await box.execute([{"id": "a", "name": "send"}, {"id": "b", "name": "send"}],
+                                approval=Approval(False, by="ops", reason="not this week"))
+    assert [(r.call_id, r.outcome) for r in results] == [("a", "error"), ("b", "error")]
+    error = results[0].error
+    assert error is not None and (error.category, error.code) == ("permission", "APPROVAL_REJECTED")
+    assert error.message == "Approval rejected: not this week"
+    assert body.calls == []
+    missing = await box.execute({"name": "nope"}, approval=Approval(False))
+    assert missing.error is not None and missing.error.category == "not_found"  # resolution comes first
