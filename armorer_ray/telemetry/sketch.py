@@ -5,7 +5,7 @@ Durations go into log-spaced buckets: with ``gamma = (1 + a) / (1 - a)`` for a r
 within ``a`` (relatively) of every value in the bucket. So a quantile estimate is within ``a`` of the true value
 of the same rank, whatever the distribution, and two sketches merge exactly by adding bucket counts (the DDSketch
 construction). Memory is bounded by the range, not the number of values: durations are clamped to
-``[MIN_MS, MAX_MS]``, which at the default ``a = 0.01`` is at most 1,382 buckets; values under ``MIN_MS`` (1 µs)
+``[MIN_MS, MAX_MS]``, which at the default ``a = 0.01`` is at most 1,383 buckets; values under ``MIN_MS`` (1 µs)
 count as zero and are reported as 0.0.
 """
 
