@@ -224,6 +224,13 @@ class SandboxExecutor:
             return _replay(value)
         return value
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Travels as its options (to Ray replicas with `deploy`): workers and threads belong to one process.
+        local = self.local
+        if type(local) is LocalExecutor:
+            local = LocalExecutor(max_threads=local._max_threads)
+        return (_rebuild_executor, (self.limits, self.only, local, self._pool.warm, self.results))
+
     def shutdown(self) -> None:
         """Kill the worker processes (idle and running) and shut the local executor down.
 
@@ -233,6 +240,11 @@ class SandboxExecutor:
         shutdown = getattr(self.local, "shutdown", None)
         if shutdown is not None:
             shutdown()
+
+
+def _rebuild_executor(limits: SandboxLimits, only: Callable[[Tool], bool] | None, local: Executor, warm: int,
+                      results: ResultFormat) -> SandboxExecutor:
+    return SandboxExecutor(limits, only=only, local=local, warm=warm, results=results)
 
 
 def _replay(chunks: list[Any]) -> Iterator[Any]:

@@ -323,3 +323,17 @@ async def test_json_results_never_unpickle_what_the_worker_sends(tmp_path: Path)
     finally:
         await box.stop()
     assert marker.is_dir()
+
+
+async def test_the_executor_travels_as_its_options_with_fresh_workers() -> None:
+    executor = SandboxExecutor(SandboxLimits(wall_s=30), warm=0, results="json")
+    box = Toolbox([bodies.add], executor=executor)
+    try:
+        assert await run(box, "add", a=1, b=1) == 2  # it has started workers and threads: still it pickles
+        copy = pickle.loads(pickle.dumps(executor))
+        assert (copy.limits, copy.results, copy.only) == (executor.limits, "json", None)
+        other = Toolbox([bodies.add], executor=copy)
+        assert await run(other, "add", a=2, b=3) == 5
+        await other.stop()
+    finally:
+        await box.stop()
