@@ -42,6 +42,7 @@ from armorer_ray.actors._private.wire import unpack_result
 from armorer_ray.actors.options import DeploymentOptions
 from armorer_ray.actors.stats import DeploymentStats
 from armorer_ray.cancellation import AbortSignal
+from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, Conflict, DeploymentError
 from armorer_ray.lifecycle import Health
 from armorer_ray.results import ToolCall, ToolResult
@@ -176,13 +177,16 @@ class Deployment:
 
     @overload
     async def execute(self, calls: CallInput, /, *, timeout_s: float | None = None,
-                      signal: AbortSignal | None = None, dry_run: bool = False) -> ToolResult: ...
+                      signal: AbortSignal | None = None, dry_run: bool = False,
+                      approval: Approval | None = None) -> ToolResult: ...
     @overload
     async def execute(self, calls: Sequence[CallInput], /, *, timeout_s: float | None = None,
-                      signal: AbortSignal | None = None, dry_run: bool = False) -> list[ToolResult]: ...
+                      signal: AbortSignal | None = None, dry_run: bool = False,
+                      approval: Approval | None = None) -> list[ToolResult]: ...
 
     async def execute(self, calls: CallInput | Sequence[CallInput], /, *, timeout_s: float | None = None,
-                      signal: AbortSignal | None = None, dry_run: bool = False) -> ToolResult | list[ToolResult]:
+                      signal: AbortSignal | None = None, dry_run: bool = False,
+                      approval: Approval | None = None) -> ToolResult | list[ToolResult]:
         """Run one call, or a batch, on the replicas; one `ToolResult` per call, as `Toolbox.execute` returns.
 
         A batch travels in chunks of ``batch_size`` calls, one actor round trip each, higher priorities first.
@@ -193,6 +197,8 @@ class Deployment:
             timeout_s: Per-call deadline, enforced inside the replica.
             signal: Aborting it cancels the calls on their replicas; they end ``cancelled``.
             dry_run: Run each tool's dry-run handler instead of its body.
+            approval: Run the calls as a person already decided, as `Toolbox.execute` does with it (it travels to
+                the replica). For trusted code acting on a person's decision, never for model-facing paths.
 
         Returns:
             The result, or the results in input order. Calls shed by a full queue end ``transient``
@@ -206,7 +212,7 @@ class Deployment:
             >>> result = await dep.execute(ToolCall(name="add", arguments={"a": 1, "b": 2}))  # doctest: +SKIP
         """
         self._watcher.ensure()
-        options = CallOptions(timeout_s, dry_run) if timeout_s is not None or dry_run else None
+        options = CallOptions.of(timeout_s, dry_run, approval)
         if isinstance(calls, ToolCall | Mapping):
             call = inject_trace_context(_as_call(calls))
             return await self._dispatcher.run_one(call, options, signal)
@@ -218,17 +224,18 @@ class Deployment:
         return await self._dispatcher.run_many(batch, options, signal)
 
     def execute_sync(self, calls: CallInput | Sequence[CallInput], /, *, timeout_s: float | None = None,
-                     dry_run: bool = False) -> Any:
+                     dry_run: bool = False, approval: Approval | None = None) -> Any:
         """Blocking form of `execute`, for scripts; refuses inside a running event loop.
 
         Example:
             >>> dep.execute_sync({"name": "add", "arguments": {"a": 1, "b": 2}}).result  # doctest: +SKIP
             3
         """
-        return run_sync(self.execute(calls, timeout_s=timeout_s, dry_run=dry_run), "deployment.execute")
+        return run_sync(self.execute(calls, timeout_s=timeout_s, dry_run=dry_run, approval=approval),
+                        "deployment.execute")
 
-    def submit(self, call: CallInput, *, timeout_s: float | None = None,
-               dry_run: bool = False) -> ray.ObjectRef[ToolResult]:
+    def submit(self, call: CallInput, *, timeout_s: float | None = None, dry_run: bool = False,
+               approval: Approval | None = None) -> ray.ObjectRef[ToolResult]:
         """Send one call now and return its ``ObjectRef[ToolResult]`` without waiting.
 
         The ref composes: pass it as a top-level argument to another Ray task or actor call and Ray resolves it
@@ -244,6 +251,7 @@ class Deployment:
             call: A `ToolCall` or mapping.
             timeout_s: Per-call deadline, enforced inside the replica.
             dry_run: Run the dry-run handler instead of the body.
+            approval: Run the call as a person already decided (as for `execute`).
 
         Returns:
             The ObjectRef of the call's `ToolResult`.
@@ -255,7 +263,7 @@ class Deployment:
         """
         self._watcher.ensure()
         tool_call = inject_trace_context(_as_call(call))
-        options = CallOptions(timeout_s, dry_run) if timeout_s is not None or dry_run else None
+        options = CallOptions.of(timeout_s, dry_run, approval)
         grant = self._router.acquire_now(1, tool_call.priority)
         if isinstance(grant, Refusal):
             return ray.put(refused_result(tool_call, grant))

@@ -11,6 +11,7 @@ import pytest
 import ray
 
 from armorer_ray import (
+    Approval,
     CallContext,
     ConfigError,
     Conflict,
@@ -135,6 +136,20 @@ async def test_a_paused_call_resumes_on_its_replica_exactly_once(shared: Deploym
     assert rejected.action is not None and rejected.action.resume_token is not None
     refusal = await shared.resume(rejected.action.resume_token, approved=False, reason="no")
     assert refusal.error is not None and refusal.error.code == "APPROVAL_REJECTED"
+
+
+async def test_an_approval_travels_to_the_replica_with_execute_and_submit(shared: Deployment) -> None:
+    call = ToolCall(id="w1", name="wire", arguments={"amount": 700})
+    assert (await shared.execute(call)).outcome == "action_required"
+    approved = await shared.execute(call, approval=Approval(True, by="supervisor"))
+    assert (approved.call_id, approved.outcome, approved.result) == ("w1", "success", "sent 700")
+    batch = await shared.execute([ToolCall(name="wire", arguments={"amount": a}) for a in (300, 400)],
+                                 approval=Approval(True))
+    assert [r.result for r in batch] == ["sent 300", "sent 400"]
+    assert (await shared.submit(call, approval=Approval(True))).result == "sent 700"
+    rejected = await shared.execute(call, approval=Approval(False, reason="too much"))
+    assert rejected.error is not None and rejected.error.code == "APPROVAL_REJECTED"
+    assert rejected.error.message == "Approval rejected: too much"
 
 
 async def test_health_and_stats(shared: Deployment) -> None:

@@ -20,6 +20,7 @@ from pydantic import JsonValue
 
 from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
 from armorer_ray.actors._private.wire import PackedCall, PackedResult, pack_result, unpack_call
+from armorer_ray.context import Approval
 from armorer_ray.errors import ToolFailure, classify_exception
 from armorer_ray.lifecycle import Health
 from armorer_ray.resources import PoolStats, ResourcePool
@@ -34,10 +35,18 @@ CONTROL_CONCURRENCY = 4  # probe, report and shutdown never wait behind calls
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
-    """Per-call options that travel with a call to the replica."""
+    """Per-call options that travel with a call to the replica (picklable: plain values and an `Approval`)."""
 
     timeout_s: float | None = None
     dry_run: bool = False
+    approval: Approval | None = None
+
+    @classmethod
+    def of(cls, timeout_s: float | None, dry_run: bool, approval: Approval | None) -> CallOptions | None:
+        """The options to send, or None when every one is the default (nothing extra to pickle per call)."""
+        if timeout_s is None and not dry_run and approval is None:
+            return None
+        return cls(timeout_s, dry_run, approval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +191,11 @@ class ToolboxActor:
         async with self._gate:
             if call.trace_context:
                 with remote_span(call):
-                    result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run)
+                    result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run,
+                                                         approval=options.approval)
             else:
-                result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run)
+                result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run,
+                                                     approval=options.approval)
         if result.error is None:
             self._completed += 1
         else:
