@@ -6,6 +6,9 @@ thread is interrupted by raising an exception inside that thread at its next Pyt
 inside a C call, such as ``time.sleep``, stops when the call returns). Bodies that must stop sooner should poll
 ``ctx.signal.aborted``. A sync body sees the caller's context variables (the OpenTelemetry context among them),
 as an async body does.
+
+`armorer_ray.sandbox.SandboxExecutor` runs bodies in separate OS processes under CPU, memory, wall-clock and
+output limits instead, for some tools or all (see docs/sandbox.md).
 """
 
 from __future__ import annotations
