@@ -57,3 +57,18 @@ def test_bad_targets_give_clear_errors() -> None:
                             ("json:decoder", "not a Toolbox")]:
         result = runner.invoke(app, ["list", target])
         assert result.exit_code == 2 and message in result.output
+
+
+def test_profile_prints_stats_stages_and_the_bottleneck() -> None:
+    result = runner.invoke(app, ["profile", TARGET, "search_customers", "--args", '{"query": "grace"}',
+                                 "--repeat", "3", "--memory"])
+    assert result.exit_code == 0, result.output
+    assert "crm:search_customers" in result.output and "p99 ms" in result.output
+    assert "validation" in result.output and "bottleneck: " in result.output and " B " in result.output
+    assert "of crm:search_customers" in result.output
+
+
+def test_profile_refuses_unknown_tools_and_bad_repeats() -> None:
+    missing = runner.invoke(app, ["profile", TARGET, "no_such_tool"])
+    assert missing.exit_code == 2 and "no tool 'no_such_tool'" in missing.output
+    assert runner.invoke(app, ["profile", TARGET, "search_customers", "--repeat", "0"]).exit_code == 2
