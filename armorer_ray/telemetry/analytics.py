@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from armorer_ray.toolbox import Toolbox
     from armorer_ray.tools import Tool
 
-__all__ = ["OTHER_TENANTS", "Analytics", "CostFunction", "content_bytes"]
+__all__ = ["OTHER_TENANTS", "Analytics", "ResultCost", "content_bytes"]
 
-CostFunction = Callable[[ToolCall, ToolResult], float]
+# Priced after the call, from its result (unlike a Quota's cost, which is charged before the call runs).
+ResultCost = Callable[[ToolCall, ToolResult], float]
 OTHER_TENANTS = "(other)"
 
 logger = logging.getLogger("armorer_ray.telemetry")
@@ -143,7 +144,7 @@ class Analytics:
         2
     """
 
-    def __init__(self, *, cost: CostFunction | None = None, relative_accuracy: float = 0.01,
+    def __init__(self, *, cost: ResultCost | None = None, relative_accuracy: float = 0.01,
                  max_tenants: int = 1_000, clock: Callable[[], float] = time.time) -> None:
         if not 0.001 <= relative_accuracy <= 0.2:
             raise ConfigError(f"relative_accuracy must be within [0.001, 0.2], got {relative_accuracy!r}")
