@@ -36,6 +36,7 @@ Example:
     {'total': 30}
 """
 
+from armorer_ray.workflow.approvals import ApprovalLike, CallApprovals, PausedNode, WaitingCall
 from armorer_ray.workflow.errors import (
     CheckpointError,
     CycleError,
@@ -55,6 +56,8 @@ from armorer_ray.workflow.toolboxes import ToolboxRecipe
 from armorer_ray.workflow.workflow import Workflow, create_workflow
 
 __all__ = [
+    "ApprovalLike",
+    "CallApprovals",
     "CallTarget",
     "CheckpointError",
     "Condition",
@@ -68,6 +71,7 @@ __all__ = [
     "NodeRun",
     "NodeStatus",
     "OnError",
+    "PausedNode",
     "RunResult",
     "RunSetup",
     "RunStatus",
@@ -75,6 +79,7 @@ __all__ = [
     "UnknownNodeError",
     "UnknownToolError",
     "UnreachableNodeError",
+    "WaitingCall",
     "Workflow",
     "WorkflowConfigError",
     "WorkflowError",

@@ -1,9 +1,12 @@
 """Checkpoints: each succeeded node's run, kept in a `Store` so a failed run resumes without redoing them.
 
 Layout, under ``workflow/<name>/<run id>/``: ``meta`` holds the workflow's structure fingerprint and the run's
-inputs; ``node/<node>`` holds one `NodeRun` as JSON. Only succeeded nodes are written, when they settle; a
-resumed run restores them and runs the rest. Spliced nodes are written under their own names, so an expansion
-that is generated again with the same names reuses what already succeeded.
+inputs; ``node/<node>`` holds one succeeded `NodeRun` as JSON; ``paused/<node>`` holds a `PausedNode` (what it
+asked, and the id and argument digest of each call that paused), what `Workflow.resume` checks approvals against.
+Nodes are written when they settle; a resumed run restores the succeeded ones and runs the rest. A node that
+later succeeds or fails loses its paused record; one skipped or cancelled keeps it (its call never ran again).
+Spliced nodes are written under their own names, so an expansion that is generated again with the same names
+reuses what already succeeded.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pydantic_core import to_jsonable_python
 
 from armorer_ray.json_values import digest
 from armorer_ray.stores import Store, get_json, set_json
+from armorer_ray.workflow.approvals import PausedNode
 from armorer_ray.workflow.errors import CheckpointError
 from armorer_ray.workflow.results import NodeRun
 
@@ -47,6 +51,7 @@ class Checkpoints:
         self.store = store
         self._prefix = f"workflow/{workflow}/{run_id}/"
         self._workflow, self._run_id = workflow, run_id
+        self._paused: set[str] = set()  # nodes with a paused record: only theirs are deleted when they settle
 
     async def open(self, fingerprint: str, inputs: Mapping[str, Any]) -> dict[str, NodeRun]:
         """Start or resume the run: record its structure and inputs, or check them; return the saved nodes.
@@ -69,6 +74,7 @@ class Checkpoints:
         if meta is None:
             await set_json(self.store, self._prefix + "meta",
                            {"fingerprint": fingerprint, "inputs": json_inputs, "inputs_digest": digest(json_inputs)})
+            self._paused = set()
             return {}
         if not isinstance(meta, dict) or meta.get("fingerprint") != fingerprint:
             raise CheckpointError(f"run {self._run_id} of {self._workflow!r} was checkpointed by a workflow with "
@@ -82,7 +88,37 @@ class Checkpoints:
             if isinstance(data, dict) and data.get("status") == "succeeded":
                 run = NodeRun.from_json(data)
                 saved[run.node] = run
+        self._paused = {key.removeprefix(self._prefix + "paused/")
+                        for key in await self.store.keys(self._prefix + "paused/")}
         return saved
+
+    async def paused(self) -> dict[str, PausedNode]:
+        """The nodes the run's latest attempt left paused, by name (none that has since succeeded).
+
+        Example:
+            >>> import asyncio
+            >>> from armorer_ray import ToolCall
+            >>> from armorer_ray.stores import MemoryStore
+            >>> from armorer_ray.workflow.approvals import WaitingCall
+            >>> call = ToolCall(id="run-1/publish", name="publish")
+            >>> async def demo():
+            ...     marks = Checkpoints(MemoryStore(), "site", "run-1")
+            ...     await marks.open("fingerprint", {})
+            ...     await marks.save(NodeRun("publish", "paused", reason="publish?", waiting=(WaitingCall.of(call),)))
+            ...     return await marks.paused()
+            >>> found = asyncio.run(demo())["publish"]
+            >>> found.message, [waiting.call_id for waiting in found.calls]
+            ('publish?', ['run-1/publish'])
+        """
+        succeeded = {key.removeprefix(self._prefix + "node/") for key in await self.store.keys(self._prefix + "node/")}
+        found: dict[str, PausedNode] = {}
+        for key in await self.store.keys(self._prefix + "paused/"):
+            data = await get_json(self.store, key)
+            if isinstance(data, dict):
+                paused = PausedNode.from_json(data)
+                if paused.node not in succeeded:  # a crash between writing the success and dropping the pause
+                    found[paused.node] = paused
+        return found
 
     async def inputs(self) -> dict[str, JsonValue] | None:
         """The inputs a run was started with, or None when nothing was checkpointed under its id."""
@@ -92,10 +128,21 @@ class Checkpoints:
         return None
 
     async def save(self, run: NodeRun) -> None:
-        """Write a node's run when it succeeded (and was not itself restored).
+        """Record a node that settled (and was not itself restored): its run when it succeeded, its waiting calls
+        when it paused; settling any other way but skipped or cancelled drops an earlier pause.
 
         Raises:
             CheckpointError: when its output is not JSON.
         """
-        if run.status == "succeeded" and not run.restored:
+        if run.restored:
+            return
+        if run.status == "succeeded":
             await set_json(self.store, f"{self._prefix}node/{run.node}", run.to_json())
+        if run.status == "paused" and run.waiting:  # an expansion paused by a spliced node has no call waiting
+            first = next((r.action for r in run.results if r.action is not None), None)
+            record = PausedNode(run.node, first.type if first is not None else "approval", run.reason, run.waiting)
+            await set_json(self.store, f"{self._prefix}paused/{run.node}", record.to_json())
+            self._paused.add(run.node)
+        elif run.status in ("succeeded", "failed", "paused") and run.node in self._paused:
+            await self.store.delete(f"{self._prefix}paused/{run.node}")
+            self._paused.discard(run.node)

@@ -6,14 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError
 from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
+from armorer_ray.workflow.approvals import CallApprovals
 from armorer_ray.workflow.graph import Plan
 from armorer_ray.workflow.recorder import RunRecorder
 from armorer_ray.workflow.results import NodeRun
 
-__all__ = ["CallTarget", "OnError", "RunSetup", "WorkflowExecutor", "refuse_node_policies", "stop_reason"]
+__all__ = ["CallTarget", "OnError", "RunSetup", "WorkflowExecutor", "refuse_node_policies", "send", "stop_reason"]
 
 OnError = Literal["continue", "fail_fast"]
 
@@ -28,9 +30,20 @@ class CallTarget(Protocol):
         True
     """
 
-    async def execute(self, call: ToolCall, /, *, timeout_s: float | None = None) -> ToolResult:
-        """Run one call."""
+    async def execute(self, call: ToolCall, /, *, timeout_s: float | None = None,
+                      approval: Approval | None = None) -> ToolResult:
+        """Run one call (as a person already decided, when ``approval`` is given: see `Toolbox.execute`)."""
         ...
+
+
+async def send(target: CallTarget, call: ToolCall, timeout_s: float | None, approval: Approval | None) -> ToolResult:
+    """Run ``call`` on ``target``, passing ``approval`` only when there is one.
+
+    So a target written before approvals existed still serves every call no decision covers.
+    """
+    if approval is None:
+        return await target.execute(call, timeout_s=timeout_s)
+    return await target.execute(call, timeout_s=timeout_s, approval=approval)
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class RunSetup:
         restored: Succeeded node runs from checkpoints, by full name: they are not run again.
         key: A stable id of the workflow and its toolbox, for caches on Ray workers.
         caller: Who the run is for: every node call carries it.
+        approvals: The decisions a resume applies, by the call ids they cover (empty for a plain run).
     """
 
     plan: Plan
@@ -58,6 +72,7 @@ class RunSetup:
     restored: Mapping[str, NodeRun]
     key: str
     caller: Caller = field(default_factory=Caller)
+    approvals: CallApprovals = field(default_factory=CallApprovals)
 
 
 @runtime_checkable

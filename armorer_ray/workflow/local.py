@@ -11,10 +11,11 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, ToolError
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
-from armorer_ray.workflow.executor import CallTarget, RunSetup, refuse_node_policies, stop_reason
+from armorer_ray.workflow.executor import CallTarget, RunSetup, refuse_node_policies, send, stop_reason
 from armorer_ray.workflow.graph import Plan, PlanNode
 from armorer_ray.workflow.node import call_with_retry, run_node
 from armorer_ray.workflow.results import NodeRun
@@ -65,12 +66,12 @@ class _LocalEnv:
                  deployment: CallTarget | None) -> None:
         self.setup, self.gate, self.depth, self.variants = setup, gate, depth, variants
         self.run_id, self.caller, self.inputs, self.toolbox = setup.run_id, setup.caller, setup.inputs, setup.toolbox
-        self.deployment = deployment
+        self.deployment, self.approvals = deployment, setup.approvals
 
-    async def call(self, plan_node: PlanNode, call: ToolCall) -> ToolResult:
+    async def call(self, plan_node: PlanNode, call: ToolCall, approval: Approval | None) -> ToolResult:
         target = self.deployment or node_toolbox(self.toolbox, plan_node, self.variants)
         async with self.gate:
-            return await target.execute(call, timeout_s=plan_node.node.timeout_s)
+            return await send(target, call, plan_node.node.timeout_s, approval)
 
     async def fan_out(self, plan: Plan, plan_node: PlanNode, calls: list[ToolCall]) -> list[tuple[ToolResult, int]]:
         name = plan.full_id(plan_node.id)

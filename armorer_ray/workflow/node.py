@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from opentelemetry import trace
 
+from armorer_ray.context import Approval
 from armorer_ray.errors import ToolError, classify_exception
 from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import call_span, record_outcome
 from armorer_ray.toolbox import Toolbox
+from armorer_ray.workflow.approvals import CallApprovals, WaitingCall
 from armorer_ray.workflow.errors import WorkflowConfigError
 from armorer_ray.workflow.graph import Plan, PlanNode, build_plan
 from armorer_ray.workflow.inputs import gate, gather_arguments
@@ -38,9 +41,10 @@ class NodeEnv(Protocol):
     inputs: Mapping[str, Any]
     toolbox: Toolbox
     depth: int
+    approvals: CallApprovals
 
-    async def call(self, plan_node: PlanNode, call: ToolCall) -> ToolResult:
-        """One attempt of one call through the pipeline."""
+    async def call(self, plan_node: PlanNode, call: ToolCall, approval: Approval | None) -> ToolResult:
+        """One attempt of one call through the pipeline (as a person decided, when ``approval`` is given)."""
         ...
 
     async def fan_out(self, plan: Plan, plan_node: PlanNode, calls: list[ToolCall]) -> list[tuple[ToolResult, int]]:
@@ -66,7 +70,11 @@ def node_call(env: NodeEnv, call_name: str, plan_node: PlanNode, arguments: Mapp
 
 
 async def call_with_retry(env: NodeEnv, plan_node: PlanNode, node: str, call: ToolCall) -> tuple[ToolResult, int]:
-    """Run a call, again while the node's `NodeRetry` allows; the last result and the attempts made."""
+    """Run a call, again while the node's `NodeRetry` allows; the last result and the attempts made.
+
+    A decision the run was resumed with goes with every attempt, when it covers this call and its arguments.
+    """
+    approval = env.approvals.get(call)
     retry = plan_node.node.retry_policy
     attempts = retry.attempts if retry is not None else 1
     for attempt in range(1, attempts + 1):
@@ -75,7 +83,7 @@ async def call_with_retry(env: NodeEnv, plan_node: PlanNode, node: str, call: To
         # One span per attempt, current while the call runs on either executor (on Ray, in the node's worker, under
         # the caller's carried context), so spans made in the tool body are its children.
         with call_span(call, f"armorer.workflow.node {node}", attributes, tracer=_tracer) as span:
-            result = await env.call(plan_node, call)
+            result = await env.call(plan_node, call, approval)
             record_outcome(span, result)
         error = result.error
         if result.outcome != "error" or error is None or attempt == attempts or retry is None:
@@ -128,10 +136,19 @@ async def run_node(plan: Plan, node_id: str, env: NodeEnv, upstream: Mapping[str
     map_over = plan_node.node.map_over
     if map_over is not None:
         return await _fan_out(plan, plan_node, env, full, args, map_over, started_at, t0)
-    result, attempts = await call_with_retry(env, plan_node, full, node_call(env, full, plan_node, args))
+    call = node_call(env, full, plan_node, args)
+    result, attempts = await call_with_retry(env, plan_node, full, call)
     if result.outcome == "success" and isinstance(result.result, Expansion):
-        return await _expand(plan, env, full, result, attempts, args, started_at, t0)
-    return _settle(full, (result,), attempts, started_at, t0)
+        return _noted(await _expand(plan, env, full, result, attempts, args, started_at, t0), (call,), env.approvals)
+    return _noted(_settle(full, (result,), attempts, started_at, t0), (call,), env.approvals)
+
+
+def _noted(run: NodeRun, calls: Sequence[ToolCall], approvals: CallApprovals) -> NodeRun:
+    """Add to a node's run the calls that paused (what a later approval covers) and the decision applied, if any."""
+    waiting = tuple(WaitingCall.of(call) for call, result in zip(calls, run.results, strict=True)
+                    if result.outcome == "action_required")
+    applied = next((found for call in calls if (found := approvals.get(call)) is not None), None)
+    return replace(run, waiting=waiting, approval=applied) if waiting or applied is not None else run
 
 
 def _settle(full: str, results: tuple[ToolResult, ...], attempts: int, started_at: float, t0: float,
@@ -160,7 +177,8 @@ async def _fan_out(plan: Plan, plan_node: PlanNode, env: NodeEnv, full: str, arg
     calls = [node_call(env, f"{full}[{i}]", plan_node, {**args, map_over: item}) for i, item in enumerate(items)]
     pairs = await env.fan_out(plan, plan_node, calls) if calls else []
     results = tuple(result for result, _ in pairs)
-    return _settle(full, results, sum(attempts for _, attempts in pairs), started_at, t0, single=False)
+    settled = _settle(full, results, sum(attempts for _, attempts in pairs), started_at, t0, single=False)
+    return _noted(settled, calls, env.approvals)
 
 
 async def _expand(plan: Plan, env: NodeEnv, full: str, result: ToolResult, attempts: int, args: dict[str, Any],

@@ -19,6 +19,7 @@ This module imports Ray; `armorer_ray.workflow` imports it only when ``executor=
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,11 +28,13 @@ from typing import Any
 import ray
 
 from armorer_ray._sync import run_sync
+from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, ToolError, classify_exception
 from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context
 from armorer_ray.toolbox import Toolbox
-from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, refuse_node_policies, stop_reason
+from armorer_ray.workflow.approvals import CallApprovals
+from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, refuse_node_policies, send, stop_reason
 from armorer_ray.workflow.graph import Plan, PlanNode
 from armorer_ray.workflow.node import call_with_retry, run_node
 from armorer_ray.workflow.recorder import RunRecorder
@@ -91,7 +94,7 @@ class RayWorkflowExecutor:
             # Node tasks run in other processes, where the caller's span is not current: carry it, as a Deployment
             # handle does for its calls.
             caller = caller.model_copy(update={"trace_context": current_trace_context()})
-        run = _RunInfo(setup.run_id, 0, caller)
+        run = _RunInfo(setup.run_id, 0, caller, setup.approvals)  # approvals travel with every node task
         await schedule(ship, holder, run, inputs, inputs, setup.restored, setup.recorder)
 
 
@@ -114,6 +117,7 @@ class _RunInfo:
     run_id: str
     depth: int
     caller: Caller
+    approvals: CallApprovals
 
 
 @dataclass
@@ -161,16 +165,13 @@ class _WorkerEnv:
                  restored: tuple[NodeRun, ...]) -> None:
         self.state, self.holder, self.run = state, holder, run
         self.run_id, self.inputs, self.toolbox, self.depth = run.run_id, inputs, state.toolbox, run.depth
-        self.caller = run.caller
+        self.caller, self.approvals = run.caller, run.approvals
         self.restored = restored
         self.retries: list[tuple[int, ToolError]] = []  # travel back on the NodeRun: the driver reports them
 
-    async def call(self, plan_node: PlanNode, call: ToolCall) -> ToolResult:
-        deployment = self.state.ship.deployment
-        if deployment is not None:
-            return await deployment.execute(call, timeout_s=plan_node.node.timeout_s)
-        toolbox = node_toolbox(self.toolbox, plan_node, self.state.variants)
-        return await toolbox.execute(call, timeout_s=plan_node.node.timeout_s)
+    async def call(self, plan_node: PlanNode, call: ToolCall, approval: Approval | None) -> ToolResult:
+        target = self.state.ship.deployment or node_toolbox(self.toolbox, plan_node, self.state.variants)
+        return await send(target, call, plan_node.node.timeout_s, approval)
 
     async def fan_out(self, plan: Plan, plan_node: PlanNode, calls: list[ToolCall]) -> list[tuple[ToolResult, int]]:
         ship = self.state.ship
@@ -187,7 +188,10 @@ class _WorkerEnv:
         return [(result, attempts) for result, attempts, _ in done]
 
     async def expand(self, plan: Plan, base: Mapping[str, Any]) -> list[NodeRun]:
-        ship = replace(self.state.ship, key=f"{self.state.ship.key}/{self.run.run_id}/{plan.prefix}", plan=plan)
+        # A key of its own per expansion: a resumed run (same run id) may generate other nodes under the same
+        # names, and a worker that cached the earlier plan under a reused key would run those instead.
+        key = f"{self.state.ship.key}/{self.run.run_id}/{plan.prefix}{uuid.uuid4().hex}"
+        ship = replace(self.state.ship, key=key, plan=plan)
         _remember(ship, self.toolbox)
         saved = {run.node: run for run in self.restored}
         run = replace(self.run, depth=self.depth + 1)

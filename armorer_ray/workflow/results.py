@@ -9,8 +9,10 @@ from typing import Any, Literal
 from pydantic import JsonValue
 from pydantic_core import to_jsonable_python
 
+from armorer_ray.context import Approval
 from armorer_ray.errors import ToolError
 from armorer_ray.results import ToolResult
+from armorer_ray.workflow.approvals import WaitingCall, approval_from_json, approval_to_json
 from armorer_ray.workflow.errors import CheckpointError, WorkflowFailed
 
 __all__ = ["NodeRun", "NodeStatus", "RunResult", "RunStatus"]
@@ -37,6 +39,9 @@ class NodeRun:
         duration_ms: Time from start to end.
         attempts: Calls made, retries included.
         restored: Taken from a checkpoint rather than run again.
+        approval: The decision a resumed run applied to its calls (`Workflow.resume` ``approvals=``): who
+            approved or rejected, with any input; None when no decision covered any of its calls.
+        waiting: For a paused node, each call that paused: its id and argument digest, what an approval covers.
         children: Spliced nodes of an expansion, while they travel back from a Ray worker (flattened into the run).
         retries: ``(attempt, error)`` of each failed call that ran again, while they travel back from a Ray worker
             (reported as ``node.retrying`` events, then dropped from the run).
@@ -58,6 +63,8 @@ class NodeRun:
     restored: bool = False
     children: tuple[NodeRun, ...] = field(default=(), repr=False)
     retries: tuple[tuple[int, ToolError], ...] = field(default=(), repr=False)
+    approval: Approval | None = None
+    waiting: tuple[WaitingCall, ...] = field(default=(), repr=False)
 
     @property
     def result(self) -> ToolResult | None:
@@ -81,6 +88,7 @@ class NodeRun:
                 "results": [r.model_dump(mode="json") for r in self.results],
                 "error": self.error.model_dump(mode="json") if self.error else None, "reason": self.reason,
                 "started_at": self.started_at, "duration_ms": self.duration_ms, "attempts": self.attempts,
+                "approval": approval_to_json(self.approval) if self.approval is not None else None,
             }
         except Exception as exc:
             raise CheckpointError(f"node {self.node!r}: its output cannot be stored as JSON: {exc}") from exc
@@ -100,6 +108,7 @@ class NodeRun:
             error=ToolError.model_validate(data["error"]) if data.get("error") else None, reason=data.get("reason"),
             started_at=data.get("started_at", 0.0), duration_ms=data.get("duration_ms", 0.0),
             attempts=data.get("attempts", 0), restored=True,
+            approval=approval_from_json(data["approval"]) if data.get("approval") else None,
         )
 
     def flattened(self) -> list[NodeRun]:

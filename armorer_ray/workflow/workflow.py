@@ -16,6 +16,7 @@ from armorer_ray.results import Caller
 from armorer_ray.stores import Store, open_store
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
+from armorer_ray.workflow.approvals import ApprovalLike, CallApprovals
 from armorer_ray.workflow.checkpoints import Checkpoints
 from armorer_ray.workflow.errors import CheckpointError, MissingInputError, WorkflowConfigError
 from armorer_ray.workflow.executor import OnError, RunSetup, WorkflowExecutor
@@ -121,6 +122,11 @@ class Workflow:
             >>> run.status, run.outputs, run.nodes["add"].result.result
             ('succeeded', {'half': 4.0}, 8)
         """
+        return await self._run(inputs, executor, on_error, checkpoint, run_id, caller, CallApprovals())
+
+    async def _run(self, inputs: Mapping[str, Any] | None, executor: ExecutorLike, on_error: OnError,
+                   checkpoint: Store | str | None, run_id: str | None, caller: Caller | None,
+                   approvals: CallApprovals) -> RunResult:
         values = dict(inputs or {})
         if self._plan.inputs is not None:
             missing = sorted(self._plan.inputs - set(values))
@@ -139,7 +145,7 @@ class Workflow:
             recorder.emit("run.started", inputs=values, restored=sorted(restored))
             recorder.queued(self._plan.full_id(name) for name in self._plan.order)
             await chosen.execute(RunSetup(self._plan, self.toolbox, values, run_id, on_error, recorder, restored,
-                                          self._key, caller or Caller()))
+                                          self._key, caller or Caller(), approvals))
         finally:
             if isinstance(checkpoint, str) and store is not None:
                 await store.close()
@@ -169,7 +175,8 @@ class Workflow:
         return run_sync(self.run(inputs, **options), "workflow.run")
 
     async def resume(self, run_id: str, *, checkpoint: Store | str, executor: ExecutorLike = "local",
-                     on_error: OnError = "continue", caller: Caller | None = None) -> RunResult:
+                     on_error: OnError = "continue", caller: Caller | None = None,
+                     approvals: Mapping[str, ApprovalLike] | None = None) -> RunResult:
         """Run a checkpointed run again with its stored inputs: succeeded nodes are restored, the rest run.
 
         Args:
@@ -178,12 +185,20 @@ class Workflow:
             executor: As for `run`.
             on_error: As for `run`.
             caller: As for `run` (the caller is not checkpointed: the resuming caller's calls carry theirs).
+            approvals: A person's decisions on nodes the run left paused, by node name: ``True``, ``False`` or an
+                `Approval` (with ``input`` for a ``needs_input`` pause, ``by``, a rejection's ``reason``). A node's
+                calls run as `Toolbox.execute(..., approval=...)` runs them, but only a call whose id and
+                arguments are those checkpointed when it paused: one re-built with other arguments asks again.
+                A rejected node fails (``permission``, ``APPROVAL_REJECTED``) and its downstream nodes are skipped.
+                The node's `NodeRun.approval` records the decision applied.
 
         Returns:
             The `RunResult` of the resumed run (restored nodes have ``restored=True``).
 
         Raises:
             CheckpointError: when nothing was checkpointed under ``run_id``, or it belongs to another structure.
+            WorkflowConfigError: before anything runs, when ``approvals`` names a node the checkpoint does not
+                show paused (the message lists the paused ones), or a decision is not a bool or an `Approval`.
 
         Example:
             >>> from armorer_ray.stores import MemoryStore
@@ -200,11 +215,12 @@ class Workflow:
         """
         store = open_store(checkpoint) if isinstance(checkpoint, str) else checkpoint
         try:
-            inputs = await Checkpoints(store, self.name, run_id).inputs()
+            marks = Checkpoints(store, self.name, run_id)
+            inputs = await marks.inputs()
             if inputs is None:
                 raise CheckpointError(f"no checkpointed run {run_id!r} of workflow {self.name!r}")
-            return await self.run(inputs, executor=executor, on_error=on_error, checkpoint=store, run_id=run_id,
-                                  caller=caller)
+            decided = CallApprovals.decide(approvals, await marks.paused()) if approvals else CallApprovals()
+            return await self._run(inputs, executor, on_error, store, run_id, caller, decided)
         finally:
             if isinstance(checkpoint, str):
                 await store.close()
@@ -214,7 +230,7 @@ class Workflow:
 
         Args:
             run_id: The run to resume.
-            **options: ``checkpoint``, ``executor``, ``on_error``, ``caller``, as for `resume`.
+            **options: ``checkpoint``, ``executor``, ``on_error``, ``caller``, ``approvals``, as for `resume`.
 
         Returns:
             The `RunResult` of the resumed run.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from armorer_ray import ConfigError, Decision, Toolbox
+from armorer_ray import Approval, ConfigError, Decision, Toolbox
+from armorer_ray.stores import MemoryStore
 from armorer_ray.workflow import LocalWorkflowExecutor, Node, create_workflow
 from tests.workflow import tools as t
 from tests.workflow.conftest import outline
@@ -52,6 +55,35 @@ async def test_nodes_run_on_a_deployments_replicas(deployment: Any) -> None:
     assert outline(on_tasks) == outline(on_loop) == outline(reference)
     stats = await deployment.stats()
     assert sum(replica.completed for replica in stats.replicas) >= 2 * 13  # both runs' calls ran on the replica
+
+
+@pytest.fixture(scope="module")
+def gated(ray_runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Toolbox, Path]]:
+    """A deployed toolbox whose ledger calls named ``gated...`` pause for approval, logging calls in a directory."""
+    from armorer_ray.actors import ActorOptions, deploy
+
+    log_dir = tmp_path_factory.mktemp("gated")
+    box = Toolbox([t.ledger], policy=t.ask_for_gated, context={"log_dir": str(log_dir)})
+    dep = deploy(box, replicas=1, name="workflow-gated", actor_options=ActorOptions(num_cpus=0))
+    yield dep, box, log_dir
+    dep.shutdown_sync()
+
+
+async def test_approvals_reach_a_deployments_replicas(gated: tuple[Any, Toolbox, Path]) -> None:
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    dep, box, log_dir = gated
+    wf = create_workflow(nodes={"publish": Node(t.ledger, arguments={"name": "gated-publish"}),
+                                "notify": Node(t.ledger, arguments={"name": "notify"})},
+                         edges=[("publish", "notify")], toolbox=box, name="deployed")
+    store = MemoryStore()
+    for run_id, executor in (("on-tasks", RayWorkflowExecutor(deployment=dep, num_cpus=0.5)),
+                             ("on-loop", LocalWorkflowExecutor(deployment=dep))):
+        assert (await wf.run(executor=executor, checkpoint=store, run_id=run_id)).status == "paused"
+        done = await wf.resume(run_id, checkpoint=store, executor=executor,
+                               approvals={"publish": Approval(True, by="ada")})
+        assert done.status == "succeeded" and done.nodes["publish"].approval == Approval(True, by="ada")
+    assert Counter((log_dir / "calls").read_text().split()) == Counter({"gated-publish": 2, "notify": 2})
 
 
 async def test_node_policies_cannot_go_to_a_deployment(deployment: Any) -> None:

@@ -185,6 +185,34 @@ def approval_on_file(ctx: PolicyContext) -> Decision | None:
     return Decision.needs_approval(f"publish {ctx.params['name']}?")
 
 
+def ask_for_gated(ctx: PolicyContext) -> Decision | None:
+    """A toolbox policy: pause for approval any call whose ``name`` argument starts with ``gated``."""
+    name = ctx.params.get("name")
+    return Decision.needs_approval(f"may {name} run?") if str(name).startswith("gated") else None
+
+
+def needs_otp(ctx: PolicyContext) -> Decision | None:
+    """A node policy: ask for input until the approval carries ``{"otp": ...}``."""
+    given = ctx.approval.input if ctx.approval is not None else None
+    return None if isinstance(given, dict) and "otp" in given else Decision.needs_input("one-time password?")
+
+
+@tool
+def unlock(door: str, ctx: CallContext) -> str:
+    """Say which password and which person opened a door (from the call's approval)."""
+    approval = ctx.approval
+    given = approval.input if approval is not None else None
+    otp = given.get("otp") if isinstance(given, dict) else None
+    return f"{door} opened with {otp} by {approval.by if approval else None}"
+
+
+@tool
+def plan_page(ctx: CallContext) -> Expansion:
+    """Splice one ledger call named after the text of ``ctx['log_dir']/page`` (a resumed run may see another)."""
+    name = (Path(ctx["log_dir"]) / "page").read_text().strip()
+    return Expansion(nodes={"step": Node("ledger", arguments={"name": name})})
+
+
 def weather_toolbox() -> Toolbox:
     """A toolbox factory for Ray workers (module-level, so it travels by reference)."""
     return Toolbox([forecast, warmest, coldest, summary], name="weather-from-factory")
