@@ -1,4 +1,5 @@
-"""Property tests: any DAG orders topologically, round-trips through JSON and pickle, and any back edge is a cycle."""
+"""Property tests: any DAG orders topologically, round-trips through JSON and pickle, and any back edge is a cycle;
+approvals round-trip, cover exactly the arguments they were given for, and name only paused nodes."""
 
 from __future__ import annotations
 
@@ -6,11 +7,27 @@ import itertools
 import json
 import pickle
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from armorer_ray import Toolbox
-from armorer_ray.workflow import Condition, CycleError, Edge, Node, NodeRetry, NodeRun, Workflow, create_workflow
+from armorer_ray import Approval, Toolbox, ToolCall
+from armorer_ray.json_values import canonical_json
+from armorer_ray.workflow import (
+    CallApprovals,
+    Condition,
+    CycleError,
+    Edge,
+    Node,
+    NodeRetry,
+    NodeRun,
+    PausedNode,
+    WaitingCall,
+    Workflow,
+    WorkflowConfigError,
+    create_workflow,
+)
+from armorer_ray.workflow.approvals import approval_from_json, approval_to_json
 from tests.workflow import tools as t
 
 BOX = Toolbox([t.mix])
@@ -76,3 +93,46 @@ def test_node_runs_round_trip_through_json_and_pickle(status: str, output: objec
     back = NodeRun.from_json(json.loads(json.dumps(run.to_json())))
     assert (back.status, back.output, back.started_at, back.attempts) == (status, output, started, attempts)
     assert pickle.loads(pickle.dumps(run)) == run
+
+
+approvals = st.builds(Approval, st.booleans(), json_values, st.none() | st.text(max_size=5),
+                      st.none() | st.text(max_size=5))
+arguments = st.dictionaries(st.text(max_size=4), json_values, max_size=4)
+
+
+@given(approvals, st.lists(st.tuples(st.text(max_size=6), st.text(max_size=6)), max_size=3),
+       st.sampled_from(["approval", "input"]), st.none() | st.text(max_size=8))
+def test_approvals_and_paused_nodes_round_trip_through_json_and_pickle(
+        approval: Approval, calls: list[tuple[str, str]], action: str, message: str | None) -> None:
+    paused = PausedNode("n", action, message, tuple(WaitingCall(i, d) for i, d in calls))  # type: ignore[arg-type]
+    assert PausedNode.from_json(json.loads(json.dumps(paused.to_json()))) == paused
+    assert approval_from_json(json.loads(json.dumps(approval_to_json(approval)))) == approval
+    run = NodeRun("n", "succeeded", output=1, approval=approval)
+    assert NodeRun.from_json(json.loads(json.dumps(run.to_json()))).approval == approval
+    decided = CallApprovals.decide({"n": approval}, {"n": paused})
+    assert pickle.loads(pickle.dumps(decided)) == decided
+
+
+@given(arguments, arguments, st.text(max_size=4))
+def test_a_waiting_call_covers_exactly_its_id_and_arguments(seen: dict[str, object], sent: dict[str, object],
+                                                            other_id: str) -> None:
+    waiting = WaitingCall.of(ToolCall(id="r/n", name="x", arguments=seen))
+    reordered = dict(reversed(list(seen.items())))
+    assert waiting.covers(ToolCall(id="r/n", name="x", arguments=reordered))  # key order is not a difference
+    assert waiting.covers(ToolCall(id="r/n", name="x", arguments=sent)) == (canonical_json(seen) == canonical_json(sent))
+    assert not waiting.covers(ToolCall(id="r/n" + other_id + "!", name="x", arguments=seen))
+
+
+@given(st.sets(st.sampled_from("abcdef"), max_size=4), st.dictionaries(st.sampled_from("abcdefg"), st.booleans(),
+                                                                       max_size=4))
+def test_decisions_must_name_paused_nodes_and_cover_each_of_their_calls(paused_names: set[str],
+                                                                        decisions: dict[str, bool]) -> None:
+    paused = {name: PausedNode(name, "approval", None, (WaitingCall(f"{name}[0]", "d"), WaitingCall(f"{name}[1]", "d")))
+              for name in paused_names}
+    if not set(decisions) <= paused_names:
+        with pytest.raises(WorkflowConfigError, match="not paused"):
+            CallApprovals.decide(decisions, paused)
+        return
+    decided = CallApprovals.decide(decisions, paused)
+    assert {call_id: approval.granted for call_id, (_, approval) in decided.by_call.items()} == {
+        f"{name}[{i}]": granted for name, granted in decisions.items() for i in range(2)}
