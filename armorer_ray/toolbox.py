@@ -227,14 +227,16 @@ class Toolbox:
             >>> Toolbox([v2, v1]).get_tool("default:echo").version
             '1.2.0'
         """
-        shown = self._shown_to(caller)
+        shown = self._shown_to(caller) if self._visibility else None
         entry = self._entries.get(name_or_id)
         if entry is None:
             alias = self._aliases.get(name_or_id)
             entry = self._entries[alias] if alias is not None else None
         if entry is not None:
             return entry.tool if shown is None or shown(entry.tool) else None
-        ids = [i for i in self._by_name.get(name_or_id, ()) if shown is None or shown(self._entries[i].tool)]
+        ids = self._by_name.get(name_or_id)
+        if ids and shown is not None:
+            ids = [i for i in ids if shown(self._entries[i].tool)]
         if ids:
             return self._entries[ids[-1]].tool
         if ":" in name_or_id:
