@@ -1,0 +1,29 @@
+"""The web graph view: a read-only Starlette app that draws workflows and colours their nodes as runs report.
+
+```python
+from armorer_ray.ui import create_app
+import uvicorn
+
+uvicorn.run(create_app([workflow], toolbox=toolbox), port=8000)   # needs: pip install 'armorer-ray[web]'
+```
+
+The layout (`layered_layout`), the SVG (`workflow_svg`) and the event feed (`EventFeed`) need no extra;
+only `create_app` imports Starlette, on first use. See docs/ui.md.
+"""
+
+from armorer_ray.ui.app import create_app
+from armorer_ray.ui.layout import Box, GraphLayout, layered_layout
+from armorer_ray.ui.live import RUN_EVENTS, EventFeed, event_json
+from armorer_ray.ui.svg import workflow_layout, workflow_svg
+
+__all__ = [
+    "RUN_EVENTS",
+    "Box",
+    "EventFeed",
+    "GraphLayout",
+    "create_app",
+    "event_json",
+    "layered_layout",
+    "workflow_layout",
+    "workflow_svg",
+]
