@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
@@ -47,6 +48,7 @@ from armorer_ray.errors import ConfigError, Conflict, DeploymentError
 from armorer_ray.lifecycle import Health
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
+from armorer_ray.telemetry.stats import AnalyticsSnapshot
 
 __all__ = ["CallInput", "Deployment"]
 
@@ -411,6 +413,44 @@ class Deployment:
             raise DeploymentError(f"deployment {self.name!r} is unreachable: {exc}") from exc
         return deployment_stats(self.name, report, self._router.stats(), self._dispatcher.counters)
 
+    async def analytics(self, *, reset: bool = False, timeout_s: float = 30.0) -> AnalyticsSnapshot:
+        """Call analytics of every live replica, merged: counts, outcomes, error codes, p50/p95/p99, bytes and cost
+        per tool and tenant (see `armorer_ray.telemetry.Analytics`, which every replica keeps).
+
+        Each replica counts the calls it ran since it started, or since the last ``reset=True``; a replica that died
+        or was replaced takes its counts with it, and a replica that does not answer in time is left out of this
+        snapshot (its counts stay for the next). Cost comes from each tool's ``metadata["cost"]``.
+
+        Args:
+            reset: Start a new window on every replica that answers (what it counted goes into this snapshot).
+            timeout_s: Longest wait for the replicas (and for the deployment to be ready).
+
+        Returns:
+            The merged snapshot (no cells when no call has finished yet).
+
+        Raises:
+            DeploymentError: when the deployment failed, was shut down, or has no replica ready in time.
+
+        Example:
+            >>> snapshot = await dep.analytics()  # doctest: +SKIP
+            >>> snapshot.by_tool()["default:add"].p95_ms  # doctest: +SKIP
+            1.9
+        """
+        await self.ready(timeout_s)
+        refs = [slot.actor.analytics.remote(reset) for slot in self._router.replicas() if not slot.dead]
+        done, pending = await asyncio.wait([asyncio.ensure_future(_awaited(ref)) for ref in refs], timeout=timeout_s)
+        for late in pending:
+            late.cancel()
+        merged = AnalyticsSnapshot(since=time.time(), until=time.time())
+        for task in done:
+            if task.exception() is None:  # a replica lost meanwhile: its counts went with it
+                merged = merged.merge(task.result())
+        return merged
+
+    def analytics_sync(self, **options: Any) -> AnalyticsSnapshot:
+        """Blocking form of `analytics`."""
+        return run_sync(self.analytics(**options), "deployment.analytics")
+
     async def drain(self, timeout_s: float | None = None) -> None:
         """Stop taking calls through this handle, then shut down gracefully (see `shutdown`)."""
         await self.shutdown(drain=True, timeout_s=timeout_s)
@@ -454,3 +494,7 @@ class Deployment:
 
 def _as_call(item: CallInput) -> ToolCall:
     return item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
+
+
+async def _awaited(ref: Any) -> Any:
+    return await ref
