@@ -8,6 +8,7 @@ A TARGET is ``module:attribute`` naming a `Toolbox`, a `Tool`, a list of tools, 
     armorer profile examples.demo_tools:build_toolbox search_customers --args '{"query": "ada"}' --repeat 50
     armorer export examples.demo_tools:build_toolbox --provider openai > tools.json
     armorer validate tools.json
+    armorer ui examples.workflow_research:build --port 8000     # the read-only web graph view
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from armorer_ray.errors import ConfigError
@@ -29,19 +31,18 @@ from armorer_ray.results import ToolCall
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool, _validate_tags
 
-__all__ = ["app", "load_toolbox", "main"]
+if TYPE_CHECKING:
+    from armorer_ray.workflow import Workflow
+
+__all__ = ["app", "load_toolbox", "load_workflows", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect, call and export armorer-ray tools.")
 console = Console()
 errors = Console(stderr=True)
 
 
-def load_toolbox(target: str) -> Toolbox:
-    """Import ``module:attribute`` and turn it into a toolbox.
-
-    Raises:
-        ConfigError: when the target cannot be imported or is not a toolbox, tool or list of tools.
-    """
+def _import_target(target: str, kinds: tuple[type, ...]) -> Any:
+    """Import ``module:attribute``; a callable that is not one of ``kinds`` is a factory, called with no arguments."""
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise ConfigError(f"target must look like module:attribute, got {target!r}")
@@ -53,11 +54,21 @@ def load_toolbox(target: str) -> Toolbox:
             value = getattr(value, part)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot import {target!r}: {exc}") from exc
-    if callable(value) and not isinstance(value, Tool | Toolbox):
+    if callable(value) and not isinstance(value, kinds):
         try:
             value = value()
         except Exception as exc:  # a factory that needs arguments, or fails: say which target
             raise ConfigError(f"{target!r} is callable but calling it with no arguments failed: {exc}") from exc
+    return value
+
+
+def load_toolbox(target: str) -> Toolbox:
+    """Import ``module:attribute`` and turn it into a toolbox.
+
+    Raises:
+        ConfigError: when the target cannot be imported or is not a toolbox, tool or list of tools.
+    """
+    value = _import_target(target, (Tool, Toolbox))
     if isinstance(value, Toolbox):
         return value
     if isinstance(value, Tool):
@@ -68,7 +79,8 @@ def load_toolbox(target: str) -> Toolbox:
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
+    # Escaped: messages quote targets and installs such as 'armorer-ray[web]', which rich would read as markup.
+    errors.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
 
 
@@ -202,6 +214,45 @@ def validate(path: Path) -> None:
     if problems:
         raise typer.Exit(1)
     console.print(f"[green]✓[/green] {len(definitions)} tool definitions are valid")
+
+
+def load_workflows(target: str) -> dict[str, Workflow]:
+    """Import ``module:attribute`` naming a `Workflow`, a list of them, a dict of them by name, or a factory of one.
+
+    Raises:
+        ConfigError: when the target cannot be imported or holds anything but workflows.
+    """
+    from armorer_ray.workflow import Workflow  # here, so the other commands start without the workflow package
+
+    value = _import_target(target, (Workflow,))
+    if isinstance(value, Workflow):
+        return {value.name: value}
+    if isinstance(value, dict) and all(isinstance(item, Workflow) for item in value.values()):
+        return dict(value)
+    if isinstance(value, list | tuple) and value and all(isinstance(item, Workflow) for item in value):
+        named = {item.name: item for item in value}
+        if len(named) < len(value):
+            raise ConfigError(f"{target!r} holds two workflows with one name; use a dict to name them apart")
+        return named
+    raise ConfigError(f"{target!r} is a {type(value).__name__}, not a Workflow, a list or a dict of workflows")
+
+
+@app.command()
+def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
+       host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+       tools: str = typer.Option("", help="A toolbox TARGET whose tools the index lists.")) -> None:
+    """Serve TARGET's workflows as the read-only web graph view (needs: pip install 'armorer-ray[web]')."""
+    from armorer_ray.errors import MissingExtraError
+    from armorer_ray.ui import create_app
+
+    try:
+        web = create_app(load_workflows(target), toolbox=load_toolbox(tools) if tools else None)
+        import uvicorn
+    except ModuleNotFoundError as exc:
+        raise _fail(str(MissingExtraError("armorer ui", "web"))) from exc
+    except (ConfigError, MissingExtraError) as exc:
+        raise _fail(str(exc)) from exc
+    uvicorn.run(web, host=host, port=port)
 
 
 def main() -> None:
