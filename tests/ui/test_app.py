@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -229,3 +232,45 @@ def test_sse_delivers_the_events_of_a_run_started_after_connecting() -> None:
             break
         time.sleep(0.05)
     assert not wf.events.wants("node.queued")  # the disconnected client unsubscribed
+
+
+FAKE_DOM = """
+const boxes = ["forecast", "warmest"].map(name => ({attrs: {"data-node": name, class: "node"},
+  getAttribute(key) { return this.attrs[key]; }, setAttribute(key, value) { this.attrs[key] = value; }}));
+const status = {textContent: ""};
+const listeners = {};
+globalThis.document = {querySelectorAll: () => boxes, getElementById: () => status,
+                       body: {dataset: {events: "weather/events"}}};
+globalThis.EventSource = function (url) { this.addEventListener = (kind, f) => { listeners[kind] = f; }; };
+eval(require("fs").readFileSync(0, "utf8"));
+const send = (kind, data) => listeners[kind]({data: JSON.stringify(data)});
+const seen = [];
+send("run", {type: "run.started", run_id: "r1", node: null, status: "started"});
+send("run", {type: "node.succeeded", run_id: "r1", node: "forecast", status: "succeeded"});
+send("run", {type: "node.failed", run_id: "r1", node: "spliced/x", status: "failed"});
+send("run", {type: "node.odd", run_id: "r1", node: "warmest", status: "x\\" onclick=\\"alert(1)"});
+seen.push(boxes.map(box => box.attrs.class), status.textContent);
+send("run", {type: "run.started", run_id: "r2", node: null, status: "started"});
+send("dropped", {count: 3});
+seen.push(boxes.map(box => box.attrs.class), status.textContent);
+console.log(JSON.stringify(seen));
+"""
+
+
+def test_the_page_script_colours_known_nodes_by_known_statuses(client: TestClient, tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs node to run the page's script")
+    html = client.get("/workflows/weather").text
+    script = html[html.index("<script>") + len("<script>"):html.index("</script>")]
+    (tmp_path / "dom.js").write_text(FAKE_DOM)
+    done = subprocess.run([node, str(tmp_path / "dom.js")], input=script, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert json.loads(done.stdout) == [["node st-succeeded", "node"], "run r1: started",
+                                       ["node", "node"], "3 events dropped; colours may be behind"]
+
+
+def test_importing_the_view_does_not_import_starlette() -> None:
+    code = "import sys, armorer_ray.ui; print(sorted({'starlette', 'sse_starlette', 'uvicorn'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
