@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from armorer_ray import tool
 from armorer_ray.errors import ConfigError, ToolError
@@ -88,3 +91,21 @@ def test_event_json_keeps_retries_errors_and_unserialisable_outputs_readable() -
 def test_the_bound_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="max_queued"):
         EventFeed(EventHub(), max_queued=0)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(output=JSON_VALUES, node=st.text(min_size=1, max_size=12),
+       status=st.sampled_from(["succeeded", "failed", "skipped", "cancelled", "paused"]))
+def test_event_json_round_trips_through_json(output: object, node: str, status: str) -> None:
+    item = event_json(Event(f"node.{status}", {"run_id": "r", "workflow": "w", "node": node,
+                                                "run": NodeRun(node, status, output=output)}))  # type: ignore[arg-type]
+    assert json.loads(json.dumps(item)) == item
+    assert (item["node"], item["status"]) == (node, status)
+    assert item["run"]["output"] == output  # type: ignore[index,call-overload]
