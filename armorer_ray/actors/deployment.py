@@ -415,7 +415,8 @@ class Deployment:
 
     async def analytics(self, *, reset: bool = False, timeout_s: float = 30.0) -> AnalyticsSnapshot:
         """Call analytics of every live replica, merged: counts, outcomes, error codes, p50/p95/p99, bytes and cost
-        per tool and tenant (see `armorer_ray.telemetry.Analytics`, which every replica keeps).
+        per tool and tenant (see `armorer_ray.telemetry.Analytics`), for a deployment made with
+        ``DeploymentOptions(analytics=True)``.
 
         Each replica counts the calls it ran since it started, or since the last ``reset=True``; a replica that died
         or was replaced takes its counts with it, and a replica that does not answer in time is left out of this
@@ -429,6 +430,7 @@ class Deployment:
             The merged snapshot (no cells when no call has finished yet).
 
         Raises:
+            ConfigError: when the deployment was made without ``DeploymentOptions(analytics=True)``.
             DeploymentError: when the deployment failed, was shut down, or has no replica ready in time.
 
         Example:
@@ -437,13 +439,16 @@ class Deployment:
             1.9
         """
         await self.ready(timeout_s)
+        if not self._options.analytics:
+            raise ConfigError(f"deployment {self.name!r} keeps no analytics: deploy it with "
+                              "DeploymentOptions(analytics=True)")
         refs = [slot.actor.analytics.remote(reset) for slot in self._router.replicas() if not slot.dead]
         done, pending = await asyncio.wait([asyncio.ensure_future(_awaited(ref)) for ref in refs], timeout=timeout_s)
         for late in pending:
             late.cancel()
         merged = AnalyticsSnapshot(since=time.time(), until=time.time())
         for task in done:
-            if task.exception() is None:  # a replica lost meanwhile: its counts went with it
+            if task.exception() is None and task.result() is not None:  # a lost replica took its counts along
                 merged = merged.merge(task.result())
         return merged
 

@@ -38,6 +38,8 @@ class DeploymentOptions(BaseModel):
         probe: The call a probe runs through the pipeline (None: the toolbox's built-in no-op).
         start_timeout_s: Longest a replica may take to start (scheduling plus ``on_start`` hooks).
         drain_timeout_s: Longest a graceful shutdown waits for calls in flight.
+        analytics: Keep call analytics in every replica, for `Deployment.analytics` (off by default: recording
+            adds most of the pipeline's own cost again per call, which large batches feel).
 
     Raises:
         pydantic.ValidationError: for values out of range, or ``batch_size > max_concurrency``.
@@ -59,6 +61,7 @@ class DeploymentOptions(BaseModel):
     probe: ToolCall | None = None
     start_timeout_s: PositiveFloat = 120.0
     drain_timeout_s: PositiveFloat = 30.0
+    analytics: bool = False
 
     @model_validator(mode="after")
     def _batch_fits(self) -> DeploymentOptions:

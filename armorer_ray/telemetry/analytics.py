@@ -45,6 +45,11 @@ def content_bytes(content: object) -> int:
     """
     if content is None:
         return 0
+    kind = type(content)
+    if kind is int:  # the common scalars, without a trip through json
+        return len(str(content))
+    if kind is bool:
+        return 4 if content else 5
     if isinstance(content, str):
         return len(content.encode("utf-8", "surrogatepass"))
     if isinstance(content, bytes | bytearray):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from armorer_ray import Toolbox, ToolCall, tool
+from armorer_ray import ConfigError, Toolbox, ToolCall, tool
 from armorer_ray.actors import Deployment
 from tests.actors.conftest import by_value
 
@@ -22,7 +22,7 @@ async def lookup(key: int) -> int:
 
 async def test_the_snapshot_merges_every_replica_and_reset_starts_a_new_window(
         launch: Callable[..., Deployment]) -> None:
-    dep = launch(Toolbox([lookup]), replicas=2, max_concurrency=4, batch_size=4)
+    dep = launch(Toolbox([lookup]), replicas=2, max_concurrency=4, batch_size=4, analytics=True)
     await dep.ready()
     assert (await dep.analytics()).cells == []  # nothing finished yet
 
@@ -44,3 +44,11 @@ async def test_the_snapshot_merges_every_replica_and_reset_starts_a_new_window(
     after = await dep.analytics()
     assert after.cells == []  # the reset emptied every replica's window
     assert after.since >= snapshot.since
+
+
+async def test_a_deployment_made_without_analytics_says_how_to_turn_them_on(
+        launch: Callable[..., Deployment]) -> None:
+    dep = launch(Toolbox([lookup]))
+    assert (await dep.execute(ToolCall(name="lookup", arguments={"key": 1}))).result == 2
+    with pytest.raises(ConfigError, match=r"DeploymentOptions\(analytics=True\)"):
+        await dep.analytics()

@@ -54,7 +54,8 @@ def create_replica(plan: ReplicaPlan, group: PlacementGroup | None, bundle_index
     options = replica_ray_options(plan.actor_options, name=replica_prefix(plan.name) + replica_id,
                                   namespace=plan.namespace, max_concurrency=plan.options.max_concurrency,
                                   detached=plan.detached, group=group, bundle_index=bundle_index)
-    actor = ReplicaActor.options(**options).remote(plan.spec_blob, replica_id, plan.options.max_concurrency)
+    actor = ReplicaActor.options(**options).remote(plan.spec_blob, replica_id, plan.options.max_concurrency,
+                                                   plan.options.analytics)
     return NewReplica(replica_id, bundle_index, actor)
 
 

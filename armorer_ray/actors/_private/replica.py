@@ -69,7 +69,7 @@ class ReplicaReport:
 class ToolboxActor:
     """Hosts a toolbox in a Ray actor (made into one by the controller with ``ray.remote``)."""
 
-    def __init__(self, spec_blob: bytes, replica_id: str, max_concurrency: int) -> None:
+    def __init__(self, spec_blob: bytes, replica_id: str, max_concurrency: int, analytics: bool = False) -> None:
         spec: ToolboxSpec = ray.cloudpickle.loads(spec_blob)  # pickled by the driver, opened only here
         self._toolbox = spec.build()
         self._catalogue = Catalogue.of(self._toolbox)
@@ -80,9 +80,10 @@ class ToolboxActor:
         self._started = False
         self._completed = 0
         self._failed = 0
-        # Always on: a few microseconds per call beside a Ray round trip, and `Deployment.analytics` needs no setup.
-        self._analytics = Analytics()
-        self._analytics.attach(self._toolbox)
+        # Opt-in: recording adds most of the pipeline's own cost again per call, which batched calls would feel.
+        self._analytics = Analytics() if analytics else None
+        if self._analytics is not None:
+            self._analytics.attach(self._toolbox)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -120,8 +121,10 @@ class ToolboxActor:
         return self._report()
 
     @ray.method(concurrency_group=CONTROL_GROUP)
-    async def analytics(self, reset: bool) -> AnalyticsSnapshot:
-        """Call analytics of this actor life (since it started, or since the last reset when ``reset``)."""
+    async def analytics(self, reset: bool) -> AnalyticsSnapshot | None:
+        """Call analytics of this actor life (since it started, or the last reset when ``reset``); None when off."""
+        if self._analytics is None:
+            return None
         return self._analytics.reset() if reset else self._analytics.snapshot()
 
     @ray.method(concurrency_group=CONTROL_GROUP)
