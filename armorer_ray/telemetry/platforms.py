@@ -255,9 +255,10 @@ def sentry_errors(toolbox: Toolbox, *, categories: Collection[ErrorCategory] = (
             tags["armorer.tool_id"] = tool.id
         if call.tenant_id:
             tags["armorer.tenant_id"] = call.tenant_id
-        detail = f": {error.message}" if include_message else ""
-        send({"level": "error", "logger": "armorer_ray", "message": f"tool {result.tool_name} failed "
-              f"({error.code}){detail}", "tags": tags, "fingerprint": ["armorer", result.tool_name, error.code]})
+        # The code is a tag already; the message replaces it in the title when it may be sent.
+        reason = f": {error.message}" if include_message else f" ({error.code})"
+        send({"level": "error", "logger": "armorer_ray", "message": f"tool {result.tool_name} failed{reason}",
+              "tags": tags, "fingerprint": ["armorer", result.tool_name, error.code]})
 
     return toolbox.on("tool.finished", on_finished)
 
