@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError
+from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 
 from armorer_ray.actors._private.placement import (
@@ -52,6 +53,7 @@ class ReplicaRecord:
     failures: int = 0
     restarts: int = 0
     last: ReplicaReport | None = None
+    unavailable_since: float | None = None  # monotonic time of the first probe that found Ray restarting it
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,19 +176,25 @@ class DeploymentController:
 
     async def _check(self, record: ReplicaRecord) -> None:
         options = self._options
-        dead = False
+        dead = restarting = False
         try:
             health: Health = await asyncio.wait_for(record.actor.probe.remote(options.probe, options.health_timeout_s),
                                                     options.health_timeout_s + 1.0)
             ok, detail = health.ok, health.detail
         except ActorDiedError as exc:  # restarts used up, or killed: it will not come back
             ok, dead, detail = False, True, _describe(exc)
+        except ActorUnavailableError as exc:  # Ray is restarting it (or cannot reach it for a moment)
+            ok, restarting, detail = False, True, _describe(exc)
         except Exception as exc:
             ok, detail = False, _describe(exc)
         if self._stopping or record not in self._replicas:
             return
         if ok:
+            record.unavailable_since = None
             await self._note_healthy(record)
+            return
+        if restarting:
+            await self._note_restarting(record, detail)
             return
         record.failures += 1
         log.warning("replica %s failed probe %d/%d: %s", record.replica_id, record.failures,
@@ -195,6 +203,21 @@ class DeploymentController:
             record.healthy = False
             self._publish()
         if dead or record.failures >= options.unhealthy_after:
+            await self._replace(record)
+
+    async def _note_restarting(self, record: ReplicaRecord, detail: str) -> None:
+        # Ray is already bringing it back: route around it, and replace it only when the restart takes longer
+        # than a replica may take to start. Counting these probes as failures replaced replicas mid-restart.
+        now = time.monotonic()
+        if record.unavailable_since is None:
+            record.unavailable_since = now
+            log.warning("replica %s is unavailable (Ray restarting it?): %s", record.replica_id, detail)
+        if record.healthy:
+            record.healthy = False
+            self._publish()
+        if now - record.unavailable_since >= self._options.start_timeout_s:
+            log.warning("replica %s unavailable for over %.0fs: replacing it", record.replica_id,
+                        self._options.start_timeout_s)
             await self._replace(record)
 
     async def _note_healthy(self, record: ReplicaRecord) -> None:
