@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from armorer_ray import Caller, ConfigError, Toolbox, ToolCall, tool
+from armorer_ray import Caller, ConfigError, Toolbox, ToolCall, ToolResult, tool
 from armorer_ray.tenancy import TenantAccess, TenantGrant
 from armorer_ray.testing import mock_tool
 from armorer_ray.tools import Tool
@@ -62,7 +62,7 @@ def test_hidden_calls_never_reach_the_body_or_the_middleware() -> None:
         return await next(call, ctx)  # type: ignore[operator]
 
     box = Toolbox([secret], policy=TenantAccess({"acme": TenantGrant()}), middleware=[spy])  # type: ignore[list-item]
-    assert box.execute_sync(ToolCall(name="secret", tenant_id="acme")).error is not None
+    assert _category(box.execute_sync(ToolCall(name="secret", tenant_id="acme"))) == "not_found"
     assert secret.calls == [] and seen == []
 
 
@@ -100,14 +100,14 @@ def test_grants_are_copied_so_later_edits_do_not_widen_them() -> None:
     box = Toolbox([mock_tool("find"), mock_tool("wire")], policy=TenantAccess(grants))
     grants["acme"] = TenantGrant(tools={"wire"})
     grants["mallory"] = TenantGrant(tools={"wire"})
-    assert box.execute_sync(ToolCall(name="wire", tenant_id="acme")).error is not None
-    assert box.execute_sync(ToolCall(name="wire", tenant_id="mallory")).error is not None
+    assert _category(box.execute_sync(ToolCall(name="wire", tenant_id="acme"))) == "not_found"
+    assert _category(box.execute_sync(ToolCall(name="wire", tenant_id="mallory"))) == "not_found"
 
 
 def test_combined_and_extended_toolboxes_keep_the_rule() -> None:
     box = Toolbox([mock_tool("find")], policy=TenantAccess({"acme": TenantGrant(tools={"find"})}))
     bigger = box.extend(mock_tool("wire"))
-    assert bigger.execute_sync(ToolCall(name="wire", tenant_id="acme")).error is not None
+    assert _category(bigger.execute_sync(ToolCall(name="wire", tenant_id="acme"))) == "not_found"
     assert bigger.execute_sync(ToolCall(name="find", tenant_id="acme")).ok
 
 
@@ -153,3 +153,7 @@ def test_a_grant_shows_exactly_the_tools_a_clause_names(namespace: str, tag: str
     assert TenantGrant(namespaces={other}).allows(found) == (other == namespace)
     assert TenantGrant(tags={other}).allows(found) == (other == tag)
     assert not TenantGrant().allows(found)
+
+
+def _category(result: ToolResult) -> str | None:
+    return result.error.category if result.error is not None else None
