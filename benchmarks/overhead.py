@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import machine_header, print_table
 
 from armorer_ray import Decision, Toolbox, ToolCall, tool
+from armorer_ray.telemetry import Analytics
 
 ROUNDS = 7
 CALLS = 5_000
@@ -55,6 +56,8 @@ async def main() -> int:
     listened = Toolbox([the_tool])
     finished: list[object] = []
     listened.on("tool.finished", finished.append)
+    counted = Toolbox([the_tool])
+    Analytics().attach(counted)  # what DeploymentOptions(analytics=True) adds to every call in a replica
     call = ToolCall(name="lookup", arguments=ARGS)
 
     async def bare() -> object:
@@ -74,12 +77,16 @@ async def main() -> int:
         finished.clear()
         return await listened.execute(call)
 
+    async def ours_analytics() -> object:
+        return await counted.execute(call)
+
     cases: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         ("bare async call", bare),
         ("pydantic validate + call", validated),
         ("armorer-ray Toolbox.execute", ours),
         ("armorer-ray + policy", ours_policy),
         ("armorer-ray + event listener", ours_events),
+        ("armorer-ray + Analytics", ours_analytics),
     ]
     langchain_available = True
     try:
