@@ -62,7 +62,7 @@ from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
 from armorer_ray.sanitize import ArgumentLimits, ConfinePaths
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.tenancy import TenantAccess, TenantGrant, TenantView
-from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
+from armorer_ray.toolbox import Budget, Toolbox, ToolboxOptions, ToolboxSettings, combine_toolboxes
 from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
 
 __version__ = "0.1.0"
@@ -136,6 +136,8 @@ __all__ = [
     "ToolResult",
     "ToolRisk",
     "Toolbox",
+    "ToolboxOptions",
+    "ToolboxSettings",
     "Transient",
     "__version__",
     "classify_exception",

@@ -96,7 +96,7 @@ class _Compiled:
 
     def __init__(self, pipeline: Pipeline, tool: Tool) -> None:
         toolbox = pipeline.toolbox
-        self.policies = (*toolbox._policies, *tool.policy)
+        self.policies = (*pipeline.policies, *tool.policy)
         self.befores, self.afters = compile_hooks(self.policies)
         self.values: Mapping[str, Any] = {**toolbox.context, **tool.context} if tool.context else toolbox.context
         limit = tool.concurrency or toolbox.tool_concurrency
@@ -115,6 +115,8 @@ class Pipeline:
     def __init__(self, toolbox: Toolbox) -> None:
         self.toolbox = toolbox
         self.hub = toolbox.events
+        risk = toolbox.options.risk
+        self.policies = ((risk,) if risk.restricts else ()) + toolbox.options.policies
         self._compiled: dict[int, _Compiled] = {}
 
     def forget(self, tool: Tool) -> None:

@@ -9,7 +9,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Itera
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
-from pydantic import BaseModel, ConfigDict, JsonValue, NonNegativeFloat, PositiveInt, ValidationError
+from pydantic import JsonValue, ValidationError
+from typing_extensions import Unpack
 
 from armorer_ray._sync import run_sync
 from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
@@ -21,8 +22,9 @@ from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.identity import ToolId, compare_versions, parse_tool_id
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
+from armorer_ray.options import Budget, ToolboxOptions, ToolboxSettings
 from armorer_ray.pipeline import Pipeline, validation_error
-from armorer_ray.policy import CallerLike, RiskPolicy, as_policies, visibility_rules
+from armorer_ray.policy import CallerLike, RiskPolicy, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.shaping import OutputShaping
@@ -32,24 +34,11 @@ if TYPE_CHECKING:
     from armorer_ray.embeddings.filters import ToolFilter
     from armorer_ray.embeddings.index import SearchHit, ToolIndex
 
-__all__ = ["Budget", "CallInput", "Toolbox", "combine_toolboxes"]
+__all__ = ["Budget", "CallInput", "Toolbox", "ToolboxOptions", "ToolboxSettings", "combine_toolboxes"]
 
 CallInput = ToolCall | Mapping[str, Any]
 ErrorMode = Literal["collect", "fail_fast"]
-
-
-class Budget(BaseModel):
-    """Limits on a toolbox's whole life: calls admitted and wall time since creation.
-
-    Example:
-        >>> Budget(max_calls=100).max_duration_s is None
-        True
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_calls: int | None = None
-    max_duration_s: NonNegativeFloat | None = None
+_DEFAULT_OPTIONS = ToolboxOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,22 +52,11 @@ class Toolbox:
 
     Args:
         tools: Tools to register, in order.
-        policy: Toolbox-level policy, or a list (see `armorer_ray.policy`).
-        middleware: Layers around every tool's execution, outermost first.
-        context: Values merged into every call's context.
-        read_only: Refuse mutating tools.
-        allow_mutation: False refuses mutating tools (``read_only=True`` implies it).
-        allow_dangerous: False refuses dangerous tools.
-        budget: Limits on calls and time over the toolbox's life.
-        timeout_s: Default per-call deadline for tools that set none.
-        tool_concurrency: Default per-tool in-flight limit for tools that set none.
-        executor: Where bodies run (default: `LocalExecutor`).
-        resources: Named resource pools handed to tools as ``ctx.resources``.
-        digests: Put SHA-256 digests of input and output on every result.
-        output: Default output shaping for tools that set none.
-        approvals: Where paused calls wait for `resume` (default: in memory).
-        on_start: Hooks run once by `start`; on_drain by `drain`; on_stop by `stop` (sync or async).
-        name: A label for logs, deployments and the UI.
+        options: Everything else the toolbox is configured with (see `ToolboxOptions`).
+        **settings: The keyword shorthand for options (see `ToolboxSettings`): ``policy``, ``middleware``,
+            ``context``, ``read_only``, ``allow_mutation``, ``allow_dangerous``, ``budget``, ``timeout_s``,
+            ``tool_concurrency``, ``executor``, ``resources``, ``digests``, ``output``, ``approvals``,
+            ``on_start``, ``on_drain``, ``on_stop``, ``name``; given with ``options``, they override it.
 
     Raises:
         ConfigError: for conflicting registrations or invalid options.
@@ -96,53 +74,21 @@ class Toolbox:
         'validation'
     """
 
-    def __init__(
-        self,
-        tools: Iterable[Tool] = (),
-        *,
-        policy: object | Sequence[object] | None = None,
-        middleware: Sequence[Middleware] = (),
-        context: Mapping[str, Any] | None = None,
-        read_only: bool = False,
-        allow_mutation: bool = True,
-        allow_dangerous: bool = True,
-        budget: Budget | None = None,
-        timeout_s: float | None = None,
-        tool_concurrency: PositiveInt | None = None,
-        executor: Executor | None = None,
-        resources: Mapping[str, Any] | None = None,
-        digests: bool = False,
-        output: OutputShaping | None = None,
-        approvals: ApprovalBook | None = None,
-        on_start: Sequence[LifecycleHook] = (),
-        on_drain: Sequence[LifecycleHook] = (),
-        on_stop: Sequence[LifecycleHook] = (),
-        name: str | None = None,
-    ) -> None:
-        if timeout_s is not None and timeout_s <= 0:
-            raise ConfigError(f"timeout_s must be positive, got {timeout_s}")
-        for layer in middleware:
-            if not callable(layer):
-                raise ConfigError(f"middleware must be callable (call, ctx, next) -> ToolResult, got {layer!r}")
-        self.name = name or "toolbox"
-        self.risk = RiskPolicy(read_only=read_only, allow_mutation=allow_mutation, allow_dangerous=allow_dangerous)
-        self._user_policies = as_policies(policy)
-        self._policies = ((self.risk,) if self.risk.restricts else ()) + self._user_policies
-        self._visibility = visibility_rules(self._user_policies)
-        self.middleware = tuple(middleware)
-        self.context: Mapping[str, Any] = dict(context or {})
-        self.budget = budget
-        self.timeout_s = timeout_s
-        self.tool_concurrency = tool_concurrency
-        self.executor: Executor = executor or LocalExecutor()
-        self.resources: Mapping[str, Any] = dict(resources or {})
-        self.digests = digests
-        self.output = output
-        # `is not None`, not `or`: an empty book is falsy, and a book given must be the one paused calls go to.
-        self.approvals: ApprovalBook = approvals if approvals is not None else MemoryApprovalBook()
-        self.hooks: dict[str, tuple[LifecycleHook, ...]] = {
-            "start": tuple(on_start), "drain": tuple(on_drain), "stop": tuple(on_stop)
-        }
+    def __init__(self, tools: Iterable[Tool] = (), options: ToolboxOptions | None = None,
+                 **settings: Unpack[ToolboxSettings]) -> None:
+        base = options if options is not None else _DEFAULT_OPTIONS
+        if not isinstance(base, ToolboxOptions):
+            raise ConfigError(f"options must be a ToolboxOptions, got {type(base).__name__}")
+        opts = base.with_settings(**settings)
+        # Per-process defaults are made here and written into the options, so every copy made from them
+        # (extend, combine_toolboxes) shares this toolbox's approval book and thread pool.
+        defaults: dict[str, object] = {}
+        if opts.executor is None:
+            defaults["executor"] = LocalExecutor()
+        if opts.approvals is None:
+            defaults["approvals"] = MemoryApprovalBook()
+        self._options = opts.model_copy(update=defaults) if defaults else opts
+        self._visibility = visibility_rules(self._options.policies)
         self.events = EventHub()
         self._pipeline = Pipeline(self)
         self._entries: dict[str, _Entry] = {}
@@ -316,21 +262,94 @@ class Toolbox:
         return f"Toolbox({self.name!r}, tools={len(self)})"
 
     def extend(self, *tools: Tool) -> Toolbox:
-        """A new toolbox with the same options and these tools added (later ids replace earlier ones)."""
-        clone = self._clone()
-        clone.register(*self.tools())
+        """A new toolbox with the same options and these tools added (later ids replace earlier ones).
+
+        The new toolbox shares this one's options, approval book and executor included, so a call paused on
+        either can be resumed on the other.
+
+        Example:
+            >>> from armorer_ray.approvals import MemoryApprovalBook
+            >>> book = MemoryApprovalBook()
+            >>> Toolbox(approvals=book).extend().approvals is book
+            True
+        """
+        clone = Toolbox(options=self._options)
+        for entry in self._entries.values():
+            clone.register(entry.tool, aliases=entry.aliases)
         clone.register(*tools, replace=True)
         return clone
 
-    def _clone(self, context: Mapping[str, Any] | None = None) -> Toolbox:
-        return Toolbox(
-            policy=list(self._user_policies), middleware=self.middleware,
-            context=self.context if context is None else context, allow_mutation=self.risk.allow_mutation,
-            allow_dangerous=self.risk.allow_dangerous, budget=self.budget, timeout_s=self.timeout_s,
-            tool_concurrency=self.tool_concurrency, executor=self.executor, resources=self.resources,
-            digests=self.digests, output=self.output, on_start=self.hooks["start"], on_drain=self.hooks["drain"],
-            on_stop=self.hooks["stop"], name=self.name,
-        )
+    # -- options ---------------------------------------------------------------------------------------
+
+    @property
+    def options(self) -> ToolboxOptions:
+        """Everything this toolbox is configured with; its defaults (executor, approval book) filled in."""
+        return self._options
+
+    @property
+    def name(self) -> str:
+        """A label for logs, deployments and the UI."""
+        return self._options.name
+
+    @property
+    def risk(self) -> RiskPolicy:
+        """The risk flags, as the policy that enforces them."""
+        return self._options.risk
+
+    @property
+    def middleware(self) -> tuple[Middleware, ...]:
+        """Toolbox middleware, outermost first."""
+        return self._options.middleware
+
+    @property
+    def context(self) -> Mapping[str, Any]:
+        """Values merged into every call's context."""
+        return self._options.context
+
+    @property
+    def budget(self) -> Budget | None:
+        """Limits on calls and time over the toolbox's life."""
+        return self._options.budget
+
+    @property
+    def timeout_s(self) -> float | None:
+        """Default per-call deadline for tools that set none."""
+        return self._options.timeout_s
+
+    @property
+    def tool_concurrency(self) -> int | None:
+        """Default per-tool in-flight limit for tools that set none."""
+        return self._options.tool_concurrency
+
+    @property
+    def executor(self) -> Executor:
+        """Where bodies run."""
+        return cast(Executor, self._options.executor)  # set by __init__ when the options had none
+
+    @property
+    def resources(self) -> Mapping[str, Any]:
+        """Named resource pools handed to tools as ``ctx.resources``."""
+        return self._options.resources
+
+    @property
+    def digests(self) -> bool:
+        """Whether every result carries SHA-256 digests of its input and output."""
+        return self._options.digests
+
+    @property
+    def output(self) -> OutputShaping | None:
+        """Default output shaping for tools that set none."""
+        return self._options.output
+
+    @property
+    def approvals(self) -> ApprovalBook:
+        """Where paused calls wait for `resume`."""
+        return cast(ApprovalBook, self._options.approvals)  # set by __init__ when the options had none
+
+    @property
+    def hooks(self) -> dict[str, tuple[LifecycleHook, ...]]:
+        """Lifecycle hooks by moment: ``start``, ``drain``, ``stop``."""
+        return self._options.hooks
 
     @property
     def version(self) -> int:
@@ -808,7 +827,7 @@ def combine_toolboxes(*toolboxes: Toolbox) -> Toolbox:
     context: dict[str, Any] = {}
     for box in toolboxes:
         context.update(box.context)
-    combined = toolboxes[0]._clone(context)
+    combined = Toolbox(options=toolboxes[0].options.model_copy(update={"context": context}))
     for box in toolboxes:
         for entry in box._entries.values():
             combined.register(entry.tool, replace=True, aliases=entry.aliases)

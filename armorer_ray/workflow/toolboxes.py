@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from armorer_ray.options import ToolboxOptions
 from armorer_ray.policy import as_policies
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
@@ -35,36 +34,35 @@ def node_toolbox(base: Toolbox, plan_node: PlanNode, cache: dict[int, Toolbox]) 
 class ToolboxRecipe:
     """A toolbox as picklable data: its tools (with aliases) and the options that make sense in another process.
 
-    Calling the recipe builds an equal toolbox. Per-process state stays behind: the approval book, lifecycle hooks
-    and the executor (each worker makes its own); middleware instances are copied, so their state (a rate limit's
-    window, a breaker's count) is per worker.
+    Calling the recipe builds an equal toolbox. Per-process state stays behind: the approval book, budget,
+    lifecycle hooks and the executor (each worker makes its own); middleware instances are copied, so their
+    state (a rate limit's window, a breaker's count) is per worker.
 
     Example:
         >>> from armorer_ray import tool
         >>> box = Toolbox([tool(name="one", description="Return 1.")(lambda: 1)], timeout_s=5, name="ones")
         >>> rebuilt = ToolboxRecipe.of(box)()
         >>> rebuilt.name, rebuilt.timeout_s, [t.name for t in rebuilt.tools()]
-        ('ones', 5, ['one'])
+        ('ones', 5.0, ['one'])
     """
 
     tools: tuple[tuple[Tool, tuple[str, ...]], ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: ToolboxOptions = field(default_factory=ToolboxOptions)
 
     @classmethod
     def of(cls, toolbox: Toolbox) -> ToolboxRecipe:
         """Capture a toolbox's tools, aliases and portable options."""
-        options: dict[str, Any] = {
-            "policy": list(toolbox._user_policies), "middleware": toolbox.middleware, "context": dict(toolbox.context),
-            "read_only": toolbox.risk.read_only, "allow_mutation": toolbox.risk.allow_mutation,
-            "allow_dangerous": toolbox.risk.allow_dangerous, "timeout_s": toolbox.timeout_s,
-            "tool_concurrency": toolbox.tool_concurrency, "resources": dict(toolbox.resources),
-            "digests": toolbox.digests, "output": toolbox.output, "name": toolbox.name,
-        }
+        options = toolbox.options.model_copy(update=_PER_PROCESS)
         return cls(tuple((t, toolbox.aliases(t.id)) for t in toolbox.tools()), options)
 
     def __call__(self) -> Toolbox:
         """Build the toolbox."""
-        box = Toolbox(**self.options)
+        box = Toolbox(options=self.options)
         for item, aliases in self.tools:
             box.register(item, aliases=aliases)
         return box
+
+
+# What a recipe leaves behind: each worker makes its own (a fresh book, executor and budget; no hooks).
+_PER_PROCESS: dict[str, object] = {"approvals": None, "executor": None, "budget": None, "on_start": (),
+                                   "on_drain": (), "on_stop": ()}

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 
 import pytest
 from pydantic import ValidationError
 from ray import cloudpickle as pickle  # what deploy() uses: tool bodies travel by value
 
-from armorer_ray import Budget, CallContext, Toolbox, ToolCall, tool
+from armorer_ray import Budget, CallContext, Toolbox, ToolboxOptions, ToolCall, tool
 from armorer_ray.actors import DeploymentOptions, create_resource_pool
 from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
 from armorer_ray.toolbox import PROBE_TOOL_ID
@@ -28,10 +27,12 @@ def write(key: str) -> str:
 
 
 def test_every_toolbox_option_is_captured() -> None:
-    # A new Toolbox option must be added to ToolboxSpec.of, or replicas silently lose it.
-    options = set(inspect.signature(Toolbox.__init__).parameters) - {"self", "tools"}
-    captured = set(ToolboxSpec.of(Toolbox()).options)
-    assert options == captured
+    # The spec carries the toolbox's ToolboxOptions whole: only the per-process defaults are swapped.
+    box = Toolbox(name="all", timeout_s=2, digests=True, budget=Budget(max_calls=3), on_start=[lambda: None])
+    spec = ToolboxSpec.of(box)
+    same = {name for name in ToolboxOptions.model_fields if getattr(spec.options, name) == getattr(box.options, name)}
+    assert set(ToolboxOptions.model_fields) - same == {"executor", "approvals"}
+    assert spec.options.approvals is None and spec.options.executor is not box.executor
 
 
 def test_the_spec_rebuilds_an_equal_toolbox_after_pickling() -> None:

@@ -7,12 +7,12 @@ resource pools pickle as their factories (see `armorer_ray.resources`), so conne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from armorer_ray.approvals import MemoryApprovalBook
 from armorer_ray.executors import LocalExecutor
+from armorer_ray.options import ToolboxOptions
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
 
@@ -27,7 +27,7 @@ class ToolboxSpec:
     """
 
     tools: tuple[tuple[Tool, tuple[str, ...]], ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: ToolboxOptions = field(default_factory=ToolboxOptions)
     factory: Callable[[], Toolbox] | None = None
 
     @classmethod
@@ -37,27 +37,22 @@ class ToolboxSpec:
             return cls(factory=source)
         box = source
         # A memory approval book and the default executor are per-process: each replica makes its own.
+        update: dict[str, object] = {}
         executor = box.executor
         if type(executor) is LocalExecutor:
-            executor = LocalExecutor(max_threads=executor._max_threads)
-        options: dict[str, Any] = {
-            "policy": list(box._user_policies), "middleware": box.middleware, "context": dict(box.context),
-            "read_only": box.risk.read_only, "allow_mutation": box.risk.allow_mutation,
-            "allow_dangerous": box.risk.allow_dangerous, "budget": box.budget, "timeout_s": box.timeout_s,
-            "tool_concurrency": box.tool_concurrency, "executor": executor, "resources": dict(box.resources),
-            "digests": box.digests, "output": box.output,
-            "approvals": None if isinstance(box.approvals, MemoryApprovalBook) else box.approvals,
-            "on_start": box.hooks["start"], "on_drain": box.hooks["drain"], "on_stop": box.hooks["stop"],
-            "name": box.name,
-        }
+            update["executor"] = LocalExecutor(max_threads=executor._max_threads)
+        if isinstance(box.approvals, MemoryApprovalBook):
+            update["approvals"] = None
         # A tool whose body travels by value carries its parameter model and context parameter (see Tool.__reduce__).
         tools = tuple((tool, box.aliases(tool.id)) for tool in box.tools())
-        return cls(tools=tools, options=options)
+        return cls(tools=tools, options=box.options.model_copy(update=update))
 
     @property
     def name(self) -> str:
         """The toolbox name, or the factory's name."""
-        return str(self.options.get("name") or getattr(self.factory, "__name__", "toolbox"))
+        if self.factory is not None:
+            return str(getattr(self.factory, "__name__", "toolbox"))
+        return self.options.name
 
     def build(self) -> Toolbox:
         """A fresh toolbox from this recipe."""
@@ -66,7 +61,7 @@ class ToolboxSpec:
             if not isinstance(built, Toolbox):
                 raise TypeError(f"the toolbox factory returned {type(built).__name__}, not a Toolbox")
             return built
-        box = Toolbox(**self.options)
+        box = Toolbox(options=self.options)
         for tool, aliases in self.tools:
             box.register(tool, aliases=aliases)
         return box
