@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from armorer_ray.pipeline import PausedCall
+    from armorer_ray.paused import PausedCall
     from armorer_ray.stores import Store
 
 __all__ = ["ApprovalBook", "MemoryApprovalBook", "StoreApprovalBook"]
@@ -88,7 +88,7 @@ class StoreApprovalBook:
         await self._store.set(self._prefix + token, json.dumps(record).encode(), ttl_s=self._ttl_s)
 
     async def take(self, token: str) -> PausedCall | None:
-        from armorer_ray.pipeline import PausedCall
+        from armorer_ray.paused import PausedCall
         from armorer_ray.results import ToolCall
 
         raw = await self._store.pop(self._prefix + token)

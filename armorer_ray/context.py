@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import JsonValue
 
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.events import EventHub
-from armorer_ray.results import ToolCall
+from armorer_ray.results import ToolCall, ToolResult
 
 if TYPE_CHECKING:
-    from armorer_ray.toolbox import Toolbox
+    from armorer_ray.policy import CallerLike
     from armorer_ray.tools import Tool
 
-__all__ = ["Approval", "CallContext"]
+__all__ = ["Approval", "CallContext", "ToolRunner"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,23 @@ class Approval:
     input: JsonValue = None
     by: str | None = None
     reason: str | None = None
+
+
+class ToolRunner(Protocol):
+    """What a running call sees of the toolbox running it (``ctx.toolbox``): resolve a tool, run another call.
+
+    A `Toolbox` is one; composed tools and the fallback middleware use it so their inner calls take the same
+    pipeline (policies, middleware) as the outer one.
+    """
+
+    def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
+        """The tool a call naming ``name_or_id`` would run, or None."""
+        ...
+
+    async def execute(self, calls: ToolCall, /, *, timeout_s: float | None = None, signal: AbortSignal | None = None,
+                      dry_run: bool = False, approval: Approval | None = None) -> ToolResult:
+        """Run one call through the pipeline."""
+        ...
 
 
 @dataclass(slots=True)
@@ -78,7 +95,7 @@ class CallContext:
 
     call: ToolCall
     tool: Tool
-    toolbox: Toolbox | None
+    toolbox: ToolRunner | None
     values: Mapping[str, Any]
     signal: AbortSignal
     hub: EventHub

@@ -24,26 +24,31 @@ import secrets
 import time
 import tracemalloc
 import types
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
 from armorer_ray.cancellation import AbortSignal, cancellation_message
-from armorer_ray.context import Approval, CallContext
-from armorer_ray.errors import ToolError, ToolFailure, classify_exception
+from armorer_ray.context import Approval, CallContext, ToolRunner
+from armorer_ray.errors import ToolError, classify_exception
+from armorer_ray.events import EventHub
+from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.json_values import digest
 from armorer_ray.middleware.base import Next, chain
+from armorer_ray.options import ToolboxOptions
+from armorer_ray.paused import PausedCall
 from armorer_ray.policy import PolicyContext, compile_hooks, evaluate_after, evaluate_before
 from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result
 from armorer_ray.shaping import shape_output
+from armorer_ray.streams.reducers import STREAM_SINK, ChunkSink, collect_stream
 
 if TYPE_CHECKING:
-    from armorer_ray.toolbox import Toolbox
     from armorer_ray.tools import Tool
 
-__all__ = ["STAGES", "PausedCall", "Pipeline", "validation_error"]
+__all__ = ["STAGES", "CallOptions", "PausedCall", "Pipeline", "validation_error"]
 
 _perf = time.perf_counter
 
@@ -51,14 +56,29 @@ STAGES = ("validation", "policy", "middleware", "body", "shaping", "after")
 
 
 @dataclass(frozen=True, slots=True)
-class PausedCall:
-    """A call waiting for approval or input, kept until `Toolbox.resume` takes it (once)."""
+class CallOptions:
+    """How one call runs, besides its arguments: what `Toolbox.execute` takes per call, typed.
 
-    call: ToolCall
-    tool_id: str
-    kind: str
-    timeout_s: float | None
-    dry_run: bool
+    Attributes:
+        timeout_s: Deadline for the call, overriding the tool's and the toolbox's.
+        signal: Abort signal; aborting cancels the call.
+        dry_run: Run the tool's dry-run handler instead of its body.
+        approval: A person's decision the call runs under (see `Toolbox.execute`).
+        on_chunk: Where a streaming body's chunks go as they are produced (set by `Toolbox.stream`).
+
+    Example:
+        >>> CallOptions(timeout_s=2.0).dry_run
+        False
+    """
+
+    timeout_s: float | None = None
+    signal: AbortSignal | None = None
+    dry_run: bool = False
+    approval: Approval | None = None
+    on_chunk: ChunkSink | None = None
+
+
+DEFAULT_CALL_OPTIONS = CallOptions()
 
 
 def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError:
@@ -95,28 +115,38 @@ class _Compiled:
     __slots__ = ("afters", "befores", "handler", "limiter", "output_adapter", "policies", "values")
 
     def __init__(self, pipeline: Pipeline, tool: Tool) -> None:
-        toolbox = pipeline.toolbox
+        options = pipeline.options
         self.policies = (*pipeline.policies, *tool.policy)
         self.befores, self.afters = compile_hooks(self.policies)
-        self.values: Mapping[str, Any] = {**toolbox.context, **tool.context} if tool.context else toolbox.context
-        limit = tool.concurrency or toolbox.tool_concurrency
+        self.values: Mapping[str, Any] = {**options.context, **tool.context} if tool.context else options.context
+        limit = tool.concurrency or options.tool_concurrency
         self.limiter = asyncio.Semaphore(limit) if limit else None
         self.output_adapter: TypeAdapter[Any] | None = (
             TypeAdapter(tool.output_model) if tool.output_model is not None else None
         )
-        layers = (*toolbox.middleware, *tool.middleware)
+        layers = (*options.middleware, *tool.middleware)
         inner = pipeline._body_handler(tool, self)
         self.handler: Next = chain(layers, inner) if layers else inner
 
 
 class Pipeline:
-    """Runs admitted calls for one toolbox. Built by the toolbox; not used directly."""
+    """Runs admitted calls, compiled per tool from ``(options, tool)``. Built by a toolbox; not used directly.
 
-    def __init__(self, toolbox: Toolbox) -> None:
-        self.toolbox = toolbox
-        self.hub = toolbox.events
-        risk = toolbox.options.risk
-        self.policies = ((risk,) if risk.restricts else ()) + toolbox.options.policies
+    Args:
+        options: The toolbox's options: policies, middleware, context, limits, executor, shaping, approval book.
+        hub: Where the pipeline's events go.
+        runner: What running calls see as ``ctx.toolbox`` (to resolve and run other tools); None: nothing.
+    """
+
+    def __init__(self, options: ToolboxOptions, hub: EventHub, runner: ToolRunner | None = None) -> None:
+        self.options = options
+        self.hub = hub
+        self.runner = runner
+        risk = options.risk
+        self.policies = ((risk,) if risk.restricts else ()) + options.policies
+        self.executor: Executor = options.executor if options.executor is not None else LocalExecutor()
+        self.approvals: ApprovalBook = options.approvals if options.approvals is not None else MemoryApprovalBook()
+        self.digests = options.digests
         self._compiled: dict[int, _Compiled] = {}
 
     def forget(self, tool: Tool) -> None:
@@ -131,22 +161,34 @@ class Pipeline:
 
     # -- the path ------------------------------------------------------------------------------------
 
-    async def run(
-        self,
-        tool: Tool,
-        call: ToolCall,
-        timeout_s: float | None = None,
-        signal: AbortSignal | None = None,
-        dry_run: bool = False,
-        approval: Approval | None = None,
-        on_chunk: Callable[[object], Awaitable[None]] | None = None,
-    ) -> ToolResult:
+    def admit(self, tool: Tool, call: ToolCall, options: CallOptions) -> ToolResult | None:
+        """The first step of a resolved call: a rejected approval's result, or None after the ``call`` events.
+
+        The toolbox charges its budget between this and `run`.
+        """
+        approval = options.approval
+        if approval is not None and not approval.granted:
+            return rejected(call, tool, approval.reason)
+        hub = self.hub
+        if hub.wants("call"):
+            hub.emit("call", {"tool": tool, "call": call})
+        if tool.lifecycle is not None and tool.lifecycle.deprecated and hub.wants("log"):
+            life = tool.lifecycle
+            message = f"tool {tool.id} is deprecated" + (f"; use {life.replaced_by}" if life.replaced_by else "")
+            hub.emit("log", {"level": "warn", "tool": tool, "call": call,
+                             "message": message + (f": {life.message}" if life.message else "")})
+        return None
+
+    async def run(self, tool: Tool, call: ToolCall, options: CallOptions = DEFAULT_CALL_OPTIONS) -> ToolResult:
+        """Run an admitted call to exactly one `ToolResult` (see the module docstring for the steps)."""
+        timeout_s, signal, dry_run, approval = options.timeout_s, options.signal, options.dry_run, options.approval
+        on_chunk = options.on_chunk
         started_at = time.time()
         t0 = _perf()
         hub = self.hub
         compiled = self.compiled(tool)
         clock = _StageClock(t0) if hub.subscribed("timings") else None
-        input_digest = digest(call.arguments) if (tool.digests or self.toolbox.digests) else None
+        input_digest = digest(call.arguments) if (tool.digests or self.digests) else None
         if hub.wants("tool.started"):
             hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
                                       "started_at": started_at, "input_digest": input_digest, "dry_run": dry_run})
@@ -177,13 +219,13 @@ class Pipeline:
                 if paused is not None:
                     return self._timed(clock, "policy", tool, call, paused)
         own_signal = signal if signal is not None else AbortSignal()
-        ctx = CallContext(call, tool, self.toolbox, compiled.values, own_signal, hub, dry_run, approval, params,
-                          self.toolbox.resources, 1, timeout_s or tool.timeout_s or self.toolbox.timeout_s,
+        ctx = CallContext(call, tool, self.runner, compiled.values, own_signal, hub, dry_run, approval, params,
+                          self.options.resources, 1, timeout_s or tool.timeout_s or self.options.timeout_s,
                           started_at)
         if signal is not None:
             ctx.state["external_signal"] = True
         if on_chunk is not None:
-            ctx.state["stream_sink"] = on_chunk  # armorer_ray.streaming.STREAM_SINK: Toolbox.stream reads chunks
+            ctx.state[STREAM_SINK] = on_chunk  # Toolbox.stream reads the chunks
         if clock is not None:
             clock.lap("policy")
             ctx.state["stage_clock"] = clock
@@ -253,7 +295,7 @@ class Pipeline:
             return self._finished(tool, call, result, "denied")
         kind = "approval" if decision.status == "needs_approval" else "input"
         token = secrets.token_urlsafe(18)
-        await self.toolbox.approvals.put(token, PausedCall(call, tool.id, kind, timeout_s, dry_run))
+        await self.approvals.put(token, PausedCall(call, tool.id, kind, timeout_s, dry_run))
         if hub.wants("policy-action-required"):
             hub.emit("policy-action-required", {"tool": tool, "call": call, "params": pctx.params,
                                                 "reason": reason, "resume_token": token})
@@ -279,7 +321,7 @@ class Pipeline:
     # -- the body --------------------------------------------------------------------------------------
 
     def _body_handler(self, tool: Tool, compiled: _Compiled) -> Next:
-        executor = self.toolbox.executor
+        executor = self.executor
 
         async def run_body(call: ToolCall, ctx: CallContext) -> ToolResult:
             if call is not ctx.call:
@@ -380,7 +422,7 @@ class Pipeline:
                     return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)
                 output_validation = OutputValidation(success=False, error=error.message)
         try:
-            content = shape_output(value, tool.output_shaping or self.toolbox.output)
+            content = shape_output(value, tool.output_shaping or self.options.output)
         except Exception as exc:
             error = ToolError.of("internal", f"Output could not be serialised: {exc}", code="OUTPUT_NOT_SERIALIZABLE")
             return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)
@@ -388,7 +430,7 @@ class Pipeline:
             call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="success", result=value,
             content=content, error=None, action=None, output_validation=output_validation, dry_run=ctx.dry_run,
             input_digest=None,
-            output_digest=digest(value) if (tool.digests or self.toolbox.digests) else None,
+            output_digest=digest(value) if (tool.digests or self.digests) else None,
             started_at=ctx.started_at, duration_ms=(time.time() - ctx.started_at) * 1000.0, compression=None,
             attempts=ctx.attempt,
         )
@@ -502,8 +544,6 @@ _STREAMS = (types.AsyncGeneratorType, types.GeneratorType)
 
 
 async def _collect(value: Any, ctx: CallContext) -> Any:
-    from armorer_ray.streaming import collect_stream
-
     return await collect_stream(value, ctx)
 
 
@@ -527,8 +567,8 @@ def _as_dict(params: Any) -> dict[str, Any]:
     return data
 
 
-def failure_from(exc: BaseException) -> ToolError:
-    """The `ToolError` for an exception raised anywhere in the pipeline."""
-    if isinstance(exc, ToolFailure):
-        return exc.to_tool_error()
-    return classify_exception(exc)
+def rejected(call: ToolCall, tool: Tool, reason: str | None) -> ToolResult:
+    """The result of a call a person rejected: a ``permission`` error, the body never run."""
+    message = f"Approval rejected{': ' + reason if reason else ''}"
+    return ToolResult.failure(call.id, tool.name, ToolError.of("permission", message, code="APPROVAL_REJECTED"),
+                              tool_id=tool.id)

@@ -35,23 +35,16 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from armorer_ray.errors import ConfigError, MissingExtraError, ToolError
-from armorer_ray.json_values import to_json_compatible
-from armorer_ray.results import ToolCall, ToolResult, new_call_id
+from armorer_ray.errors import ToolError
+from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.streams.reducers import STREAM_SINK, ChunkSink, Reducer, collect_stream, streams
+from armorer_ray.streams.sse import Streams, sse_endpoint, sse_response
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    from armorer_ray.context import CallContext
     from armorer_ray.toolbox import CallInput, Toolbox
 
 __all__ = [
@@ -67,142 +60,15 @@ __all__ = [
     "streams",
 ]
 
-STREAM_SINK = "stream_sink"
-"""Key of ``CallContext.state`` under which `Toolbox.stream` hands the pipeline its chunk sink."""
 
-ChunkSink = Callable[[object], Awaitable[None]]
-Reducer = Callable[[list[Any]], Any] | Literal["list", "concat", "last"]
-F = TypeVar("F", bound=Callable[..., Any])
-
-_REDUCER_ATTRIBUTE = "__armorer_reduce__"
-_DONE = object()
-
-
-def streams(reduce: Reducer = "list") -> Callable[[F], F]:
-    """Declare how a generator body's chunks reduce to the call's final value (apply it under ``@tool``).
-
-    Args:
-        reduce: ``"list"`` (the default: the chunks in order), ``"concat"`` (join strings or bytes, or flatten
-            lists), ``"last"`` (the last chunk, or None), or a function from the list of chunks to the value.
-
-    Returns:
-        A decorator that marks the function and returns it unchanged.
-
-    Raises:
-        ConfigError: for an unknown reducer name.
-
-    Example:
-        >>> from armorer_ray import tool
-        >>> @tool
-        ... @streams(reduce=sum)
-        ... def count_to(n: int):
-        ...     "Yield 1..n; the result is their sum."
-        ...     yield from range(1, n + 1)
-        >>> count_to.execute_sync({"n": 4}).result
-        10
-    """
-    if isinstance(reduce, str) and reduce not in ("list", "concat", "last"):
-        raise ConfigError(f"unknown stream reducer {reduce!r}: use 'list', 'concat', 'last' or a function")
-
-    def mark(fn: F) -> F:
-        setattr(fn, _REDUCER_ATTRIBUTE, reduce)
-        return fn
-
-    return mark
-
-
-def _reduce(chunks: list[Any], reducer: Reducer) -> Any:
-    if callable(reducer):
-        return reducer(chunks)
-    if reducer == "last":
-        return chunks[-1] if chunks else None
-    if reducer == "concat":
-        if all(isinstance(chunk, str) for chunk in chunks):
-            return "".join(chunks)
-        if all(isinstance(chunk, bytes) for chunk in chunks):
-            return b"".join(chunks)
-        if all(isinstance(chunk, list) for chunk in chunks):
-            return [item for chunk in chunks for item in chunk]
-        kinds = sorted({type(chunk).__name__ for chunk in chunks})
-        raise TypeError(f"'concat' joins str, bytes or list chunks, got {', '.join(kinds)}")
-    return chunks
-
-
-async def collect_stream(source: AsyncIterator[Any] | Iterator[Any], ctx: CallContext) -> Any:
-    """Drain a generator body's chunks for the pipeline: emit, forward, then reduce them.
-
-    Each chunk is emitted as ``output-chunk`` and, when the call is being streamed, awaited into its sink (which
-    blocks while the reader's buffer is full). A sync generator advances in a worker thread, chunk by chunk.
-    The generator is closed however the drain ends, so its ``finally`` runs on cancellation too.
-
-    Args:
-        source: The generator the body returned.
-        ctx: The call's context (its hub, its sink under `STREAM_SINK`, its tool's reducer).
-
-    Returns:
-        The reduced value (see `streams`).
-
-    Raises:
-        Exception: whatever the generator or the reducer raised; the pipeline classifies it.
-
-    Example:
-        >>> from armorer_ray import tool
-        >>> @tool
-        ... def letters(word: str):
-        ...     "Yield the letters of a word."
-        ...     yield from word
-        >>> letters.execute_sync({"word": "ok"}).result
-        ['o', 'k']
-    """
-    sink: ChunkSink | None = ctx.state.get(STREAM_SINK)
-    hub = ctx.hub
-    chunks: list[Any] = []
-
-    async def take(chunk: Any) -> None:
-        chunks.append(chunk)
-        if hub.wants("output-chunk"):
-            hub.emit("output-chunk", {"tool": ctx.tool, "call": ctx.call, "chunk": chunk, "index": len(chunks) - 1})
-        if sink is not None:
-            await sink(chunk)
-
-    try:
-        if isinstance(source, AsyncIterator):
-            async for chunk in source:
-                await take(chunk)
-        else:
-            while (chunk := await asyncio.to_thread(next, source, _DONE)) is not _DONE:
-                await take(chunk)
-    finally:
-        await _close(source)
-    reducer: Reducer = getattr(ctx.tool.resolve_body(ctx.dry_run), _REDUCER_ATTRIBUTE, "list")
-    return _reduce(chunks, reducer)
-
-
-async def _close(source: AsyncIterator[Any] | Iterator[Any]) -> None:
-    try:
-        if isinstance(source, AsyncIterator):
-            await source.aclose()  # type: ignore[attr-defined]
-        else:
-            source.close()  # type: ignore[attr-defined]
-    except (RuntimeError, ValueError):
-        pass  # still running in its thread (the call was cancelled mid-chunk): it is dropped when that returns
-
-
-class _Final:
-    __slots__ = ("result",)
-
-    def __init__(self, result: ToolResult) -> None:
-        self.result = result
-
-
-async def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, Any],
-                      max_buffered: int) -> AsyncGenerator[object, None]:
-    """The iterator behind `Toolbox.stream`: run the call in a task, yield its chunks, then its result.
+def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, Any],
+                max_buffered: int) -> AsyncGenerator[object, None]:
+    """Stream one call through ``toolbox``: the same iterator as ``toolbox.stream(call, **options)``.
 
     Args:
         toolbox: The toolbox whose pipeline runs the call.
         call: The call (a `ToolCall` or a mapping).
-        options: ``timeout_s``, ``signal`` and ``dry_run``, as `Toolbox.execute` takes them.
+        options: ``timeout_s``, ``signal`` and ``dry_run``, as `Toolbox.stream` takes them.
         max_buffered: Chunks produced but not yet read before the body waits.
 
     Returns:
@@ -217,47 +83,10 @@ async def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, A
         >>> [type(item).__name__ for item in asyncio.run(read())]
         ['ToolResult']
     """
-    queue: asyncio.Queue[object] = asyncio.Queue(max_buffered)
-    run_options = {"timeout_s": None, "signal": None, "dry_run": False, **options, "on_chunk": queue.put}
-
-    async def produce() -> None:
-        try:
-            result = await toolbox._execute_one(call, run_options)
-        except Exception as exc:  # _execute_one returns failures; this guards the reader against a bug
-            name = call.name if isinstance(call, ToolCall) else str(call.get("name", ""))
-            result = ToolResult.from_exception(ToolCall(id=new_call_id(), name=name or "?"), exc)
-        await queue.put(_Final(result))
-
-    task = asyncio.ensure_future(produce())
-    try:
-        while True:
-            item = await queue.get()
-            if isinstance(item, _Final):
-                yield item.result
-                return
-            yield item
-    finally:
-        if not task.done():
-            task.cancel()  # the reader left early: cancel the call, which closes the generator
-            await asyncio.gather(task, return_exceptions=True)
+    return toolbox.stream(call, max_buffered=max_buffered, **options)
 
 
 # -- across processes: a toolbox in a Ray actor ------------------------------------------------------------
-
-
-@runtime_checkable
-class Streams(Protocol):
-    """Anything whose ``stream(call)`` yields chunks and then a `ToolResult`: a `Toolbox`, a `StreamingActor`.
-
-    Example:
-        >>> from armorer_ray import Toolbox
-        >>> isinstance(Toolbox(), Streams)
-        True
-    """
-
-    def stream(self, call: ToolCall, /) -> AsyncGenerator[object, None]:
-        """Iterate over one call's chunks, then its result."""
-        ...
 
 
 class _StreamHost:
@@ -372,78 +201,3 @@ class StreamingActor:
         import ray
 
         ray.kill(self._handle)
-
-
-# -- Server-Sent Events ----------------------------------------------------------------------------------
-
-
-def _chunk_json(item: object) -> str:
-    return json.dumps(to_json_compatible(item), separators=(",", ":"), ensure_ascii=False)
-
-
-def sse_response(items: AsyncIterator[object], *, ping_s: float | None = 15.0) -> Response:
-    """Serve a stream as Server-Sent Events: a ``chunk`` event per chunk (JSON), then one ``result`` event.
-
-    A client that disconnects stops the iteration, which cancels the call.
-
-    Args:
-        items: What `Toolbox.stream` (or `StreamingActor.stream`) returns.
-        ping_s: Seconds between keep-alive comments (None: none).
-
-    Returns:
-        A Starlette ``EventSourceResponse``.
-
-    Raises:
-        MissingExtraError: when Starlette or sse-starlette is not installed.
-
-    Example:
-        >>> import asyncio
-        >>> from armorer_ray import Toolbox, tool
-        >>> box = Toolbox([tool(name="one", description="Return 1.")(lambda: 1)])
-        >>> type(sse_response(box.stream({"name": "one"}))).__name__
-        'EventSourceResponse'
-    """
-    try:
-        from sse_starlette.sse import EventSourceResponse
-    except ModuleNotFoundError as exc:
-        raise MissingExtraError("sse_response", "web") from exc
-
-    async def events() -> AsyncIterator[dict[str, str]]:
-        async for item in items:
-            if isinstance(item, ToolResult):
-                yield {"event": "result", "data": item.model_dump_json()}
-            else:
-                yield {"event": "chunk", "data": _chunk_json(item)}
-
-    response: Response = EventSourceResponse(events(), ping=ping_s)
-    return response
-
-
-def sse_endpoint(source: Streams) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint that takes a `ToolCall` as the JSON body of a POST and streams it as SSE.
-
-    Args:
-        source: A `Toolbox`, a `StreamingActor`, or anything with ``stream(call)``.
-
-    Returns:
-        ``async (request) -> response``; a body that is not a call gets a 422 with the validation error.
-
-    Example:
-        >>> from starlette.applications import Starlette
-        >>> from starlette.routing import Route
-        >>> from armorer_ray import Toolbox
-        >>> app = Starlette(routes=[Route("/stream", sse_endpoint(Toolbox()), methods=["POST"])])
-    """
-
-    async def endpoint(request: Request) -> Response:
-        from starlette.responses import JSONResponse
-
-        try:
-            call = ToolCall.model_validate_json(await request.body())
-        except ValidationError as exc:
-            from armorer_ray.pipeline import validation_error
-
-            return JSONResponse(validation_error(exc, "tool call").model_dump(mode="json"), status_code=422)
-        return sse_response(source.stream(call))
-
-    return endpoint

@@ -23,11 +23,12 @@ from armorer_ray.identity import ToolId, compare_versions, parse_tool_id
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
 from armorer_ray.options import Budget, ToolboxOptions, ToolboxSettings
-from armorer_ray.pipeline import Pipeline, validation_error
+from armorer_ray.pipeline import CallOptions, Pipeline, rejected, validation_error
 from armorer_ray.policy import CallerLike, RiskPolicy, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.shaping import OutputShaping
+from armorer_ray.streams.reducers import ChunkSink
 from armorer_ray.tools import Tool
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class Toolbox:
         self._options = opts.model_copy(update=defaults) if defaults else opts
         self._visibility = visibility_rules(self._options.policies)
         self.events = EventHub()
-        self._pipeline = Pipeline(self)
+        self._pipeline = Pipeline(self._options, self.events, self)
         self._entries: dict[str, _Entry] = {}
         self._by_name: dict[str, list[str]] = {}
         self._aliases: dict[str, str] = {}
@@ -483,7 +484,7 @@ class Toolbox:
             >>> box.execute_sync(call, approval=Approval(False, reason="not today")).error.code
             'APPROVAL_REJECTED'
         """
-        options = {"timeout_s": timeout_s, "signal": signal, "dry_run": dry_run, "approval": approval}
+        options = CallOptions(timeout_s, signal, dry_run, approval)
         if type(calls) is ToolCall or isinstance(calls, Mapping):
             result = await self._execute_one(calls, options)
             if error_mode == "fail_fast" and result.error is not None:
@@ -497,7 +498,7 @@ class Toolbox:
             raise ConfigError(f"concurrency must be at least 1, got {limit}")
         return await self._execute_batch(batch, options, limit, error_mode)
 
-    async def _execute_batch(self, batch: list[CallInput], options: dict[str, Any], limit: int | None,
+    async def _execute_batch(self, batch: list[CallInput], options: CallOptions, limit: int | None,
                              error_mode: ErrorMode) -> list[ToolResult]:
         gate = asyncio.Semaphore(limit) if limit else None
 
@@ -562,15 +563,18 @@ class Toolbox:
         """
         if max_buffered < 1:
             raise ConfigError(f"max_buffered must be at least 1, got {max_buffered}")
-        from armorer_ray.streaming import stream_call
+        from armorer_ray.streams.calls import stream_chunks
 
-        return stream_call(self, call, {"timeout_s": timeout_s, "signal": signal, "dry_run": dry_run}, max_buffered)
+        def run(sink: ChunkSink) -> Awaitable[ToolResult]:
+            return self._execute_one(call, CallOptions(timeout_s, signal, dry_run, on_chunk=sink))
+
+        return stream_chunks(run, call, max_buffered)
 
     def execute_sync(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
         """Blocking form of `execute`, for scripts and the CLI; refuses inside a running event loop."""
         return run_sync(self.execute(calls, **options), "toolbox.execute")
 
-    async def _execute_one(self, item: CallInput, options: Mapping[str, Any]) -> ToolResult:
+    async def _execute_one(self, item: CallInput, options: CallOptions) -> ToolResult:
         try:
             call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
         except ValidationError as exc:
@@ -589,16 +593,9 @@ class Toolbox:
             known = ", ".join(sorted(names)[:20])
             error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
             return ToolResult.failure(call.id, call.name, error)
-        approval: Approval | None = options.get("approval")
-        if approval is not None and not approval.granted:
-            return _rejected(call, found, approval.reason)
-        if hub.wants("call"):
-            hub.emit("call", {"tool": found, "call": call})
-        if found.lifecycle is not None and found.lifecycle.deprecated and hub.wants("log"):
-            life = found.lifecycle
-            message = f"tool {found.id} is deprecated" + (f"; use {life.replaced_by}" if life.replaced_by else "")
-            hub.emit("log", {"level": "warn", "tool": found, "call": call,
-                             "message": message + (f": {life.message}" if life.message else "")})
+        refused = self._pipeline.admit(found, call, options)
+        if refused is not None:
+            return refused
         exceeded = self._charge_budget() if self.budget is not None else None
         if exceeded is not None:
             if hub.wants("budget-exceeded"):
@@ -610,8 +607,7 @@ class Toolbox:
             return result
         self._in_flight += 1
         try:
-            return await self._pipeline.run(found, call, options["timeout_s"], options["signal"],
-                                            options["dry_run"], approval, options.get("on_chunk"))
+            return await self._pipeline.run(found, call, options)
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle_waiter is not None:
@@ -671,9 +667,8 @@ class Toolbox:
             return ToolResult.failure(paused.call.id, paused.call.name,
                                       ToolError.of("not_found", f"Tool not found: {paused.tool_id}"))
         if not approved:
-            return _rejected(paused.call, found, reason)
-        options = {"timeout_s": paused.timeout_s, "signal": None, "dry_run": paused.dry_run,
-                   "approval": Approval(True, input, by)}
+            return rejected(paused.call, found, reason)
+        options = CallOptions(paused.timeout_s, None, paused.dry_run, Approval(True, input, by))
         return await self._execute_one(paused.call, options)
 
     def resume_sync(self, token: str, **options: Any) -> ToolResult:
@@ -756,7 +751,7 @@ class Toolbox:
         try:
             if call is None:
                 probe = _probe_tool()
-                result = await self._pipeline.run(probe, ToolCall(name=probe.name), timeout_s)
+                result = await self._pipeline.run(probe, ToolCall(name=probe.name), CallOptions(timeout_s))
             else:
                 result = await self.execute(call, timeout_s=timeout_s)
         except Exception as exc:  # a probe reports; it never raises
@@ -832,10 +827,3 @@ def combine_toolboxes(*toolboxes: Toolbox) -> Toolbox:
         for entry in box._entries.values():
             combined.register(entry.tool, replace=True, aliases=entry.aliases)
     return combined
-
-
-def _rejected(call: ToolCall, tool: Tool, reason: str | None) -> ToolResult:
-    """The result of a call a person rejected: a ``permission`` error, the body never run."""
-    message = f"Approval rejected{': ' + reason if reason else ''}"
-    return ToolResult.failure(call.id, tool.name, ToolError.of("permission", message, code="APPROVAL_REJECTED"),
-                              tool_id=tool.id)

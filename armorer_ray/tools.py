@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 from pydantic import BaseModel, ConfigDict, JsonValue
 from typing_extensions import Unpack
 
-from armorer_ray.errors import ConfigError, ToolExecutionError
+from armorer_ray._sync import run_sync
+from armorer_ray.errors import ConfigError, ToolError, ToolExecutionError
 from armorer_ray.identity import DEFAULT_NAMESPACE, ToolId, ToolIdentity, format_tool_id
 from armorer_ray.json_values import assert_json_value, sorted_json
 from armorer_ray.results import ToolCall, ToolResult
@@ -26,7 +27,9 @@ from armorer_ray.schema import ExtraArguments, json_schema, model_from_fields, r
 from armorer_ray.shaping import OutputShaping
 
 if TYPE_CHECKING:
-    from armorer_ray.toolbox import Toolbox
+    from armorer_ray.cancellation import AbortSignal
+    from armorer_ray.context import Approval
+    from armorer_ray.pipeline import Pipeline
 
 __all__ = ["Lifecycle", "Tool", "ToolOptions", "ToolRisk", "lazy", "tool", "with_context"]
 
@@ -279,7 +282,7 @@ class Tool:
         self.context: Mapping[str, Any] = dict(options.get("context") or {})
         self._is_async = _is_async_callable(fn)
         self._json_schema: dict[str, Any] | None = None
-        self._solo: Toolbox | None = None
+        self._solo: Pipeline | None = None  # the pipeline `execute` runs calls through, made on first use
 
     @staticmethod
     def _derive_risk(options: ToolOptions, metadata: Mapping[str, JsonValue]) -> ToolRisk:
@@ -473,30 +476,50 @@ class Tool:
             self._is_async = _is_async_callable(body)
         return body
 
-    def _solo_toolbox(self) -> Toolbox:
+    def _solo_pipeline(self) -> Pipeline:
         if self._solo is None:
-            from armorer_ray.toolbox import Toolbox
+            # The pipeline sits above tools (it runs them), so it is imported when a tool first runs on its own.
+            from armorer_ray.events import EventHub
+            from armorer_ray.options import ToolboxOptions
+            from armorer_ray.pipeline import Pipeline
 
-            self._solo = Toolbox([self])
+            self._solo = Pipeline(ToolboxOptions(name=self.name), EventHub())
         return self._solo
 
-    async def execute(self, call: ToolCall | Mapping[str, Any] | None = None, /, **options: Any) -> ToolResult:
-        """Run one call through the pipeline; never raises for the tool's own failure.
+    async def execute(self, call: ToolCall | Mapping[str, Any] | None = None, /, *, timeout_s: float | None = None,
+                      signal: AbortSignal | None = None, dry_run: bool = False,
+                      approval: Approval | None = None) -> ToolResult:
+        """Run one call through the pipeline, as a toolbox holding only this tool would; never raises for the
+        tool's own failure.
 
         Args:
             call: A `ToolCall` (its ``name`` may be omitted in a mapping), or plain arguments when the mapping
                 is not shaped ``{id?, name?, arguments}``.
-            **options: ``timeout_s``, ``signal``, ``dry_run``, as for `Toolbox.execute`.
+            timeout_s: Deadline for the call, overriding the tool's.
+            signal: Abort signal; aborting cancels the call.
+            dry_run: Run the dry-run handler instead of the body.
+            approval: A person's decision the call runs under, as for `Toolbox.execute`.
 
         Returns:
-            The `ToolResult`.
+            The `ToolResult`; a call naming another tool fails with ``not_found``.
         """
-        return await self._solo_toolbox().execute(self._as_call(call), **options)
+        from armorer_ray.pipeline import CallOptions
 
-    def execute_sync(self, call: ToolCall | Mapping[str, Any] | None = None, /, **options: Any) -> ToolResult:
+        target = self._as_call(call)
+        if target.name not in (self.name, self._id, f"{self.namespace}:{self.name}"):
+            error = ToolError.of("not_found", f"Tool not found: {target.name}. Available tools: {self.name}")
+            return ToolResult.failure(target.id, target.name, error)
+        pipeline = self._solo_pipeline()
+        options = CallOptions(timeout_s, signal, dry_run, approval)
+        refused = pipeline.admit(self, target, options)
+        return refused if refused is not None else await pipeline.run(self, target, options)
+
+    def execute_sync(self, call: ToolCall | Mapping[str, Any] | None = None, /, *, timeout_s: float | None = None,
+                     signal: AbortSignal | None = None, dry_run: bool = False,
+                     approval: Approval | None = None) -> ToolResult:
         """Blocking form of `execute`, for scripts (refuses inside a running event loop)."""
-        result: ToolResult = self._solo_toolbox().execute_sync(self._as_call(call), **options)
-        return result
+        return run_sync(self.execute(call, timeout_s=timeout_s, signal=signal, dry_run=dry_run, approval=approval),
+                        "tool.execute")
 
     def _as_call(self, call: ToolCall | Mapping[str, Any] | None) -> ToolCall:
         if isinstance(call, ToolCall):

@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, NonNegativeFloat, PositiveInt
@@ -40,7 +40,6 @@ from armorer_ray.query import LexicalIndex
 from armorer_ray.text import STOPWORDS, split_subqueries, tokenize
 
 if TYPE_CHECKING:
-    from armorer_ray.toolbox import Toolbox
     from armorer_ray.tools import Tool
 
 __all__ = ["FusionWeights", "IndexSync", "SearchHit", "ToolIndex", "tool_metadata", "tool_text"]
@@ -158,6 +157,24 @@ def tool_metadata(tool: Tool, content_hash: str) -> dict[str, JsonValue]:
     return metadata
 
 
+@runtime_checkable
+class FollowedTools(Protocol):
+    """A changing set of tools an index follows: a `Toolbox` is one (its ``version`` bumps on every change)."""
+
+    @property
+    def version(self) -> int:
+        """A counter bumped on every change of the tool set."""
+        ...
+
+    def tools(self) -> list[Tool]:
+        """The tools, in registration order."""
+        ...
+
+    def lexical_index(self) -> LexicalIndex:
+        """The BM25 index over the current tools."""
+        ...
+
+
 class ToolIndex:
     """Hybrid search over the tools of a toolbox (or a fixed list of tools).
 
@@ -171,17 +188,15 @@ class ToolIndex:
         ConfigError: when the store's dimension differs from the embedder's.
     """
 
-    def __init__(self, tools: Toolbox | Iterable[Tool], *, embedder: Embedder | None = None,
+    def __init__(self, tools: FollowedTools | Iterable[Tool], *, embedder: Embedder | None = None,
                  store: VectorStore | None = None, weights: FusionWeights | None = None) -> None:
-        from armorer_ray.toolbox import Toolbox
-
         if embedder is None:
             from armorer_ray.embeddings.registry import load_embedder
 
             embedder = load_embedder()
         self.embedder = embedder
-        self._toolbox = tools if isinstance(tools, Toolbox) else None
-        self._fixed: list[Tool] | None = None if self._toolbox is not None else list(tools)  # type: ignore[arg-type]
+        self._toolbox = tools if isinstance(tools, FollowedTools) else None
+        self._fixed: list[Tool] | None = None if isinstance(tools, FollowedTools) else list(tools)
         self._store = store
         self.weights = weights or FusionWeights()
         self._synced: int | None = None
