@@ -23,7 +23,7 @@ from armorer_ray.identity import ToolId, compare_versions, parse_tool_id
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
 from armorer_ray.options import Budget, ToolboxOptions, ToolboxSettings
-from armorer_ray.pipeline import CallOptions, Pipeline, rejected, validation_error
+from armorer_ray.pipeline import DEFAULT_CALL_OPTIONS, CallOptions, Pipeline, rejected, validation_error
 from armorer_ray.policy import CallerLike, RiskPolicy, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
@@ -569,6 +569,17 @@ class Toolbox:
             return self._execute_one(call, CallOptions(timeout_s, signal, dry_run, on_chunk=sink))
 
         return stream_chunks(run, call, max_buffered)
+
+    async def call_tool(self, call: ToolCall, options: CallOptions = DEFAULT_CALL_OPTIONS) -> ToolResult:
+        """Run one call with typed options: the `armorer_ray.toolsets.Toolset` form of `execute`.
+
+        Example:
+            >>> import asyncio
+            >>> from armorer_ray.testing import mock_tool
+            >>> asyncio.run(Toolbox([mock_tool("a")]).call_tool(ToolCall(name="a"), CallOptions(dry_run=False))).outcome
+            'success'
+        """
+        return await self._execute_one(call, options)
 
     def execute_sync(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
         """Blocking form of `execute`, for scripts and the CLI; refuses inside a running event loop."""

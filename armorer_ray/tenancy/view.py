@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from armorer_ray._sync import run_sync
 from armorer_ray.errors import ConfigError
+from armorer_ray.pipeline import CallOptions
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
-from armorer_ray.results import Caller, ToolCall
+from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.toolbox import CallInput, Toolbox
 from armorer_ray.tools import Tool
+from armorer_ray.toolsets.wrapper import WrapperToolset
 
 if TYPE_CHECKING:
     from armorer_ray.embeddings.filters import ToolFilter
@@ -19,13 +21,15 @@ if TYPE_CHECKING:
 __all__ = ["TenantView"]
 
 
-class TenantView:
+@dataclass(frozen=True, eq=False)
+class TenantView(WrapperToolset):
     """A toolbox as one tenant sees it: only the tools its visibility rules show the tenant, and calls made as it.
 
-    Every listing goes through `tools`, which keeps the tools ``inner.is_visible`` shows the tenant, so `query`,
-    `search`, `to_json` and the provider adapters (``to_openai(view)``...) all agree. Calls are stamped with the
-    tenant and run by ``inner.execute``, whose resolution applies the same rules: the view adds no second way
-    to run a tool. Over a toolbox without visibility rules (no `TenantAccess`), the view shows every tool.
+    A toolset view (see `armorer_ray.toolsets`): every listing goes through `tools`, which keeps the tools
+    ``inner.is_visible`` shows the tenant, so `query`, `search`, `to_json` and the provider adapters
+    (``to_openai(view)``...) all agree. Calls (``execute``, ``execute_sync``, ``stream``) are stamped with the
+    tenant by `prepare` and run by ``inner.call_tool``, whose resolution applies the same rules: the view adds
+    no second way to run a tool. Over a toolbox without visibility rules (no `TenantAccess`), it shows every tool.
 
     Args:
         inner: The shared toolbox.
@@ -48,20 +52,20 @@ class TenantView:
         ('success', 'not_found')
     """
 
-    __slots__ = ("_lexical", "caller", "inner", "tenant_id")
+    inner: Toolbox
+    tenant_id: str
+    caller: Caller = field(init=False)
+    _lexical: tuple[int, LexicalIndex] | None = field(default=None, init=False, repr=False)
 
-    def __init__(self, inner: Toolbox, tenant_id: str) -> None:
-        if not isinstance(tenant_id, str) or not tenant_id:
-            raise ConfigError(f"TenantView needs a non-empty tenant id, got {tenant_id!r}")
-        self.inner = inner
-        self.tenant_id = tenant_id
-        self.caller = Caller(tenant_id=tenant_id)
-        self._lexical: tuple[int, LexicalIndex] | None = None
+    def __post_init__(self) -> None:
+        if not isinstance(self.tenant_id, str) or not self.tenant_id:
+            raise ConfigError(f"TenantView needs a non-empty tenant id, got {self.tenant_id!r}")
+        object.__setattr__(self, "caller", Caller(tenant_id=self.tenant_id))
 
     def __repr__(self) -> str:
         return f"TenantView({self.inner.name!r}, tenant_id={self.tenant_id!r})"
 
-    # -- listings: all of them go through tools() ------------------------------------------------------
+    # -- the view: what it lists and resolves, and how its calls are made --------------------------------
 
     def tools(self) -> list[Tool]:
         """The tools this tenant may see, in registration order."""
@@ -71,23 +75,24 @@ class TenantView:
         """Resolve a name as the toolbox does for this tenant's calls (None for a hidden tool)."""
         return self.inner.get_tool(name_or_id, caller=self.caller)
 
-    def ids(self) -> list[str]:
-        """Ids of the tools this tenant may see."""
-        return [found.id for found in self.tools()]
+    def prepare(self, item: CallInput) -> CallInput:
+        """The call made as this tenant.
 
-    def to_json(self) -> list[dict[str, Any]]:
-        """Provider-neutral definitions of this tenant's tools, with their aliases (as `Toolbox.to_json`)."""
-        shown = set(self.ids())
-        return [definition for definition in self.inner.to_json() if definition["id"] in shown]
+        Raises:
+            ConfigError: when the call already names another tenant (an application bug: nothing runs).
+        """
+        claimed = item.tenant_id if isinstance(item, ToolCall) else item.get("tenant_id")
+        if claimed is not None and claimed != self.tenant_id:
+            raise ConfigError(f"a call for tenant {claimed!r} was sent through the view of tenant {self.tenant_id!r}")
+        if isinstance(item, ToolCall):
+            return item if claimed is not None else item.model_copy(update={"tenant_id": self.tenant_id})
+        return {**item, "tenant_id": self.tenant_id}
 
-    def __contains__(self, name_or_id: object) -> bool:
-        return isinstance(name_or_id, str) and self.get_tool(name_or_id) is not None
+    async def call_tool(self, call: ToolCall, options: CallOptions) -> ToolResult:
+        """Run one call as this tenant; the toolbox's resolution applies the tenant's visibility rules."""
+        return await self.inner.call_tool(cast(ToolCall, self.prepare(call)), options)
 
-    def __len__(self) -> int:
-        return len(self.tools())
-
-    def __iter__(self) -> Iterator[Tool]:
-        return iter(self.tools())
+    # -- listings the toolbox indexes: reuse its index, keep only this tenant's tools --------------------
 
     def query(self, query: ToolQuery | None = None, /, *, offset: int = 0, limit: int | None = None,
               select: Select = "tool", **criteria: Any) -> list[Any]:
@@ -108,8 +113,8 @@ class TenantView:
         index = None
         if (query and query.text) or criteria.get("text"):
             if self._lexical is None or self._lexical[0] != self.inner.version:
-                self._lexical = (self.inner.version, LexicalIndex(tools))
-            index = self._lexical[1]
+                object.__setattr__(self, "_lexical", (self.inner.version, LexicalIndex(tools)))
+            index = self._lexical[1] if self._lexical is not None else None
         return query_tools(tools, query, offset=offset, limit=limit, select=select, index=index, **criteria)
 
     async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
@@ -130,34 +135,3 @@ class TenantView:
     def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
         """Blocking form of `search`."""
         return run_sync(self.search(query, k, filters), "view.search")
-
-    # -- calls -----------------------------------------------------------------------------------------
-
-    async def execute(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
-        """`Toolbox.execute` with every call made as this tenant (same options, same results).
-
-        Raises:
-            ConfigError: when a call already names another tenant (an application bug: nothing runs).
-            ToolExecutionError: only with ``error_mode="fail_fast"``.
-        """
-        if isinstance(calls, ToolCall | Mapping):
-            return await self.inner.execute(self._own(calls), **options)
-        if isinstance(calls, str | bytes):
-            raise ConfigError("execute() takes a ToolCall, a mapping, or a sequence of them, not a string")
-        return await self.inner.execute([self._own(item) for item in calls], **options)
-
-    def execute_sync(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
-        """Blocking form of `execute`; refuses inside a running event loop."""
-        return run_sync(self.execute(calls, **options), "view.execute")
-
-    def stream(self, call: CallInput, /, **options: Any) -> AsyncGenerator[object, None]:
-        """`Toolbox.stream` made as this tenant: the chunks, then the `ToolResult`."""
-        return self.inner.stream(self._own(call), **options)
-
-    def _own(self, item: CallInput) -> CallInput:
-        claimed = item.tenant_id if isinstance(item, ToolCall) else item.get("tenant_id")
-        if claimed is not None and claimed != self.tenant_id:
-            raise ConfigError(f"a call for tenant {claimed!r} was sent through the view of tenant {self.tenant_id!r}")
-        if isinstance(item, ToolCall):
-            return item if claimed is not None else item.model_copy(update={"tenant_id": self.tenant_id})
-        return {**item, "tenant_id": self.tenant_id}
