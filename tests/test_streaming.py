@@ -222,6 +222,9 @@ async def test_a_stream_through_an_actor(actor: StreamingActor) -> None:
     assert (await actor.execute(ToolCall(name="tokens", arguments={"prompt": "e", "n": 1}))).result == "e0 "
 
 
+HANDOFF_SLACK = 8
+
+
 @pytest.mark.ray
 async def test_a_stream_through_an_actor_has_backpressure_and_cancels_halfway(actor: StreamingActor,
                                                                                 tmp_path: Path) -> None:
@@ -234,8 +237,10 @@ async def test_a_stream_through_an_actor_has_backpressure_and_cancels_halfway(ac
             read += 1
             if read % 10 == 0:
                 await asyncio.sleep(0.05)  # a slow reader: the producer may not run away
-                # Ray holds at most `buffered` chunks, the toolbox `max_buffered`, and one waits in each hand-off.
-                assert len(produced(log)) <= read + 4 + 4 + 3
+                # Ray holds at most `buffered` chunks, the toolbox `max_buffered`, and a few wait in hand-offs
+                # (one per await between the generator and the driver, and Ray may admit one object past its
+                # bound): HANDOFF_SLACK counts those loosely. Without backpressure the ticker would be ~2000 ahead.
+                assert len(produced(log)) <= read + 4 + 4 + HANDOFF_SLACK
             if read == 1000:
                 break
     for _ in range(600):  # the cancellation travels to the actor asynchronously; allow it up to 30 s
@@ -243,7 +248,7 @@ async def test_a_stream_through_an_actor_has_backpressure_and_cancels_halfway(ac
             break
         await asyncio.sleep(0.05)
     assert produced(log)[-1] == "closed"  # the tool's generator was closed in the actor
-    assert len(produced(log)) <= 1000 + 4 + 4 + 4
+    assert len(produced(log)) <= 1000 + 4 + 4 + HANDOFF_SLACK + 1  # + the "closed" line
 
 
 @pytest.mark.ray
