@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from armorer_ray.shaping import OutputShaping
     from armorer_ray.tenancy import TenantAccess, TenantGrant, TenantView
     from armorer_ray.toolbox import Budget, Toolbox, ToolboxOptions, ToolboxSettings, combine_toolboxes
-    from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
+    from armorer_ray.tools import Lifecycle, Tool, ToolLifecycle, ToolRisk, lazy, tool, with_context
 
 _EXPORTS: dict[str, str] = {
     "AbortController": "armorer_ray.cancellation",
@@ -107,7 +107,7 @@ _EXPORTS: dict[str, str] = {
     "Fallback": "armorer_ray.middleware",
     "Health": "armorer_ray.lifecycle",
     "InvalidArguments": "armorer_ray.errors",
-    "Lifecycle": "armorer_ray.tools",
+    "Lifecycle": "armorer_ray.tools",  # deprecated: ToolLifecycle
     "LocalExecutor": "armorer_ray.executors",
     "MemoryApprovalBook": "armorer_ray.approvals",
     "MetadataFilter": "armorer_ray.query",
@@ -145,6 +145,7 @@ _EXPORTS: dict[str, str] = {
     "ToolResult": "armorer_ray.results",
     "ToolRisk": "armorer_ray.tools",
     "Toolbox": "armorer_ray.toolbox",
+    "ToolLifecycle": "armorer_ray.tools",
     "ToolboxOptions": "armorer_ray.toolbox",
     "ToolboxSettings": "armorer_ray.toolbox",
     "Transient": "armorer_ray.errors",
@@ -225,6 +226,7 @@ __all__ = [
     "ToolFailure",
     "ToolId",
     "ToolIdentity",
+    "ToolLifecycle",
     "ToolQuery",
     "ToolResult",
     "ToolRisk",

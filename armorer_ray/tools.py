@@ -12,6 +12,7 @@ import importlib
 import inspect
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from armorer_ray.context import Approval
     from armorer_ray.pipeline import Pipeline
 
-__all__ = ["Lifecycle", "Tool", "ToolOptions", "ToolRisk", "lazy", "tool", "with_context"]
+__all__ = ["Tool", "ToolLifecycle", "ToolOptions", "ToolRisk", "lazy", "tool", "with_context"]
 
 _TAG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -54,14 +55,34 @@ class ToolRisk(BaseModel):
     permissions: tuple[str, ...] = ()
 
 
-class Lifecycle(BaseModel):
-    """Deprecation state of a tool version."""
+class ToolLifecycle(BaseModel):
+    """Deprecation state of a tool version (``lifecycle=`` of `tool`).
+
+    Named ``Lifecycle`` before; that name is the start/drain/stop protocol of `armorer_ray.lifecycle`, and the
+    old name still works here, with a `DeprecationWarning`, for one release.
+
+    Example:
+        >>> ToolLifecycle(deprecated=True, replaced_by="ops:report@2").replaced_by
+        'ops:report@2'
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     deprecated: bool = False
     message: str | None = None
     replaced_by: str | None = None
+
+
+if TYPE_CHECKING:
+    Lifecycle = ToolLifecycle  # the deprecated name, for type checkers (run time: the module __getattr__ below)
+
+
+def __getattr__(name: str) -> object:
+    if name == "Lifecycle":
+        warnings.warn("armorer_ray.tools.Lifecycle is renamed ToolLifecycle (Lifecycle is the start/drain/stop "
+                      "protocol of armorer_ray.lifecycle)", DeprecationWarning, stacklevel=2)
+        return ToolLifecycle
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ToolOptions(TypedDict, total=False):
@@ -120,7 +141,7 @@ class ToolOptions(TypedDict, total=False):
     digests: bool
     policy: object
     middleware: Sequence[Callable[..., Any]]
-    lifecycle: Lifecycle
+    lifecycle: ToolLifecycle
     threaded: bool
     extra_arguments: ExtraArguments
     context: Mapping[str, Any]

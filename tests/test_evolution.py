@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from armorer_ray import Lifecycle, Toolbox, tool
+from armorer_ray import Toolbox, ToolLifecycle, tool
 from armorer_ray.evolution import check_compatibility
 
 
@@ -41,7 +41,7 @@ def test_breaking_changes_are_named() -> None:
 
 
 def test_versionless_lookup_skips_deprecated_versions_and_calls_warn() -> None:
-    old = version("2.0.0", lambda: "old", lifecycle=Lifecycle(deprecated=True, replaced_by="ops:report@1.5.0"))
+    old = version("2.0.0", lambda: "old", lifecycle=ToolLifecycle(deprecated=True, replaced_by="ops:report@1.5.0"))
     current = version("1.5.0", lambda: "current")
     box = Toolbox([current, old])  # type: ignore[list-item]
     assert box.get_tool("ops:report").version == "1.5.0"  # type: ignore[union-attr]

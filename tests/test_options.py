@@ -112,3 +112,18 @@ def test_a_recipe_leaves_per_process_state_behind() -> None:
     assert (rebuilt.name, rebuilt.timeout_s, rebuilt.budget, rebuilt.hooks["start"]) == ("r", 2, None, ())
     assert rebuilt.approvals is not box.approvals
     assert rebuilt.execute_sync(ToolCall(name="balance")).result == 7
+
+
+def test_the_old_name_of_tool_lifecycle_still_works_with_a_warning() -> None:
+    import armorer_ray
+    from armorer_ray import ToolLifecycle
+    from armorer_ray import tools as tools_module
+    from armorer_ray.lifecycle import Lifecycle as LifecycleProtocol
+
+    with pytest.warns(DeprecationWarning, match="renamed ToolLifecycle"):
+        assert tools_module.Lifecycle is ToolLifecycle
+    assert ToolLifecycle is not LifecycleProtocol
+    armorer_ray.__dict__.pop("Lifecycle", None)  # the package caches a resolved name; resolve it afresh
+    with pytest.warns(DeprecationWarning, match="renamed ToolLifecycle"):
+        old = armorer_ray.Lifecycle
+    assert old is ToolLifecycle
