@@ -210,7 +210,7 @@ def _check_tools(what: str, tools: Sequence[object], least: int) -> list[Tool]:
     for item in tools:
         if not isinstance(item, Tool):
             raise ConfigError(f"{what}() takes Tool objects, got {type(item).__name__}")
-    return list(tools)  # type: ignore[arg-type]
+    return list(tools)  # type: ignore[arg-type]  # every item was checked to be a Tool in the loop above
 
 
 def pipe(*tools: Tool, name: str | None = None, description: str | None = None) -> Tool:
@@ -287,7 +287,7 @@ def bind(tool: Tool, bound: Mapping[str, JsonValue], *, name: str | None = None,
     label = name or f"bind({tool.name})"
     kept = {key: (info.annotation, info) for key, info in fields.items() if key not in fixed}
     config = ConfigDict(extra=tool.parameters.model_config.get("extra") or "forbid", arbitrary_types_allowed=True)
-    parameters = create_model(f"{tool.parameters.__name__}_bound", __config__=config, **kept)  # type: ignore[call-overload]
+    parameters = create_model(f"{tool.parameters.__name__}_bound", __config__=config, **kept)  # type: ignore[call-overload]  # pydantic types **fields per name; these are built at run time
 
     async def run_bound(composition_ctx: CallContext, **_: Any) -> Any:
         return await _step(composition_ctx, 0, tool, {**_arguments(composition_ctx), **fixed})

@@ -140,4 +140,4 @@ def compare_versions(a: str, b: str) -> int:
     ka, kb = _semver_key(a), _semver_key(b)
     left: object = ka if ka is not None and kb is not None else a
     right: object = kb if ka is not None and kb is not None else b
-    return int(left > right) - int(left < right)  # type: ignore[operator]
+    return int(left > right) - int(left < right)  # type: ignore[operator]  # both sides are semver keys or both strings, which mypy cannot see through object

@@ -43,7 +43,7 @@ async def run_hooks(hooks: Sequence[LifecycleHook], owner: Any) -> None:
         try:
             params = inspect.signature(hook).parameters
         except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
+            params = {}  # type: ignore[assignment]  # an empty mapping stands for 'no parameters'; mypy wants a MappingProxyType
         outcome = hook(owner) if params else hook()
         if inspect.isawaitable(outcome):
             await outcome

@@ -131,7 +131,7 @@ class ToolboxOptions(BaseModel):
         for layer in layers:
             if not callable(layer):
                 raise ConfigError(f"middleware must be callable (call, ctx, next) -> ToolResult, got {layer!r}")
-        return layers  # type: ignore[return-value]  # callable was checked; the protocol's shape cannot be
+        return layers
 
     @field_validator("context", "resources", mode="before")
     @classmethod

@@ -105,7 +105,7 @@ def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError
         category="validation",
         retryable=False,
         message=f"ValidationError: invalid {what}: " + "; ".join(parts),
-        details={"issues": issues},  # type: ignore[dict-item]
+        details={"issues": issues},
     )
 
 

@@ -173,7 +173,7 @@ class ToolQuery(BaseModel):
             keys = {k.lower() for k in tool.parameters.model_fields}
             if not keys or any(k.lower() not in keys for k in self.schema_keys):
                 return False
-        if self.metadata is not None and not _safe(lambda: self.metadata.matches(tool.metadata)):  # type: ignore[union-attr]
+        if self.metadata is not None and not _safe(lambda: self.metadata.matches(tool.metadata)):  # type: ignore[union-attr]  # checked not None above; mypy does not narrow inside the lambda
             return False
         if self.risk is not None and not self._risk_matches(tool):
             return False

@@ -371,7 +371,7 @@ class ResourcePool(Generic[T]):
     async def _make(self) -> T:
         resource = await _call(self.factory)
         self._created += 1
-        return resource  # type: ignore[no-any-return]
+        return resource  # type: ignore[no-any-return]  # _call returns the factory's result untyped; the factory is typed -> T
 
     async def _is_healthy(self, resource: T) -> bool:
         if self.health_check is None:

@@ -484,7 +484,10 @@ class Toolbox:
             >>> box.execute_sync(call, approval=Approval(False, reason="not today")).error.code
             'APPROVAL_REJECTED'
         """
-        options = CallOptions(timeout_s, signal, dry_run, approval)
+        if timeout_s is None and signal is None and not dry_run and approval is None:
+            options = DEFAULT_CALL_OPTIONS  # the common case makes no options object per call
+        else:
+            options = CallOptions(timeout_s, signal, dry_run, approval)
         if type(calls) is ToolCall or isinstance(calls, Mapping):
             result = await self._execute_one(calls, options)
             if error_mode == "fail_fast" and result.error is not None:

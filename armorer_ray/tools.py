@@ -309,7 +309,7 @@ class Tool:
     def _derive_risk(options: ToolOptions, metadata: Mapping[str, JsonValue]) -> ToolRisk:
         def flag(option: str, *keys: str) -> bool | None:
             if option in options:
-                return bool(options[option])  # type: ignore[literal-required]
+                return bool(options[option])  # type: ignore[literal-required]  # the option names are ToolOptions keys, passed as variables
             for key in keys:
                 value = metadata.get(key)
                 if isinstance(value, bool):
@@ -383,7 +383,7 @@ class Tool:
         from pydantic import TypeAdapter
 
         schema = TypeAdapter(self.output_model).json_schema(mode="serialization")
-        return sorted_json({**schema, "$schema": "https://json-schema.org/draft/2020-12/schema"})  # type: ignore[no-any-return]
+        return sorted_json({**schema, "$schema": "https://json-schema.org/draft/2020-12/schema"})  # type: ignore[no-any-return]  # sorted_json returns JsonValue; a schema object stays a dict
 
     def to_json(self) -> dict[str, Any]:
         """Provider-neutral JSON definition (``schemaVersion`` 2020-12), keys sorted.
@@ -470,7 +470,7 @@ class Tool:
 
     def validate_arguments(self, arguments: object) -> BaseModel:
         """Validate ``arguments`` into the parameter model (raises pydantic's ``ValidationError``)."""
-        return self._validate(arguments)  # type: ignore[no-any-return]
+        return self._validate(arguments)  # type: ignore[no-any-return]  # pydantic's validator returns Any; it is the parameter model
 
     def call_kwargs(self, params: BaseModel) -> dict[str, Any]:
         """Keyword arguments for the body from validated parameters (extras included when allowed)."""
@@ -627,7 +627,7 @@ def _import_string(name: str, target: str) -> Callable[..., Any]:
         from armorer_ray.errors import ToolFailure
 
         raise ToolFailure(f'Tool "{name}" body {target!r} is not callable', code="BODY_LOAD_FAILED")
-    return value  # type: ignore[no-any-return]
+    return value  # type: ignore[no-any-return]  # an imported attribute is Any; it was checked callable
 
 
 @overload
@@ -695,7 +695,7 @@ class _Lazy:
         return {"loader": self._loader}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["loader"])  # type: ignore[misc]
+        self.__init__(state["loader"])  # type: ignore[misc]  # unpickling re-runs __init__ on the bare instance pickle made
 
 
 def lazy(loader: Callable[[], Any]) -> Callable[..., Any]:

@@ -76,7 +76,7 @@ def deploy(
     namespace = namespace or ray.get_runtime_context().namespace
     options = options or DeploymentOptions()
     try:
-        blob: bytes = ray.cloudpickle.dumps(spec)  # type: ignore[no-untyped-call]
+        blob: bytes = ray.cloudpickle.dumps(spec)  # type: ignore[no-untyped-call]  # ray.cloudpickle is untyped
     except Exception as exc:
         raise ConfigError(f"toolbox {spec.name!r} cannot be pickled to send to replicas ({exc}); pass a function "
                           "that builds it instead: deploy(lambda: build_toolbox(), ...)") from exc

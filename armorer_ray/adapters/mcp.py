@@ -108,9 +108,9 @@ _JSON_TYPES: Mapping[str, Any] = {"string": str, "integer": int, "number": float
 
 def _annotation(schema: Mapping[str, Any]) -> Any:
     if schema.get("enum"):
-        return Literal[tuple(schema["enum"])]  # type: ignore[misc]
+        return Literal[tuple(schema["enum"])]
     if "const" in schema:
-        return Literal[schema["const"]]  # type: ignore[misc]
+        return Literal[schema["const"]]
     for key in ("anyOf", "oneOf"):
         if key in schema:
             options = tuple(_annotation(option) for option in schema[key])
@@ -119,7 +119,7 @@ def _annotation(schema: Mapping[str, Any]) -> Any:
     if isinstance(kind, list):
         return _union(tuple(_annotation({**schema, "type": k}) for k in kind))
     if kind == "array" and isinstance(schema.get("items"), Mapping):
-        return list[_annotation(schema["items"])]  # type: ignore[misc]
+        return list[_annotation(schema["items"])]  # type: ignore[misc]  # a run-time type built from a JSON schema
     return _JSON_TYPES.get(kind, Any) if isinstance(kind, str) else Any
 
 

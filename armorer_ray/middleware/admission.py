@@ -199,5 +199,5 @@ class AdmissionController:
                    "max_queued": self.max_queued}
         ctx.emit("backpressure", details)
         error = ToolError.of("transient", f'Overloaded: call to "{tool.name}" was shed because {reason}; retry later.',
-                             code="BACKPRESSURE", details=details)  # type: ignore[arg-type]
+                             code="BACKPRESSURE", details=details)  # type: ignore[arg-type]  # ints and str are JSON values; mypy infers dict[str, object]
         return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)

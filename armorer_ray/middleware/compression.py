@@ -57,14 +57,14 @@ def _compressor(name: str, level: int) -> Callable[[bytes], bytes]:
         return lambda data: gzip.compress(data, compresslevel=level, mtime=0)
     if name == "br":
         return lambda data: module.compress(data, quality=level)
-    return module.ZstdCompressor(level=level).compress  # type: ignore[no-any-return]
+    return module.ZstdCompressor(level=level).compress  # type: ignore[no-any-return]  # zstandard is untyped (imported lazily)
 
 
 def _decompress(name: str, data: bytes) -> bytes:
     module = _module(name)
     if name == "zstd":
-        return module.ZstdDecompressor().decompress(data)  # type: ignore[no-any-return]
-    return module.decompress(data)  # type: ignore[no-any-return]
+        return module.ZstdDecompressor().decompress(data)  # type: ignore[no-any-return]  # zstandard is untyped (imported lazily)
+    return module.decompress(data)  # type: ignore[no-any-return]  # brotli is untyped (imported lazily)
 
 
 def decompress_content(result: ToolResult) -> Any:

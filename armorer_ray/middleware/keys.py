@@ -62,7 +62,7 @@ def arguments_key(call: ToolCall, ctx: CallContext) -> str:
     state = ctx.state
     known = state.get("arguments_key")
     if known is not None and known[0] is call:  # Cache and Dedupe in one stack key the same call: encode once
-        return known[1]  # type: ignore[no-any-return]
+        return known[1]  # type: ignore[no-any-return]  # ctx.state is dict[str, Any]; this key holds (call, str)
     key = f"{ctx.tool.id}|{call.tenant_id or ''}|{_canonical(call.arguments)}"
     state["arguments_key"] = (call, key)
     return key
@@ -82,7 +82,7 @@ def per_tenant(call: ToolCall, ctx: CallContext) -> str:
     """The call's tenant (``-`` when it has none): one bucket or circuit per tenant.
 
     Example:
-        >>> per_tenant(ToolCall(name="t", tenant_id="acme"), None)  # type: ignore[arg-type]
+        >>> per_tenant(ToolCall(name="t", tenant_id="acme"), None)  # type: ignore[arg-type]  # ctx unused
         'acme'
     """
     return call.tenant_id or "-"
@@ -92,7 +92,7 @@ def per_user(call: ToolCall, ctx: CallContext) -> str:
     """The call's tenant and user (``-`` for missing ones): one bucket per end user.
 
     Example:
-        >>> per_user(ToolCall(name="t", tenant_id="acme", user_id="ada"), None)  # type: ignore[arg-type]
+        >>> per_user(ToolCall(name="t", tenant_id="acme", user_id="ada"), None)  # type: ignore[arg-type]  # ctx unused
         'acme/ada'
     """
     return f"{call.tenant_id or '-'}/{call.user_id or '-'}"

@@ -93,7 +93,8 @@ class RateLimit:
         """The bucket a call draws from: tool id (for ``scope="tool"``) and the key function's result.
 
         Example:
-            >>> RateLimit(1, scope="global").bucket_key(ToolCall(name="t"), None)  # type: ignore[arg-type]
+            >>> limit = RateLimit(1, scope="global")
+            >>> limit.bucket_key(ToolCall(name="t"), None)  # type: ignore[arg-type]  # ctx unused
             '*'
         """
         own = self.key(call, ctx) if self.key is not None else ""

@@ -127,8 +127,8 @@ async def collect_stream(source: AsyncIterator[Any] | Iterator[Any], ctx: CallCo
 async def _close(source: AsyncIterator[Any] | Iterator[Any]) -> None:
     try:
         if isinstance(source, AsyncIterator):
-            await source.aclose()  # type: ignore[attr-defined]
+            await source.aclose()  # type: ignore[attr-defined]  # AsyncIterator has no aclose; the body returned an async generator
         else:
-            source.close()  # type: ignore[attr-defined]
+            source.close()  # type: ignore[attr-defined]  # Iterator has no close; the body returned a generator
     except (RuntimeError, ValueError):
         pass  # still running in its thread (the call was cancelled mid-chunk): it is dropped when that returns

@@ -124,7 +124,7 @@ class Checkpoints:
         """The inputs a run was started with, or None when nothing was checkpointed under its id."""
         meta = await get_json(self.store, self._prefix + "meta")
         if isinstance(meta, dict) and isinstance(meta.get("inputs"), dict):
-            return meta["inputs"]  # type: ignore[return-value]
+            return meta["inputs"]  # type: ignore[return-value]  # checked to be a dict of JSON read from JSON; mypy sees object
         return None
 
     async def save(self, run: NodeRun) -> None:

@@ -213,10 +213,10 @@ class ToolboxActor:
             self._completed += 1
         else:
             self._failed += 1
-        return result  # type: ignore[no-any-return]
+        return result
 
 
 _DEFAULT = CallOptions()
 
 # The actor class; resources, placement, names and concurrency are applied per replica with `.options()`.
-ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxActor)  # type: ignore[call-overload]
+ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxActor)  # type: ignore[call-overload]  # ray's stubs have no overload for a class with concurrency_groups
