@@ -368,7 +368,7 @@ class Pipeline:
 
         return run_body
 
-    async def _invoke_stoppable(self, executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
+    async def _invoke_stoppable(self, executor: Executor, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
         # A deadline or an external abort signal: run the body as a task we can cancel on either.
         timeout_s = ctx.timeout_s
         # This run gets a signal of its own, aborted by its deadline or by the call's signal, never the reverse:
@@ -547,7 +547,7 @@ async def _collect(value: Any, ctx: CallContext) -> Any:
     return await collect_stream(value, ctx)
 
 
-async def _run_collecting(executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
+async def _run_collecting(executor: Executor, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
     value = await executor.run(tool, kwargs, ctx)
     return await _collect(value, ctx) if isinstance(value, _STREAMS) else value
 

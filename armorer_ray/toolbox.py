@@ -584,9 +584,26 @@ class Toolbox:
         """
         return await self._execute_one(call, options)
 
-    def execute_sync(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
+    @overload
+    def execute_sync(self, calls: CallInput, /, *, concurrency: int | None = None,
+                     mode: Literal["parallel", "sequential"] = "parallel", error_mode: ErrorMode = "collect",
+                     timeout_s: float | None = None, signal: AbortSignal | None = None,
+                     dry_run: bool = False, approval: Approval | None = None) -> ToolResult: ...
+    @overload
+    def execute_sync(self, calls: Sequence[CallInput], /, *, concurrency: int | None = None,
+                     mode: Literal["parallel", "sequential"] = "parallel", error_mode: ErrorMode = "collect",
+                     timeout_s: float | None = None, signal: AbortSignal | None = None,
+                     dry_run: bool = False, approval: Approval | None = None) -> list[ToolResult]: ...
+
+    def execute_sync(self, calls: CallInput | Sequence[CallInput], /, *, concurrency: int | None = None,
+                     mode: Literal["parallel", "sequential"] = "parallel", error_mode: ErrorMode = "collect",
+                     timeout_s: float | None = None, signal: AbortSignal | None = None,
+                     dry_run: bool = False, approval: Approval | None = None) -> ToolResult | list[ToolResult]:
         """Blocking form of `execute`, for scripts and the CLI; refuses inside a running event loop."""
-        return run_sync(self.execute(calls, **options), "toolbox.execute")
+        run = self.execute(calls, concurrency=concurrency, mode=mode, error_mode=error_mode,
+                           timeout_s=timeout_s, signal=signal, dry_run=dry_run, approval=approval)
+        # `run` is a union of two coroutine types, which run_sync's T joins to object; it returns one of the two.
+        return cast(ToolResult | list[ToolResult], run_sync(run, "toolbox.execute"))
 
     async def _execute_one(self, item: CallInput, options: CallOptions) -> ToolResult:
         try:
@@ -685,9 +702,10 @@ class Toolbox:
         options = CallOptions(paused.timeout_s, None, paused.dry_run, Approval(True, input, by))
         return await self._execute_one(paused.call, options)
 
-    def resume_sync(self, token: str, **options: Any) -> ToolResult:
+    def resume_sync(self, token: str, *, approved: bool = True, input: JsonValue = None, by: str | None = None,
+                    reason: str | None = None) -> ToolResult:
         """Blocking form of `resume`."""
-        return run_sync(self.resume(token, **options), "toolbox.resume")
+        return run_sync(self.resume(token, approved=approved, input=input, by=by, reason=reason), "toolbox.resume")
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
