@@ -13,7 +13,9 @@ from armorer_ray.events import EventHub
 from armorer_ray.results import ToolCall, ToolResult
 
 if TYPE_CHECKING:
+    from armorer_ray.pipeline import StageClock
     from armorer_ray.policy import CallerLike
+    from armorer_ray.streams.reducers import ChunkSink
     from armorer_ray.tools import Tool
 
 __all__ = ["Approval", "CallContext", "ToolRunner"]
@@ -81,6 +83,11 @@ class CallContext:
         timeout_s: The deadline that applies to the body (call option, else tool's, else toolbox's).
         started_at: When the call was admitted (seconds since the epoch).
         state: Scratch space that middleware shares along one call.
+        sink: Where a streaming body's chunks go as they are produced (set when the call is streamed).
+        call_signal: The call's own signal, while a deadline's run signal stands in ``signal`` (the pipeline
+            sets it; `Retry` reads it to tell a caller's abort from a timed-out attempt).
+        external_signal: Whether the caller passed an abort signal (then the body runs as a cancellable task).
+        stage_clock: The profiler's per-stage clock, made only while someone listens to ``timings``.
 
     Example:
         >>> from armorer_ray import tool, Toolbox, ToolCall
@@ -107,6 +114,11 @@ class CallContext:
     timeout_s: float | None = None
     started_at: float = 0.0
     state: dict[str, Any] = field(default_factory=dict)
+    # Hand-offs between the pipeline's own steps, typed (they were ``state`` keys).
+    sink: ChunkSink | None = None
+    call_signal: AbortSignal | None = None
+    external_signal: bool = False
+    stage_clock: StageClock | None = None
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

@@ -43,7 +43,7 @@ from armorer_ray.paused import PausedCall
 from armorer_ray.policy import PolicyContext, compile_hooks, evaluate_after, evaluate_before
 from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result
 from armorer_ray.shaping import shape_output
-from armorer_ray.streams.reducers import STREAM_SINK, ChunkSink, collect_stream
+from armorer_ray.streams.reducers import ChunkSink, collect_stream
 
 if TYPE_CHECKING:
     from armorer_ray.tools import Tool
@@ -187,7 +187,7 @@ class Pipeline:
         t0 = _perf()
         hub = self.hub
         compiled = self.compiled(tool)
-        clock = _StageClock(t0) if hub.subscribed("timings") else None
+        clock = StageClock(t0) if hub.subscribed("timings") else None
         input_digest = digest(call.arguments) if (tool.digests or self.digests) else None
         if hub.wants("tool.started"):
             hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
@@ -223,12 +223,12 @@ class Pipeline:
                           self.options.resources, 1, timeout_s or tool.timeout_s or self.options.timeout_s,
                           started_at)
         if signal is not None:
-            ctx.state["external_signal"] = True
+            ctx.external_signal = True
         if on_chunk is not None:
-            ctx.state[STREAM_SINK] = on_chunk  # Toolbox.stream reads the chunks
+            ctx.sink = on_chunk  # Toolbox.stream reads the chunks
         if clock is not None:
             clock.lap("policy")
-            ctx.state["stage_clock"] = clock
+            ctx.stage_clock = clock
         try:
             result = await compiled.handler(call, ctx)
         except asyncio.CancelledError:
@@ -333,11 +333,11 @@ class Pipeline:
                 ctx.call = call
             kwargs = tool.call_kwargs(ctx.params)
             limiter = compiled.limiter
-            clock: _StageClock | None = ctx.state.get("stage_clock")
+            clock = ctx.stage_clock
             if clock is not None:
                 clock.start_body()
             try:
-                if ctx.timeout_s is None and not ctx.state.get("external_signal"):
+                if ctx.timeout_s is None and not ctx.external_signal:
                     if limiter is None:
                         value = await executor.run(tool, kwargs, ctx)
                         if isinstance(value, _STREAMS):
@@ -374,7 +374,9 @@ class Pipeline:
         # This run gets a signal of its own, aborted by its deadline or by the call's signal, never the reverse:
         # a deadline that aborted the call's signal would stop every later attempt (Retry) and, when the caller
         # passed one signal for a whole batch, every other call of the batch.
-        call_signal: AbortSignal = ctx.state.setdefault("call_signal", ctx.signal)
+        call_signal = ctx.call_signal
+        if call_signal is None:
+            call_signal = ctx.call_signal = ctx.signal
         run_signal = AbortSignal()
         unlink = call_signal.add_listener(run_signal._abort)
         ctx.signal = run_signal
@@ -437,7 +439,7 @@ class Pipeline:
 
     # -- endings ---------------------------------------------------------------------------------------
 
-    def _timed(self, clock: _StageClock | None, stage: str, tool: Tool, call: ToolCall,
+    def _timed(self, clock: StageClock | None, stage: str, tool: Tool, call: ToolCall,
                result: ToolResult) -> ToolResult:
         if clock is not None:
             clock.lap(stage)
@@ -471,7 +473,7 @@ class Pipeline:
         return result
 
 
-class _StageClock:
+class StageClock:
     """Splits one call's time into pipeline stages (ms); made only while a ``timings`` listener exists.
 
     ``lap`` charges the time since the previous lap to a stage. The body and shaping run inside the middleware

@@ -130,7 +130,7 @@ class Retry:
         if error is None or not error.retryable or error.category not in self.on:
             return False
         # The call's own signal: a run that timed out leaves ctx.signal aborted, which must not stop the retry.
-        if ctx.state.get("call_signal", ctx.signal).aborted:
+        if (ctx.call_signal or ctx.signal).aborted:
             return False
         return ctx.tool.idempotent or self.retry_non_idempotent
 

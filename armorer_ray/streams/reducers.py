@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["STREAM_SINK", "ChunkSink", "Reducer", "collect_stream", "streams"]
 
 STREAM_SINK = "stream_sink"
-"""Key of ``CallContext.state`` under which `Toolbox.stream` hands the pipeline its chunk sink."""
+"""Deprecated: the chunk sink is ``CallContext.sink`` now; a sink found under this ``state`` key is still used."""
 
 ChunkSink = Callable[[object], Awaitable[None]]
 Reducer = Callable[[list[Any]], Any] | Literal["list", "concat", "last"]
@@ -83,7 +83,7 @@ async def collect_stream(source: AsyncIterator[Any] | Iterator[Any], ctx: CallCo
 
     Args:
         source: The generator the body returned.
-        ctx: The call's context (its hub, its sink under `STREAM_SINK`, its tool's reducer).
+        ctx: The call's context (its hub, its ``sink``, its tool's reducer).
 
     Returns:
         The reduced value (see `streams`).
@@ -100,7 +100,7 @@ async def collect_stream(source: AsyncIterator[Any] | Iterator[Any], ctx: CallCo
         >>> letters.execute_sync({"word": "ok"}).result
         ['o', 'k']
     """
-    sink: ChunkSink | None = ctx.state.get(STREAM_SINK)
+    sink = ctx.sink if ctx.sink is not None else ctx.state.get(STREAM_SINK)
     hub = ctx.hub
     chunks: list[Any] = []
 
