@@ -68,7 +68,7 @@ def _shell(csrf: str, executors: Sequence[str]) -> str:
     config = json.dumps({"csrf": csrf, "executors": list(executors)}).replace("<", "\\u003c")
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<title>armorer-ray workflows</title><link rel="stylesheet" href="/static/app.css"></head>'
+            '<link rel="icon" href="data:,"><title>armorer-ray workflows</title><link rel="stylesheet" href="/static/app.css"></head>'
             f'<body><script type="application/json" id="config">{config}</script>'
             '<div id="root"><noscript>This page needs JavaScript.</noscript></div>'
             '<script src="/static/app.js"></script></body></html>')
@@ -243,6 +243,14 @@ def create_app(workflows: Mapping[str, Workflow] | Sequence[Workflow], *, toolbo
             return refused(exc)
 
     def built(data: Mapping[str, Any]) -> Workflow:
+        # The page may name tools and write conditions, never code: an import path would let it run any callable.
+        for name, entry in dict(data.get("nodes") or {}).items():
+            if isinstance(entry, Mapping) and entry.get("policy"):
+                raise BoardError(422, f"node {name!r}: policies cannot be set from the page")
+        for item in data.get("edges") or ():
+            when = item.get("when") if isinstance(item, Mapping) else None
+            if isinstance(when, Mapping) and "import" in when:
+                raise BoardError(422, "edge conditions from the page must be Condition objects, not import paths")
         try:
             return Workflow.from_json(data, catalogue)
         except WorkflowError as exc:
