@@ -22,7 +22,7 @@ from pydantic import JsonValue
 from armorer_ray.context import Approval
 from armorer_ray.events import Event
 from armorer_ray.stores import Store, get_json, set_json
-from armorer_ray.ui.describe import scrub
+from armorer_ray.ui.describe import input_schema, scrub
 from armorer_ray.ui.live import RUN_EVENTS, event_json
 from armorer_ray.workflow import Workflow, WorkflowConfigError
 from armorer_ray.workflow.breakpoints import (
@@ -272,6 +272,10 @@ class RunBoard:
         unknown = [node for node in chosen if node not in wf.plan.nodes]
         if unknown:
             raise BoardError(422, f"breakpoints name unknown nodes: {', '.join(unknown)}")
+        required = input_schema(wf).get("required")
+        missing = [key for key in required if key not in inputs] if isinstance(required, list) else []
+        if missing:
+            raise BoardError(422, f"inputs missing: {', '.join(str(key) for key in missing)}")
         run_id = uuid.uuid4().hex
         self.points.set(run_id, chosen)
         state = self._run_state(key, run_id)
@@ -362,6 +366,7 @@ class RunBoard:
 
     def _resume(self, key: str, run_id: str, approvals: Mapping[str, Approval]) -> None:
         executor = self.executors.get((key, run_id), "local")
+        self._run_state(key, run_id)["status"] = "running"  # at once, so no page reads the old pause as current
         self._launch(key, run_id, self.debug[key].resume(run_id, checkpoint=self.store, executor=executor,
                                                          approvals=approvals))
 

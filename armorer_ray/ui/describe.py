@@ -44,7 +44,7 @@ def tool_json(item: Tool) -> dict[str, JsonValue]:
 
     Example:
         >>> from armorer_ray import tool
-        >>> entry = tool_json(tool(name="wipe", description="Wipe it.", risk={"dangerous": True})(lambda: 1))
+        >>> entry = tool_json(tool(name="wipe", description="Wipe it.", dangerous=True)(lambda: 1))
         >>> entry["name"], entry["dangerous"], entry["schema"]["type"]
         ('wipe', True, 'object')
     """

@@ -8,7 +8,7 @@ import threading
 
 from armorer_ray import Decision, Toolbox, tool
 from armorer_ray.testing import mock_tool
-from armorer_ray.workflow import Condition, Edge, Expansion, Node, Workflow, create_workflow
+from armorer_ray.workflow import Condition, Edge, Expansion, Node, NodeRetry, Workflow, create_workflow
 
 GATE = threading.Event()  # the "hold" tool waits on it, so a test can watch (or cancel) a running run
 
@@ -91,7 +91,7 @@ async def hold(seconds_max: int = 60) -> str:
     return "timed out"
 
 
-@tool(risk={"dangerous": True})
+@tool(dangerous=True)
 def wipe(target: str) -> str:
     "Wipe a target (dangerous)."
     return f"wiped {target}"
@@ -109,7 +109,7 @@ def workflows() -> dict[str, Workflow]:
     squares = create_workflow(
         nodes={"numbers": numbers, "square": Node(square, inputs={"x": "numbers"}, map_over="x"),
                "total": Node(total, inputs={"values": "square"}),
-               "flaky": Node(flaky, retry=3)},
+               "flaky": Node(flaky, retry=NodeRetry(attempts=3, on=("internal",)))},
         edges=[("numbers", "square"), ("square", "total")], entry=["numbers", "flaky"], name="squares")
     research = create_workflow(nodes={"plan_steps": plan_steps, "summarize": summarize},
                                edges=[("plan_steps", "summarize")], toolbox=Toolbox([lookup]), name="research")
