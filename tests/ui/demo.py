@@ -111,11 +111,17 @@ def workflows() -> dict[str, Workflow]:
                "total": Node(total, inputs={"values": "square"}),
                "flaky": Node(flaky, retry=NodeRetry(attempts=3, on=("internal",)))},
         edges=[("numbers", "square"), ("square", "total")], entry=["numbers", "flaky"], name="squares")
-    research = create_workflow(nodes={"plan_steps": plan_steps, "summarize": summarize},
+    research = create_workflow(nodes={"plan_steps": plan_steps,
+                                      "summarize": Node(summarize, inputs={"plan_steps": "plan_steps"})},
                                edges=[("plan_steps", "summarize")], toolbox=Toolbox([lookup]), name="research")
     slow = create_workflow(nodes={"hold": hold, "after": Node(report, inputs={"city": "hold"})},
                            edges=[("hold", "after")], name="slow")
-    return {wf.name: wf for wf in (heat, squares, research, slow)}
+    branches = {f"branch_{i:02d}": Node(lookup, inputs={"topic": "$inputs.topic"}) for i in range(12)}
+    wide = create_workflow(nodes={"start": lookup, **branches, "join": Node(report, trigger="all",
+                                                                            inputs={"city": "branch_00"})},
+                           edges=[*(("start", name) for name in branches), *((name, "join") for name in branches)],
+                           name="wide")
+    return {wf.name: wf for wf in (heat, squares, research, slow, wide)}
 
 
 def catalogue() -> Toolbox:

@@ -83,6 +83,14 @@ export function Graph({ graph, runNodes, breakpoints, selected, onSelect }) {
     id: n.id,
     type: "step",
     position: { x: placed.placed[n.id].x, y: placed.placed[n.id].y },
+    // Sizes and handles given up front: edges render without waiting for React Flow to measure the boxes
+    // (measurement raced with the first render and could leave a graph with no edges).
+    width: placed.placed[n.id].width,
+    height: placed.placed[n.id].height,
+    handles: [
+      { type: "target", position: Position.Top, x: placed.placed[n.id].width / 2, y: 0, width: 1, height: 1 },
+      { type: "source", position: Position.Bottom, x: placed.placed[n.id].width / 2, y: placed.placed[n.id].height, width: 1, height: 1 },
+    ],
     style: { width: placed.placed[n.id].width, height: placed.placed[n.id].height },
     draggable: false,
     connectable: false,

@@ -4,6 +4,7 @@
 import dagre from "@dagrejs/dagre";
 
 export const NODE_HEIGHT = 66;
+const LABEL_HEIGHT = 20;
 const CHAR = 7.4; // px per character of the 12px monospace font the boxes use
 
 export function nodeWidth(lines) {
@@ -11,7 +12,7 @@ export function nodeWidth(lines) {
 }
 
 export function labelSize(text) {
-  return { width: Math.ceil(text.length * 6.8) + 16, height: 20 };
+  return { width: Math.ceil(text.length * 6.8) + 16, height: LABEL_HEIGHT };
 }
 
 export function layout(nodes, edges) {
@@ -37,8 +38,9 @@ export function layout(nodes, edges) {
     const to = placed[edge.target];
     const points = [{ x: from.x + from.width / 2, y: from.y + from.height }];
     for (const p of found.points.slice(1, -1)) {
-      // Through a band of boxes: straight down at the dummy's x. Through a label-only rank: a short drop.
-      const half = centers.has(Math.round(p.y)) ? NODE_HEIGHT / 2 + 4 : 4;
+      // Through a band of boxes: straight down at the dummy's x. Through a rank of labels: straight down for the
+      // labels' height too, so the edge passes its label (set to its right by labeloffset) and never crosses it.
+      const half = centers.has(Math.round(p.y)) ? NODE_HEIGHT / 2 + 4 : LABEL_HEIGHT / 2 + 4;
       points.push({ x: p.x, y: p.y - half }, { x: p.x, y: p.y + half });
     }
     points.push({ x: to.x + to.width / 2, y: to.y });
