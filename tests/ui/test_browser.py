@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,10 @@ LAYOUT_PROBLEMS = """
 () => {
   const inside = (x, y, r, pad) => x > r.left + pad && x < r.right - pad && y > r.top + pad && y < r.bottom - pad;
   const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
-  const boxes = [...document.querySelectorAll('.react-flow__node')].map(n => ({id: n.dataset.id, r: n.getBoundingClientRect()}));
-  const labels = [...document.querySelectorAll('.edge-label')].map(l => ({id: l.dataset.edge, r: l.getBoundingClientRect()}));
+  const boxes = [...document.querySelectorAll('.runview .react-flow__node')].map(n => ({id: n.dataset.id, r: n.getBoundingClientRect()}));
+  const labels = [...document.querySelectorAll('.runview .edge-label')].map(l => ({id: l.dataset.edge, r: l.getBoundingClientRect()}));
   const problems = [];
-  const paths = [...document.querySelectorAll('path.routed')];
+  const paths = [...document.querySelectorAll('.runview path.routed')];
   for (const path of paths) {
     const from = path.dataset.from, to = path.dataset.to, m = path.getScreenCTM(), length = path.getTotalLength();
     for (let at = 0; at <= length; at += 2) {
@@ -58,7 +59,7 @@ def layout_problems(page: Any) -> dict[str, Any]:
 
 
 def node(page: Any, name: str) -> Any:
-    return page.locator(f'.react-flow__node[data-id="{name}"]')
+    return page.locator(f'.runview .react-flow__node[data-id="{name}"]')
 
 
 def run_status(page: Any) -> Any:
@@ -73,8 +74,8 @@ def open_workflow(page: Any, server: LiveServer, name: str, boxes: int) -> None:
 
     page.goto(f"{server.url}/workflows/{name}")
     expect(page.locator("#connection")).to_have_text("● live", timeout=WAIT)
-    expect(page.locator(".react-flow__node")).to_have_count(boxes, timeout=WAIT)
-    expect(page.locator("path.routed")).to_have_count(EDGES[name], timeout=WAIT)
+    expect(page.locator(".runview .react-flow__node")).to_have_count(boxes, timeout=WAIT)
+    expect(page.locator(".runview path.routed")).to_have_count(EDGES[name], timeout=WAIT)
 
 
 def test_run_from_the_page_watch_inspect_and_approve(page: Any, server: LiveServer, artifacts: Path) -> None:
@@ -138,8 +139,8 @@ def test_nodes_spliced_at_run_time_are_drawn(page: Any, server: LiveServer, arti
     page.fill("#input-topic", "rays")
     page.get_by_role("button", name="Run", exact=True).click()
     expect(run_status(page)).to_have_attribute("data-run-status", "succeeded", timeout=WAIT)
-    expect(page.locator(".react-flow__node")).to_have_count(4, timeout=WAIT)
-    expect(page.locator("path.routed")).to_have_count(3, timeout=WAIT)
+    expect(page.locator(".runview .react-flow__node")).to_have_count(4, timeout=WAIT)
+    expect(page.locator(".runview path.routed")).to_have_count(3, timeout=WAIT)
     expect(node(page, "plan_steps/search_a")).to_contain_text("spliced at run time")
     drawn = layout_problems(page)
     assert drawn["problems"] == [] and drawn["paths"] == 3
@@ -150,15 +151,15 @@ def test_wide_graphs_fit_and_zoom(page: Any, server: LiveServer, artifacts: Path
     from playwright.sync_api import expect
 
     open_workflow(page, server, "wide", 14)
-    canvas = page.locator(".canvas").bounding_box()
-    for box in page.locator(".react-flow__node").all():
+    canvas = page.locator(".runview .canvas").bounding_box()
+    for box in page.locator(".runview .react-flow__node").all():
         where = box.bounding_box()
         assert where["x"] >= canvas["x"] and where["x"] + where["width"] <= canvas["x"] + canvas["width"] + 1
     assert layout_problems(page)["problems"] == []
     before = node(page, "start").bounding_box()["width"]
     page.get_by_role("button", name="Zoom In").click()
     expect(node(page, "start")).not_to_have_css("width", "0px")
-    page.wait_for_function(f"() => document.querySelector('.react-flow__node[data-id=start]')"
+    page.wait_for_function(f"() => document.querySelector('.runview .react-flow__node[data-id=start]')"
                            f".getBoundingClientRect().width > {before + 1}", timeout=WAIT)
     page.screenshot(path=str(artifacts / "wide-zoomed.png"))
 
@@ -187,7 +188,8 @@ def test_a_lost_connection_is_shown(page: Any, server: LiveServer, artifacts: Pa
     from playwright.sync_api import expect
 
     open_workflow(page, server, "heat", 5)
-    server.server.should_exit = True  # the server goes away under the page
+    server.server.force_exit = True  # the server goes away under the page, open event stream and all
+    server.server.should_exit = True
     server.thread.join(timeout=30)
     expect(page.locator("#connection")).to_contain_text("connection lost", timeout=WAIT)
     expect(page.get_by_role("alert").first).to_contain_text("Connection to the server lost")
@@ -237,7 +239,7 @@ def test_the_playground_calls_one_tool_and_confirms_dangerous_ones(page: Any, se
     page.get_by_role("tab", name="Playground").click()
     page.fill("#tool-search", "wip")
     expect(page.locator(".tool-item")).to_have_count(1)
-    page.locator('[data-tool="default:wipe"]').click()
+    page.locator('.tool-item[data-tool="default:wipe"]').click()
     page.fill("#arg-target", "db")
     page.get_by_role("button", name="Call wipe").click()
     expect(page.get_by_role("alert")).to_contain_text("flagged dangerous")
@@ -248,7 +250,7 @@ def test_the_playground_calls_one_tool_and_confirms_dangerous_ones(page: Any, se
     expect(page.get_by_label("events").locator("li").first).to_be_visible()
     page.screenshot(path=str(artifacts / "playground.png"))
     page.fill("#tool-search", "")
-    page.locator('[data-tool="default:alert"]').click()
+    page.locator('.tool-item[data-tool="default:alert"]').click()
     page.fill("#arg-warmest", "41")
     page.get_by_role("button", name="Call alert").click()
     expect(page.locator("[data-outcome]")).to_have_text("action_required", timeout=WAIT)
@@ -288,7 +290,9 @@ def test_build_a_workflow_save_it_and_run_it_from_python(page: Any, server: Live
     saved = json.loads(page.get_by_label("workflow json").input_value())
     page.screenshot(path=str(artifacts / "builder.png"))
     built = Workflow.from_json(saved, demo.catalogue())  # the saved JSON runs unchanged from Python
-    assert built.run_sync({"city": "Rome"}).outputs == {"warmest": {"warmest": 35}}
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps an event loop on this thread
+        ran = pool.submit(built.run_sync, {"city": "Rome"}).result(timeout=60)
+    assert ran.outputs == {"warmest": {"warmest": 35}}
     assert saved["nodes"]["warmest"] == {"tool": "default:warmest", "inputs": {"temps": "fetch.temps"},
                                          "retry": {"attempts": 2}}
     cyclic = {**saved, "edges": [*saved["edges"], {"from": "warmest", "to": "fetch"}]}

@@ -246,7 +246,7 @@ function Canvas({ tools, onAdded }) {
                 updateNode(node.id, { inputs: next });
               }}>
                 <option value="">merged</option>
-                {upstream.flatMap((u) => [u.name, ...(outputs(u) || []).map((k) => `${u.name}.${k}`)]).map((s) => <option key={s} value={s}>{s}</option>)}
+                {upstream.flatMap((u) => [...new Set([u.name, ...(outputs(u) || []).map((k) => `${u.name}.${k}`), `${u.name}.${p}`])]).map((s) => <option key={s} value={s}>{s}</option>)}
                 <option value={`$inputs.${p}`}>$inputs.{p}</option>
               </select></div>
           ))}

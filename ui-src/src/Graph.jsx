@@ -1,6 +1,6 @@
 // The workflow drawn with React Flow: boxes placed and edges routed by dagre (layout.js), pan and zoom built in.
-import { useMemo } from "react";
-import { ReactFlow, Background, Controls, Handle, Position, MarkerType, EdgeLabelRenderer } from "@xyflow/react";
+import { useEffect, useMemo } from "react";
+import { ReactFlow, Background, Controls, Handle, Position, MarkerType, EdgeLabelRenderer, useNodesInitialized, useReactFlow } from "@xyflow/react";
 import { layout, nodeWidth, roundedPath } from "./layout.js";
 
 export const STATUS = {
@@ -55,6 +55,16 @@ function RoutedEdge({ id, data, markerEnd }) {
 }
 
 const nodeTypes = { step: StepNode };
+
+// Fits the graph into view once its boxes are in place, and again whenever its shape changes (a splice).
+function AutoFit({ signature }) {
+  const { fitView } = useReactFlow();
+  const ready = useNodesInitialized();
+  useEffect(() => {
+    if (ready) fitView({ padding: 0.15, maxZoom: 1 });
+  }, [ready, signature]);
+  return null;
+}
 const edgeTypes = { routed: RoutedEdge };
 
 // Nodes of the structure, plus nodes spliced in at run time (named "<parent>/<child>"), each hung under its parent.
@@ -110,6 +120,7 @@ export function Graph({ graph, runNodes, breakpoints, selected, onSelect }) {
       onNodeClick={(event, node) => onSelect(node.id)} onPaneClick={() => onSelect(null)} proOptions={{ hideAttribution: true }}>
       <Background gap={24} />
       <Controls showInteractive={false} />
+      <AutoFit signature={placedKey} />
     </ReactFlow>
   );
 }
