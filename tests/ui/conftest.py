@@ -29,8 +29,10 @@ def _browser_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running on the main thread while it is open, so
+    # it must be closed before any other module's async tests run.
     missing = _browser_missing()
     if missing is not None:
         if os.environ.get("ARMORER_REQUIRE_BROWSER") == "1":

@@ -4,9 +4,20 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { ReactFlow, ReactFlowProvider, Background, Controls, Handle, Position, MarkerType, addEdge, useNodesState, useEdgesState, useReactFlow } from "@xyflow/react";
 import { api } from "./api.js";
 import { Flags } from "./Playground.jsx";
-import { layout, nodeWidth } from "./layout.js";
+import { layout } from "./layout.js";
 
 const FORMAT = "armorer-workflow/1";
+const BOX_W = 210;
+const BOX_H = 80;
+
+// The first spot of a 3-wide grid that no box covers, for nodes added with the "add" button.
+function freeSlot(nodes) {
+  for (let i = 0; ; i += 1) {
+    const at = { x: 40 + (i % 3) * (BOX_W + 60), y: 40 + Math.floor(i / 3) * (BOX_H + 70) };
+    const taken = nodes.some((n) => Math.abs(n.position.x - at.x) < BOX_W + 20 && Math.abs(n.position.y - at.y) < BOX_H + 20);
+    if (!taken) return at;
+  }
+}
 const OPS = ["truthy", "falsy", "exists", "eq", "ne", "gt", "ge", "lt", "le", "in", "not_in"];
 
 const typeOf = (spec) => (spec ? (Array.isArray(spec.type) ? spec.type.filter((t) => t !== "null").join("|") : spec.type || (spec.anyOf ? spec.anyOf.map((s) => s.type).filter((t) => t && t !== "null").join("|") : null)) : null);
@@ -93,8 +104,8 @@ function Canvas({ tools, onAdded }) {
       let base = tool.name.replace(/[^A-Za-z0-9_.-]/g, "_");
       let unique = base;
       for (let i = 2; current.some((n) => n.id === unique); i += 1) unique = `${base}_${i}`;
-      const at = position || { x: 40 + (current.length % 4) * 220, y: 40 + Math.floor(current.length / 4) * 140 };
-      return [...current, { id: unique, type: "bnode", position: at, data: { ...tool, tool: tool.id, name: unique, inputs: {}, retry: 1, timeout_s: null, trigger: "all", map_over: null } }];
+      const at = position || freeSlot(current);
+      return [...current, { id: unique, type: "bnode", position: at, style: { width: BOX_W }, data: { ...tool, tool: tool.id, name: unique, inputs: {}, retry: 1, timeout_s: null, trigger: "all", map_over: null } }];
     });
   }, [setNodes]);
 
@@ -145,12 +156,12 @@ function Canvas({ tools, onAdded }) {
     for (const item of data.edges || []) {
       for (const s of [].concat(item.from)) for (const t of [].concat(item.to)) links.push({ id: `${s}->${t}`, source: s, target: t, data: { when: item.when || null } });
     }
-    const sized = loaded.map((n) => ({ id: n.id, width: nodeWidth([n.id, n.data.tool]) }));
+    const sized = loaded.map((n) => ({ id: n.id, width: BOX_W }));
     const { placed } = layout(sized, links.map((l) => ({ ...l, label: null })));
-    setNodes(loaded.map((n) => ({ ...n, type: "bnode", position: { x: placed[n.id].x, y: placed[n.id].y } })));
+    setNodes(loaded.map((n) => ({ ...n, type: "bnode", style: { width: BOX_W }, position: { x: placed[n.id].x, y: placed[n.id].y } })));
     setEdges(links);
     setName(data.name || "workflow");
-    setTimeout(() => flow.fitView({ padding: 0.2 }), 0);
+    setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 0);
   };
   const validate = async () => {
     try {
@@ -199,6 +210,9 @@ function Canvas({ tools, onAdded }) {
         <div className="toolbar">
           <label htmlFor="wf-name">Name</label>
           <input id="wf-name" value={name} onChange={(e) => setName(e.target.value)} />
+          <button onClick={() => { const { placed } = layout(nodes.map((n) => ({ id: n.id, width: BOX_W })), edges.map((e) => ({ ...e, label: null })));
+            setNodes((cur) => cur.map((n) => ({ ...n, position: { x: placed[n.id].x, y: placed[n.id].y } })));
+            setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 0); }}>Tidy</button>
           <button onClick={validate}>Validate</button>
           <button onClick={save}>Save JSON</button>
           <button onClick={load}>Load JSON</button>
@@ -209,7 +223,7 @@ function Canvas({ tools, onAdded }) {
           <ReactFlow nodes={nodes} edges={shownEdges} nodeTypes={nodeTypes} onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
             onConnect={onConnect} isValidConnection={isValidConnection} onNodeClick={(e, n) => setPicked({ kind: "node", id: n.id })}
             onEdgeClick={(e, ed) => setPicked({ kind: "edge", id: ed.id })} onPaneClick={() => setPicked(null)} deleteKeyCode={["Delete", "Backspace"]}
-            proOptions={{ hideAttribution: true }} fitView>
+            proOptions={{ hideAttribution: true }} fitView fitViewOptions={{ padding: 0.2, maxZoom: 1 }} maxZoom={1.5}>
             <Background gap={24} />
             <Controls />
           </ReactFlow>
