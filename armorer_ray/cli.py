@@ -247,7 +247,7 @@ def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: a
                                  help="Access token (16+ chars) every request must carry; printed in the URL."),
        allow_host: list[str] = typer.Option([], help="Extra Host header names to accept (the name users type).")
        ) -> None:
-    """Serve TARGET's workflows in the web graph builder: run, watch, debug, build (needs: pip install 'armorer-ray[web]')."""
+    """Serve TARGET's workflows in the web graph builder (needs: pip install 'armorer-ray[web]')."""
     from armorer_ray.errors import MissingExtraError
     from armorer_ray.ui import create_app
     from armorer_ray.ui.security import check_bind

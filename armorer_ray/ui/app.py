@@ -68,7 +68,8 @@ def _shell(csrf: str, executors: Sequence[str]) -> str:
     config = json.dumps({"csrf": csrf, "executors": list(executors)}).replace("<", "\\u003c")
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="icon" href="data:,"><title>armorer-ray workflows</title><link rel="stylesheet" href="/static/app.css"></head>'
+            '<link rel="icon" href="data:,"><title>armorer-ray workflows</title>'
+            '<link rel="stylesheet" href="/static/app.css"></head>'
             f'<body><script type="application/json" id="config">{config}</script>'
             '<div id="root"><noscript>This page needs JavaScript.</noscript></div>'
             '<script src="/static/app.js"></script></body></html>')

@@ -93,6 +93,7 @@ class RunBoard:
         self.clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stops: list[Callable[[], None]] = []
+        self._writes: set[asyncio.Future[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -111,10 +112,15 @@ class RunBoard:
     def _watch(self, key: str) -> None:
         original = self.workflows[key]
         debug = self.debug[key] = with_breakpoints(original, self.points)
+        def on_run(event: Event) -> None:
+            self._deliver(self._on_run, key, event)
+
+        def on_call(event: Event) -> None:
+            self._deliver(self._on_call, key, event)
+
         for hub in (original.events, debug.events):
-            self._stops.append(hub.on(RUN_EVENTS, lambda event, key=key: self._deliver(self._on_run, key, event)))
-        self._stops.append(debug.toolbox.events.on(
-            "tool.started", lambda event, key=key: self._deliver(self._on_call, key, event)))
+            self._stops.append(hub.on(RUN_EVENTS, on_run))
+        self._stops.append(debug.toolbox.events.on("tool.started", on_call))
 
     async def stop(self) -> None:
         """Unsubscribe, and cancel runs still going."""
@@ -195,15 +201,16 @@ class RunBoard:
 
     def _on_call(self, key: str, event: Event) -> None:
         call = event.detail.get("call")
-        named = call_node(getattr(call, "id", "") or "")
+        call_id = str(getattr(call, "id", "") or "")
+        named = call_node(call_id)
         if named is None or (key, named[0]) not in self.runs:
             return
         run_id, node = named
         arguments = scrub(event.detail.get("params"))
         entry = self._run_state(key, run_id)["nodes"].setdefault(node, {"node": node, "arguments": {}})
-        entry["arguments"][call.id] = arguments
+        entry["arguments"][call_id] = arguments
         self._broadcast({"type": "node.arguments", "workflow": key, "run_id": run_id, "node": node,
-                         "call_id": call.id, "arguments": arguments})
+                         "call_id": call_id, "arguments": arguments})
 
     def _keep_arguments(self, key: str, run_id: str, node: str, arguments: Mapping[str, Any]) -> None:
         # Kept in the store so a page (or a restarted server) still shows them while the run waits.
@@ -213,7 +220,10 @@ class RunBoard:
     def _spawn(self, work: Awaitable[Any]) -> None:
         async def run() -> None:
             await work
-        asyncio.ensure_future(run())
+
+        task = asyncio.ensure_future(run())
+        self._writes.add(task)  # held until done, so the write is not garbage-collected mid-way
+        task.add_done_callback(self._writes.discard)
 
     # -- queries -----------------------------------------------------------------------------------------
 
@@ -221,13 +231,13 @@ class RunBoard:
         """The workflow named ``key``; a 404 `BoardError` when there is none."""
         found = self.workflows.get(key)
         if found is None:
-            raise BoardError(404, f"no workflow {key!r}", {"workflows": sorted(self.workflows)})
+            raise BoardError(404, f"no workflow {key!r}", {"workflows": [*sorted(self.workflows)]})
         return found
 
     async def history(self, key: str, limit: int = 50) -> list[JsonValue]:
         """Runs of ``key``, newest first: live ones and those in the store (any process's)."""
         name = self.workflow(key).name
-        found: dict[str, dict[str, JsonValue]] = {run.run_id: run.summary() for run in await list_runs(
+        found: dict[str, dict[str, Any]] = {run.run_id: run.summary() for run in await list_runs(
             self.store, name, limit=limit)}
         for (run_key, run_id), state in self.runs.items():
             if run_key == key:
@@ -327,7 +337,7 @@ class RunBoard:
         paused = await Checkpoints(self.store, wf.name, run_id).paused()
         if node not in paused:
             raise BoardError(409, f"node {node!r} of run {run_id} is not paused",
-                             {"paused": sorted(paused)})
+                             {"paused": [*sorted(paused)]})
         if (key, run_id) in self.tasks:
             raise BoardError(409, f"run {run_id} is still running")
         record = paused[node]

@@ -95,7 +95,8 @@ def input_schema(workflow: Workflow) -> dict[str, JsonValue]:
         for key in plan.inputs:
             properties.setdefault(key, {"title": key})
             required.add(key)
-    return {"type": "object", "properties": properties, "required": sorted(required)}
+    needed: list[JsonValue] = [*sorted(required)]
+    return {"type": "object", "properties": properties, "required": needed}
 
 
 def graph_json(name: str, workflow: Workflow) -> dict[str, JsonValue]:

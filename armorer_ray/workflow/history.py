@@ -73,8 +73,9 @@ async def read_run(store: Store, workflow: str, run_id: str) -> StoredRun | None
         return None
     finished = await get_json(store, prefix + "finished")
     nodes: dict[str, dict[str, Any]] = {}
-    if isinstance(finished, dict) and isinstance(finished.get("nodes"), dict):
-        nodes.update({name: dict(data) for name, data in finished["nodes"].items() if isinstance(data, dict)})
+    ended = finished.get("nodes") if isinstance(finished, dict) else None
+    if isinstance(ended, dict):
+        nodes.update({name: dict(data) for name, data in ended.items() if isinstance(data, dict)})
     for key in await store.keys(prefix + "node/"):
         data = await get_json(store, key)
         if isinstance(data, dict) and data.get("status") == "succeeded":
@@ -89,14 +90,16 @@ async def read_run(store: Store, workflow: str, run_id: str) -> StoredRun | None
             entry.update(status="paused", reason=data.get("message"),
                          pause={"action": data.get("action"), "message": data.get("message")})
     started = [float(n["started_at"]) for n in nodes.values() if n.get("started_at")]
-    started_at = meta.get("started_at") or (min(started) if started else 0.0)
+    recorded = meta.get("started_at")
+    started_at = float(recorded) if isinstance(recorded, int | float) else (min(started) if started else 0.0)
     status: StoredStatus = "unfinished"
     finished_at: float | None = None
     if isinstance(finished, dict):
-        finished_at = finished.get("finished_at")
+        ended_at = finished.get("finished_at")
+        finished_at = float(ended_at) if isinstance(ended_at, int | float) else None
         status = "paused" if paused else ("succeeded" if finished.get("status") == "succeeded" else "failed")
     inputs = meta.get("inputs")
-    return StoredRun(workflow, run_id, status, float(started_at), finished_at,
+    return StoredRun(workflow, run_id, status, started_at, finished_at,
                      dict(inputs) if isinstance(inputs, dict) else {}, nodes)
 
 
