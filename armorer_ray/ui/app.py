@@ -129,8 +129,8 @@ def create_app(workflows: Mapping[str, Workflow] | Sequence[Workflow], *, toolbo
     if token is not None and (len(token) < 16 or not _TOKEN_CHARS.match(token)):
         raise ConfigError("token must be at least 16 characters of A-Za-z0-9._~-")
     named = _by_name(workflows)
-    store = open_store(checkpoint) if isinstance(checkpoint, str) else (checkpoint or MemoryStore())
-    board = RunBoard(named, store, max_queued=max_queued)
+    # A store given by URL is the app's own: opened at each startup, closed at shutdown (so the app can restart).
+    board = RunBoard(named, checkpoint if isinstance(checkpoint, Store) else MemoryStore(), max_queued=max_queued)
     catalogue = _catalogue(named, toolbox)
     csrf = secrets.token_urlsafe(32)
     executors = ["local", "ray"] if _ray_available() else ["local"]
@@ -290,13 +290,15 @@ def create_app(workflows: Mapping[str, Workflow] | Sequence[Workflow], *, toolbo
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if isinstance(checkpoint, str):
+            board.store = open_store(checkpoint)
         board.start()
         try:
             yield
         finally:
             await board.stop()
             if isinstance(checkpoint, str):
-                await store.close()
+                await board.store.close()
 
     routes = [
         Route("/", shell), Route("/workflows/{name}.json", legacy_json), Route("/workflows/{name}", shell),
