@@ -282,6 +282,9 @@ class RunBoard:
         unknown = [node for node in chosen if node not in wf.plan.nodes]
         if unknown:
             raise BoardError(422, f"breakpoints name unknown nodes: {', '.join(unknown)}")
+        if chosen and executor != "local":
+            # Ray workers cache the workflow's toolbox, breakpoints included, so changes would not reach them.
+            raise BoardError(422, "breakpoints need the local executor")
         required = input_schema(wf).get("required")
         missing = [key for key in required if key not in inputs] if isinstance(required, list) else []
         if missing:

@@ -241,3 +241,16 @@ def test_the_event_stream_carries_runs_without_resume_tokens() -> None:
     paused = [item for item in seen if item.get("status") == "paused" and item.get("node") == "alert"]
     assert paused and paused[0]["pause"]["kind"] == "approval"
     assert any(item["type"] == "node.arguments" and item["node"] == "alert" for item in seen)
+
+
+@pytest.mark.ray
+def test_runs_on_the_ray_executor(client: TestClient, ray_runtime: object) -> None:
+    refused = client.post("/api/runs", json={"workflow": "squares", "inputs": {"n": 4}, "executor": "ray",
+                                             "breakpoints": ["total"]})
+    assert refused.status_code == 422 and "local executor" in refused.json()["error"]
+    run_id = start(client, "squares", {"n": 4}, executor="ray")
+    state = settled(client, "squares", run_id, until=("succeeded", "failed", "paused"))
+    nodes = state["nodes"]
+    assert nodes["numbers"]["output"] == [1, 2, 3, 4] and nodes["square"]["status"] == "failed"
+    assert [r["outcome"] for r in nodes["square"]["results"]] == ["success", "success", "error", "success"]
+    assert nodes["flaky"]["status"] == "succeeded" and nodes["flaky"]["attempts"] == 2

@@ -173,9 +173,9 @@ def test_a_page_opened_mid_run_replays_it_and_can_cancel_it(page: Any, server: L
     with httpx.Client(base_url=server.url, timeout=30) as http:
         run_id = http.post("/api/runs", json={"workflow": "slow", "inputs": {}},
                            headers={"x-csrf-token": csrf}).json()["run_id"]
-    page.reload()  # a page that connects while the run is going
+    page.reload()  # a page that connects while the run is going shows it at once, replayed
     expect(page.locator(f'[data-run="{run_id}"]')).to_contain_text("running", timeout=WAIT)
-    page.locator(f'[data-run="{run_id}"]').click()
+    expect(run_status(page)).to_have_attribute("data-run-status", "running", timeout=WAIT)
     expect(node(page, "hold")).to_contain_text("▶ running", timeout=WAIT)
     expect(node(page, "after")).to_contain_text("… queued")
     page.screenshot(path=str(artifacts / "mid-run.png"))

@@ -171,7 +171,13 @@ export function RunView({ feed, connected, initial }) {
     });
   }, []);
   const loadHistory = useCallback(() => {
-    if (wfKey) api(`/api/runs?workflow=${enc(wfKey)}`).then(setHistory).catch(() => {});
+    if (!wfKey) return;
+    api(`/api/runs?workflow=${enc(wfKey)}`).then((runs) => {
+      setHistory(runs);
+      // A page opened while a run is going shows that run, rather than an empty graph.
+      const going = runs.find((r) => r.status === "running");
+      if (going && !selection.current.runId && selection.current.wfKey === wfKey) setRunId(going.run_id);
+    }).catch(() => {});
   }, [wfKey]);
   useEffect(() => {
     if (!wfKey) return;
