@@ -202,7 +202,7 @@ def create_app(workflows: Mapping[str, Workflow] | Sequence[Workflow], *, toolbo
             elif action == "approve":
                 reason = data.get("reason")
                 await board.approve(key, run_id, str(data.get("node", "")), bool(data.get("granted")),
-                                    str(reason) if reason else None)
+                                    str(reason) if reason else None, input=data.get("input"))
             elif action in ("continue", "step"):
                 arguments = data.get("arguments")
                 if arguments is not None and not isinstance(arguments, dict):

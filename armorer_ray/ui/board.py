@@ -348,14 +348,15 @@ class RunBoard:
         return {"kind": kind, "message": record.message}
 
     async def approve(self, key: str, run_id: str, node: str, granted: bool, reason: str | None = None,
-                      by: str = "web ui") -> None:
-        """Approve or reject a node paused for approval: the run resumes with that decision."""
+                      by: str = "web ui", input: JsonValue = None) -> None:
+        """Approve or reject a node paused for approval (or answer one paused for input, with ``input``): the run
+        resumes with that decision."""
         pause = await self._paused(key, run_id, node)
         if pause["kind"] == "breakpoint":
             raise BoardError(409, f"node {node!r} is at a breakpoint: step or continue it instead")
-        if pause["kind"] == "input":
-            raise BoardError(409, f"node {node!r} waits for input, which the page cannot supply yet")
-        self._resume(key, run_id, {node: Approval(granted, by=by, reason=reason)})
+        if pause["kind"] == "input" and granted and input is None:
+            raise BoardError(422, f"node {node!r} waits for input: send it with the approval")
+        self._resume(key, run_id, {node: Approval(granted, input, by=by, reason=reason)})
 
     async def debug_step(self, key: str, run_id: str, node: str, action: Literal["continue", "step"],
                          arguments: Mapping[str, Any] | None = None) -> None:

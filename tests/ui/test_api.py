@@ -254,3 +254,32 @@ def test_runs_on_the_ray_executor(client: TestClient, ray_runtime: object) -> No
     assert nodes["numbers"]["output"] == [1, 2, 3, 4] and nodes["square"]["status"] == "failed"
     assert [r["outcome"] for r in nodes["square"]["results"]] == ["success", "success", "error", "success"]
     assert nodes["flaky"]["status"] == "succeeded" and nodes["flaky"]["attempts"] == 2
+
+
+def test_a_node_paused_for_input_resumes_with_the_input_sent() -> None:
+    from armorer_ray import Decision, tool
+    from armorer_ray.workflow import create_workflow
+
+    def needs_account(ctx: Any) -> Decision | None:
+        if ctx.approval is not None and isinstance(ctx.approval.input, dict) and "account" in ctx.approval.input:
+            return None
+        return Decision.needs_input("Which account?", schema={"type": "object", "required": ["account"]})
+
+    @tool(policy=needs_account)
+    def charge(amount: int) -> str:
+        "Charge an amount."
+        return f"charged {amount}"
+
+    app = create_app([create_workflow(nodes={"charge": charge}, name="pay")])
+    with TestClient(app, base_url=BASE) as http:
+        http.headers["x-csrf-token"] = app.state.csrf
+        run_id = start(http, "pay", {"amount": 5})
+        state = settled(http, "pay", run_id)
+        assert state["nodes"]["charge"]["pause"] == {"kind": "input", "message": "Which account?"}
+        empty = http.post(f"/api/runs/pay/{run_id}/approve", json={"node": "charge", "granted": True})
+        assert empty.status_code == 422
+        http.post(f"/api/runs/pay/{run_id}/approve", json={"node": "charge", "granted": True,
+                                                           "input": {"account": "acme"}})
+        state = settled(http, "pay", run_id, until=("succeeded", "failed"))
+        assert state["nodes"]["charge"]["output"] == "charged 5"
+        assert state["nodes"]["charge"]["approval"]["input"] == {"account": "acme"}

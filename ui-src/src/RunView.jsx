@@ -61,6 +61,9 @@ function NodePanel({ wfKey, run, name, graphNode, onClose, reload }) {
   const firstArgs = calls.length ? calls[0][1] : {};
   const [argsText, setArgsText] = useState(JSON.stringify(firstArgs, null, 2));
   const [reason, setReason] = useState("");
+  const [inputText, setInputText] = useState("{}");
+  const asked = entry && Array.isArray(entry.results) ? entry.results.find((r) => r.action && r.action.type === "input") : null;
+  const inputSchema = asked ? asked.action.schema : null;
   const [message, setMessage] = useState(null);
   useEffect(() => setArgsText(JSON.stringify(firstArgs, null, 2)), [name, run && run.run_id, calls.length]);
   const act = async (action, body) => {
@@ -117,7 +120,22 @@ function NodePanel({ wfKey, run, name, graphNode, onClose, reload }) {
           </div>
         </section>
       ) : null}
-      {entry && entry.pause && entry.pause.kind === "input" ? <p className="muted">Paused for input: {entry.pause.message}</p> : null}
+      {entry && entry.pause && entry.pause.kind === "input" ? (
+        <section className="approval" aria-label="input request">
+          <h3>Input requested</h3>
+          <p data-fact="input-message">{entry.pause.message}</p>
+          {inputSchema ? <pre className="json small">{JSON.stringify(inputSchema, null, 2)}</pre> : null}
+          <textarea id="pause-input" aria-label="input (JSON)" rows={4} value={inputText} onChange={(e) => setInputText(e.target.value)} />
+          <div className="buttons">
+            <button className="primary" onClick={() => {
+              let value;
+              try { value = JSON.parse(inputText); } catch (e) { setMessage({ ok: false, text: "the input is not valid JSON" }); return; }
+              act("approve", { node: name, granted: true, input: value });
+            }}>Send input</button>
+            <button className="danger" onClick={() => act("approve", { node: name, granted: false })}>Reject</button>
+          </div>
+        </section>
+      ) : null}
       {entry && entry.pause && entry.pause.kind === "breakpoint" ? (
         <section className="debug" aria-label="breakpoint">
           <h3>Paused before the call</h3>
