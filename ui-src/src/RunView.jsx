@@ -5,6 +5,7 @@ import { Graph, Legend, STATUS, badgeText } from "./Graph.jsx";
 import { SchemaForm, readForm, useForm } from "./SchemaForm.jsx";
 
 const FINAL = new Set(["succeeded", "failed", "skipped", "cancelled", "paused"]);
+const RUN_ICONS = { running: "▶", succeeded: "✓", failed: "✗", paused: "‖", cancelled: "■", unfinished: "?" };
 
 export function applyItem(state, item) {
   if (!state || item.run_id !== state.run_id || item.workflow !== state.workflow) return state;
@@ -300,7 +301,7 @@ export function RunView({ feed, connected, initial }) {
             {history.map((h) => (
               <li key={h.run_id}>
                 <button className={`run-item${h.run_id === runId ? " chosen" : ""}`} data-run={h.run_id} onClick={() => { setRunId(h.run_id); setNode(null); }}>
-                  <span className={`badge st-${h.status}`}>{STATUS[h.status] ? STATUS[h.status].icon : "·"} {h.status}</span>
+                  <span className={`badge st-${h.status}`}>{RUN_ICONS[h.status] || "·"} {h.status}</span>
                   <span className="run-id">{h.run_id.slice(0, 8)}</span>
                   <span className="muted small">{h.started_at ? new Date(h.started_at * 1000).toLocaleTimeString() : ""}</span>
                 </button>
