@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 from armorer_ray import Decision, Toolbox, tool
 from armorer_ray.testing import mock_tool
@@ -91,6 +92,20 @@ async def hold(seconds_max: int = 60) -> str:
     return "timed out"
 
 
+def _needs_account(ctx: Any) -> Decision | None:
+    given = ctx.approval.input if ctx.approval is not None else None
+    if isinstance(given, dict) and isinstance(given.get("account"), str):
+        return None
+    return Decision.needs_input("Which account pays?", schema={"type": "object", "required": ["account"],
+                                                               "properties": {"account": {"type": "string"}}})
+
+
+@tool(policy=_needs_account)
+def charge(amount: int) -> str:
+    "Charge an amount (asks which account)."
+    return f"charged {amount}"
+
+
 @tool(dangerous=True)
 def wipe(target: str) -> str:
     "Wipe a target (dangerous)."
@@ -121,7 +136,8 @@ def workflows() -> dict[str, Workflow]:
                                                                             inputs={"city": "branch_00"})},
                            edges=[*(("start", name) for name in branches), *((name, "join") for name in branches)],
                            name="wide")
-    return {wf.name: wf for wf in (heat, squares, research, slow, wide)}
+    pay = create_workflow(nodes={"charge": charge}, name="pay")
+    return {wf.name: wf for wf in (heat, squares, research, slow, wide, pay)}
 
 
 def catalogue() -> Toolbox:

@@ -53,7 +53,7 @@ def start(http: TestClient, workflow: str, inputs: dict[str, Any], **extra: Any)
 
 def test_workflows_are_described_with_conditions_and_input_schema(client: TestClient) -> None:
     assert [w["name"] for w in client.get("/api/workflows").json()] == ["heat", "squares", "research", "slow",
-                                                                              "wide"]
+                                                                              "wide", "pay"]
     heat = client.get("/api/workflows/heat").json()
     labels = {(e["source"], e["target"]): (e["label"], e["conditional"]) for e in heat["edges"]}
     assert labels[("warmest", "alert")] == ("warmest gt 30", True) and labels[("fetch", "warmest")] == (None, False)

@@ -66,7 +66,7 @@ def run_status(page: Any) -> Any:
     return page.locator("[data-run-status]")
 
 
-EDGES = {"heat": 6, "squares": 2, "research": 1, "slow": 1, "wide": 24}
+EDGES = {"heat": 6, "squares": 2, "research": 1, "slow": 1, "wide": 24, "pay": 0}
 
 
 def open_workflow(page: Any, server: LiveServer, name: str, boxes: int) -> None:
@@ -109,6 +109,24 @@ def test_run_from_the_page_watch_inspect_and_approve(page: Any, server: LiveServ
     expect(panel).to_contain_text("alert sent at 35")
     expect(page.locator(".run-item")).to_have_count(1)
     page.screenshot(path=str(artifacts / "run-approved.png"))
+
+
+def test_a_node_paused_for_input_gets_it_from_the_page(page: Any, server: LiveServer, artifacts: Path) -> None:
+    from playwright.sync_api import expect
+
+    open_workflow(page, server, "pay", 1)
+    page.fill("#input-amount", "7")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(node(page, "charge")).to_contain_text("waits for input", timeout=WAIT)
+    node(page, "charge").click()
+    panel = page.get_by_label("input request")
+    expect(panel.locator('[data-fact="input-message"]')).to_have_text("Which account pays?")
+    expect(panel).to_contain_text('"account"')  # the schema it asked for
+    page.get_by_label("input (JSON)").fill('{"account": "acme"}')
+    page.get_by_role("button", name="Send input").click()
+    expect(run_status(page)).to_have_attribute("data-run-status", "succeeded", timeout=WAIT)
+    expect(page.get_by_label("node details")).to_contain_text("charged 7")
+    page.screenshot(path=str(artifacts / "input-answered.png"))
 
 
 def test_fan_out_items_retries_and_failures_in_the_detail_panel(page: Any, server: LiveServer,
@@ -194,6 +212,9 @@ def test_a_lost_connection_is_shown(page: Any, server: LiveServer, artifacts: Pa
     expect(page.locator("#connection")).to_contain_text("connection lost", timeout=WAIT)
     expect(page.get_by_role("alert").first).to_contain_text("Connection to the server lost")
     page.screenshot(path=str(artifacts / "connection-lost.png"))
+    with LiveServer(server.app, port=server.port):  # the server comes back: the page reconnects by itself
+        expect(page.locator("#connection")).to_have_text("● live", timeout=WAIT)
+        expect(page.locator(".banner")).to_have_count(0)
 
 
 def test_step_through_a_run_with_breakpoints(page: Any, server: LiveServer, artifacts: Path) -> None:

@@ -64,7 +64,7 @@ function NodePanel({ wfKey, run, name, graphNode, onClose, reload }) {
   const [reason, setReason] = useState("");
   const [inputText, setInputText] = useState("{}");
   const asked = entry && Array.isArray(entry.results) ? entry.results.find((r) => r.action && r.action.type === "input") : null;
-  const inputSchema = asked ? asked.action.schema : null;
+  const inputSchema = asked ? asked.action.schema_ || asked.action.schema || null : null;
   const [message, setMessage] = useState(null);
   useEffect(() => setArgsText(JSON.stringify(firstArgs, null, 2)), [name, run && run.run_id, calls.length]);
   const act = async (action, body) => {
@@ -270,7 +270,7 @@ export function RunView({ feed, connected, initial }) {
       <aside className="sidebar">
         <label htmlFor="workflow-picker">Workflow</label>
         <select id="workflow-picker" value={wfKey || ""} onChange={(e) => setWfKey(e.target.value)}>
-          {workflows.map((w) => <option key={w.name} value={w.name}>{w.name} ({w.nodes} nodes)</option>)}
+          {workflows.map((w) => <option key={w.name} value={w.name}>{w.name} ({w.nodes} {w.nodes === 1 ? "node" : "nodes"})</option>)}
         </select>
         {graph ? (
           <section aria-label="run form">
