@@ -305,6 +305,11 @@ def test_build_a_workflow_save_it_and_run_it_from_python(page: Any, server: Live
     builder.locator('.react-flow__node[data-id="warmest"]').click()
     page.select_option("#map-temps", "fetch.temps")
     page.fill("#retry", "2")
+    page.fill("#timeout", "5")
+    builder.locator(".react-flow__edge").first.click(force=True)
+    page.select_option("#when-op", "exists")
+    page.fill("#when-path", "temps")
+    expect(builder.locator(".react-flow__edge-text")).to_have_text("when temps exists")
     page.fill("#wf-name", "built_in_page")
     page.get_by_role("button", name="Validate").click()
     expect(page.locator("#builder-notice")).to_have_text("valid: create_workflow accepts it", timeout=WAIT)
@@ -316,7 +321,8 @@ def test_build_a_workflow_save_it_and_run_it_from_python(page: Any, server: Live
         ran = pool.submit(built.run_sync, {"city": "Rome"}).result(timeout=60)
     assert ran.outputs == {"warmest": {"warmest": 35}}
     assert saved["nodes"]["warmest"] == {"tool": "default:warmest", "inputs": {"temps": "fetch.temps"},
-                                         "retry": {"attempts": 2}}
+                                         "retry": {"attempts": 2}, "timeout_s": 5}
+    assert saved["edges"] == [{"from": "fetch", "to": "warmest", "when": {"path": "temps", "op": "exists"}}]
     cyclic = {**saved, "edges": [*saved["edges"], {"from": "warmest", "to": "fetch"}]}
     page.get_by_label("workflow json").fill(json.dumps(cyclic))
     page.get_by_role("button", name="Load JSON").click()
