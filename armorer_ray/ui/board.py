@@ -80,11 +80,14 @@ class RunBoard:
         workflows: Workflows by URL name.
         store: The checkpoint store every run started here uses (and history is read from).
         max_queued: Items kept per page; past it the oldest are dropped.
+        keep_runs: Ended runs kept in memory; older ones are forgotten here (pages then read them from the store,
+            without the call arguments only this server saw).
     """
 
-    def __init__(self, workflows: Mapping[str, Workflow], store: Store, *, max_queued: int = 256) -> None:
+    def __init__(self, workflows: Mapping[str, Workflow], store: Store, *, max_queued: int = 256,
+                 keep_runs: int = 200) -> None:
         self.workflows = dict(workflows)
-        self.store, self.max_queued = store, max_queued
+        self.store, self.max_queued, self.keep_runs = store, max_queued, keep_runs
         self.points = Breakpoints()
         self.debug: dict[str, Workflow] = {}
         self.runs: dict[tuple[str, str], dict[str, Any]] = {}
@@ -314,8 +317,16 @@ class RunBoard:
                                  "error": state["error"]})
             finally:
                 self.tasks.pop((key, run_id), None)
+                self._forget_old_runs()
 
         self.tasks[(key, run_id)] = asyncio.ensure_future(guarded())
+
+    def _forget_old_runs(self) -> None:
+        ended = [found for found, state in self.runs.items()
+                 if found not in self.tasks and state["status"] != "running"]
+        for found in sorted(ended, key=lambda k: self.runs[k]["started_at"])[:max(0, len(ended) - self.keep_runs)]:
+            del self.runs[found]
+            self.executors.pop(found, None)
 
     def _cancelled(self, key: str, run_id: str) -> None:
         state = self._run_state(key, run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -283,3 +284,22 @@ def test_a_node_paused_for_input_resumes_with_the_input_sent() -> None:
         state = settled(http, "pay", run_id, until=("succeeded", "failed"))
         assert state["nodes"]["charge"]["output"] == "charged 5"
         assert state["nodes"]["charge"]["approval"]["input"] == {"account": "acme"}
+
+
+async def test_the_board_keeps_only_recent_ended_runs_in_memory() -> None:
+    from armorer_ray.ui.board import RunBoard
+
+    store = MemoryStore()
+    board = RunBoard({"squares": demo.workflows()["squares"]}, store, keep_runs=2)
+    board.start()
+    try:
+        ids = [board.start_run("squares", {"n": 2}) for _ in range(3)]
+        while board.tasks:  # each task ends by itself; this only waits for them
+            await asyncio.gather(*board.tasks.values(), return_exceptions=True)
+        assert len(board.runs) == 2 and ("squares", ids[0]) not in board.runs
+        history = await board.history("squares")
+        assert {run["run_id"] for run in history} == set(ids)  # the store still has every run
+        forgotten = await board.snapshot("squares", ids[0])
+        assert forgotten["live"] is False and forgotten["nodes"]["total"]["output"] == 5
+    finally:
+        await board.stop()
