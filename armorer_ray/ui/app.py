@@ -311,7 +311,7 @@ def create_app(workflows: Mapping[str, Workflow] | Sequence[Workflow], *, toolbo
         Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(Guard, csrf=csrf, token=token, hosts=hosts)])  # type: ignore[arg-type]
+                    middleware=[Middleware(Guard, csrf=csrf, token=token, hosts=hosts)])
     app.state.board = board
     app.state.csrf = csrf
     return app

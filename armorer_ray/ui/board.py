@@ -249,14 +249,14 @@ class RunBoard:
         for summary in found.values():
             summary["workflow"] = key
         ordered = sorted(found.values(), key=lambda run: float(run.get("started_at") or 0.0), reverse=True)
-        return scrub(ordered[:limit])  # type: ignore[return-value]
+        return scrub(ordered[:limit])  # type: ignore[return-value]  # scrub keeps the shape: a list of run objects stays one
 
     async def snapshot(self, key: str, run_id: str) -> dict[str, JsonValue]:
         """The state of one run: live when this server runs it, else read from the store."""
         wf = self.workflow(key)
         live = self.runs.get((key, run_id))
         if live is not None:
-            return scrub(live)  # type: ignore[return-value]
+            return scrub(live)  # type: ignore[return-value]  # scrub keeps the shape: a run object stays one
         stored = await read_run(self.store, wf.name, run_id)
         if stored is None:
             raise BoardError(404, f"no run {run_id!r} of workflow {key!r}")
@@ -273,7 +273,7 @@ class RunBoard:
                     entry["arguments"] = saved
             nodes[node] = entry
         return scrub({**stored.summary(), "workflow": key, "nodes": nodes, "error": None, "live": False,
-                      "breakpoints": sorted(self.points.get(run_id))})  # type: ignore[return-value]
+                      "breakpoints": sorted(self.points.get(run_id))})  # type: ignore[return-value]  # scrub keeps the shape of a run object
 
     # -- actions -----------------------------------------------------------------------------------------
 
@@ -383,7 +383,7 @@ class RunBoard:
             except WorkflowConfigError as exc:
                 raise BoardError(422, str(exc)) from exc
             if problems:
-                raise BoardError(422, f"the arguments do not match {node}'s schema", problems)  # type: ignore[arg-type]
+                raise BoardError(422, f"the arguments do not match {node}'s schema", problems)  # type: ignore[arg-type]  # a list of messages is JSON
         chosen = [] if action == "continue" else [name for name in wf.plan.order if name != node]
         self.points.set(run_id, chosen)
         self._run_state(key, run_id)["breakpoints"] = chosen

@@ -36,7 +36,7 @@ def _drop(data: Any) -> JsonValue:
         return {key: _drop(item) for key, item in data.items() if key not in SECRET_KEYS}
     if isinstance(data, list):
         return [_drop(item) for item in data]
-    return data  # type: ignore[no-any-return]
+    return data  # type: ignore[no-any-return]  # a JSON scalar (dicts and lists are handled above)
 
 
 def tool_json(item: Tool) -> dict[str, JsonValue]:

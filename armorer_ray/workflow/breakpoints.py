@@ -139,11 +139,11 @@ def with_breakpoints(workflow: Workflow, points: Breakpoints) -> Workflow:
         {'d': 10}
     """
     box = workflow.toolbox
-    copy = Toolbox(policy=[points, *box._user_policies], middleware=[points, *box.middleware],
-                   context=box.context, read_only=box.risk.read_only, allow_mutation=box.risk.allow_mutation,
-                   allow_dangerous=box.risk.allow_dangerous, budget=box.budget, timeout_s=box.timeout_s,
-                   tool_concurrency=box.tool_concurrency, executor=box.executor, resources=box.resources,
-                   digests=box.digests, output=box.output, name=box.name)
+    options = box.options
+    # The copy gets its own approval book and no lifecycle hooks, like a fresh toolbox; everything else is shared.
+    copy = Toolbox(options=options.model_copy(update={
+        "policies": (points, *options.policies), "middleware": (points, *options.middleware), "approvals": None,
+        "on_start": (), "on_drain": (), "on_stop": ()}))
     for item in box.tools():
         copy.register(item, aliases=box.aliases(item.id))
     plan = workflow.plan
