@@ -12,9 +12,11 @@ Backpressure is end to end: chunks wait in a bounded buffer (``max_buffered``), 
 full buffer waits, so a slow reader slows the producer rather than growing memory. Leaving the iteration early
 (``break``, ``aclose()``, a cancelled task) cancels the call: the generator is closed, running its ``finally``.
 
-Across processes, `StreamingActor` hosts a toolbox in a Ray actor whose method is a Ray streaming generator: at
-most ``buffered`` chunks wait in Ray for a slow reader before the actor (and so the tool) pauses, and leaving the
-iteration cancels the actor's task, which cancels the call. `sse_response` and `sse_endpoint` serve a stream as
+Across processes, `Deployment.stream` runs the call on a replica (through the deployment's router, so its slot,
+queue bound and supervision apply) as a Ray streaming generator: at most ``buffered`` chunks wait in Ray for a
+slow reader before the replica (and so the tool) pauses, and leaving the iteration cancels the replica's task,
+which cancels the call. `StreamingActor` is a deprecated shim over a one-replica deployment. The parts live in
+`armorer_ray.streams` (reducers, the stream iterator, SSE). `sse_response` and `sse_endpoint` serve a stream as
 Server-Sent Events with Starlette (``pip install 'armorer-ray[web]'``).
 
 Example:
@@ -35,16 +37,17 @@ Example:
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import warnings
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from armorer_ray.errors import ToolError
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.streams.reducers import STREAM_SINK, ChunkSink, Reducer, collect_stream, streams
 from armorer_ray.streams.sse import Streams, sse_endpoint, sse_response
 
 if TYPE_CHECKING:
+    from armorer_ray.actors import Deployment
     from armorer_ray.toolbox import CallInput, Toolbox
 
 __all__ = [
@@ -89,39 +92,11 @@ def stream_call(toolbox: Toolbox, call: CallInput, options: Mapping[str, Any],
 # -- across processes: a toolbox in a Ray actor ------------------------------------------------------------
 
 
-class _StreamHost:
-    """The actor's plain-Python core: builds the toolbox in the actor and forwards to `Toolbox.stream`."""
-
-    def __init__(self, factory: Callable[[], Toolbox]) -> None:
-        self._toolbox = factory()
-
-    async def stream(self, call: ToolCall, timeout_s: float | None, max_buffered: int) -> AsyncGenerator[object, None]:
-        async for item in self._toolbox.stream(call, timeout_s=timeout_s, max_buffered=max_buffered):
-            yield item
-
-    async def execute(self, call: ToolCall, timeout_s: float | None) -> ToolResult:
-        result: ToolResult = await self._toolbox.execute(call, timeout_s=timeout_s)
-        return result
-
-
-@functools.cache
-def _host_actor() -> Any:
-    import ray  # only streams that cross processes need Ray
-
-    return ray.remote(_StreamHost)
-
-
 class StreamingActor:
-    """A toolbox in one Ray actor whose calls stream back chunk by chunk, with backpressure and cancellation.
+    """Deprecated: a one-replica `Deployment` whose calls stream; use ``deploy(...)`` and `Deployment.stream`.
 
-    Each `stream` is a Ray streaming generator (``num_returns="streaming"``) bounded by
-    ``_generator_backpressure_num_objects``: when ``buffered`` chunks wait unread, the actor stops pulling from the
-    tool, whose own buffer then fills and pauses the tool. Leaving the iteration cancels the actor task, which
-    cancels the call (its generator's ``finally`` runs). A lost actor ends the stream with a ``transient``
-    ``STREAM_LOST`` result, so the stream still ends with exactly one `ToolResult`.
-
-    Made by `StreamingActor.start`. (Deployments stream batches of results, not one call's chunks; this fills the
-    gap until a Deployment grows a chunk-streaming method.)
+    It used to host a toolbox in an actor of its own, outside the router and supervision; it is now a thin shim
+    over a deployment, so its streams take the router's slots, backpressure and supervision like any call.
 
     Example:
         >>> actor = StreamingActor.start(build_toolbox)  # doctest: +SKIP
@@ -129,75 +104,49 @@ class StreamingActor:
         ...     print(item)
     """
 
-    def __init__(self, handle: Any) -> None:
-        self._handle = handle
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
 
     @classmethod
     def start(cls, toolbox: Toolbox | Callable[[], Toolbox], *, num_cpus: float = 0,
               max_concurrency: int = 64) -> StreamingActor:
-        """Start the actor; the toolbox travels as a recipe (or a factory is called inside the actor).
+        """Deploy the toolbox as one replica (deprecated: call ``deploy`` and use `Deployment.stream`).
 
         Args:
             toolbox: The toolbox, or a picklable function that builds it.
-            num_cpus: CPUs the actor reserves.
-            max_concurrency: Calls the actor runs at once.
+            num_cpus: CPUs the replica reserves.
+            max_concurrency: Calls the replica runs at once.
 
         Returns:
-            The handle (picklable: pass it to tasks and actors).
+            The shim (picklable: the deployment handle pickles as its name).
         """
-        from armorer_ray.toolbox import Toolbox
+        warnings.warn("StreamingActor is deprecated: use armorer_ray.actors.deploy(toolbox) and Deployment.stream, "
+                      "which stream through the deployment's router and supervision", DeprecationWarning, stacklevel=2)
+        from armorer_ray.actors import ActorOptions, DeploymentOptions, deploy
 
-        if isinstance(toolbox, Toolbox):
-            from armorer_ray.workflow.toolboxes import ToolboxRecipe
+        deployment = deploy(toolbox, replicas=1, options=DeploymentOptions(max_concurrency=max_concurrency),
+                            actor_options=ActorOptions(num_cpus=num_cpus))
+        return cls(deployment)
 
-            factory: Callable[[], Toolbox] = ToolboxRecipe.of(toolbox)
-        else:
-            factory = toolbox
-        handle = _host_actor().options(num_cpus=num_cpus, max_concurrency=max_concurrency).remote(factory)
-        return cls(handle)
-
-    async def stream(self, call: ToolCall, /, *, timeout_s: float | None = None, buffered: int = 4,
-                     max_buffered: int = 4) -> AsyncGenerator[object, None]:
-        """Iterate over a call's chunks as the actor produces them, then its `ToolResult`.
-
-        Args:
-            call: The call.
-            timeout_s: Deadline for the whole call.
-            buffered: Chunks Ray holds for a slow reader before the actor pauses.
-            max_buffered: Chunks the actor's toolbox holds before the tool pauses.
-
-        Returns:
-            An async iterator of chunks ending with one `ToolResult`; leaving it early cancels the call.
-        """
-        import ray
-
-        chunks = self._handle.stream.options(num_returns="streaming", _generator_backpressure_num_objects=buffered)
-        generator = chunks.remote(call, timeout_s, max_buffered)
-        ended = False
-        try:
-            while not ended:
-                try:
-                    item = await (await generator.__anext__())
-                except StopAsyncIteration:
-                    break
-                except ray.exceptions.RayError as exc:
-                    ended = True
-                    error = ToolError.of("transient", f"the stream's actor was lost: {exc}", code="STREAM_LOST")
-                    yield ToolResult.failure(call.id, call.name, error)
-                    return
-                ended = isinstance(item, ToolResult)
-                yield item
-        finally:
-            if not ended:
-                ray.cancel(generator)  # the reader left: stop the actor's task, and with it the call
+    def stream(self, call: ToolCall, /, *, timeout_s: float | None = None, buffered: int = 4,
+               max_buffered: int = 4) -> AsyncGenerator[object, None]:
+        """`Deployment.stream`: the call's chunks, then its `ToolResult`; leaving early cancels the call."""
+        return self.deployment.stream(call, timeout_s=timeout_s, buffered=buffered, max_buffered=max_buffered)
 
     async def execute(self, call: ToolCall, /, *, timeout_s: float | None = None) -> ToolResult:
-        """Run a call in the actor and return its result (chunks collected)."""
-        result: ToolResult = await self._handle.execute.remote(call, timeout_s)
-        return result
+        """Run a call on the replica and return its result (chunks collected)."""
+        return await self.deployment.execute(call, timeout_s=timeout_s)
 
     def stop(self) -> None:
-        """Kill the actor."""
-        import ray
+        """Shut the deployment down without draining (in a running loop, as a task: streams end ``STREAM_LOST``)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.deployment.shutdown_sync(drain=False)
+            return
+        task = loop.create_task(self.deployment.shutdown(drain=False))
+        _STOPPING.add(task)
+        task.add_done_callback(_STOPPING.discard)
 
-        ray.kill(self._handle)
+
+_STOPPING: set[asyncio.Task[None]] = set()  # shutdown tasks of stop(), kept referenced until they finish

@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, overload
 
 import ray
@@ -44,7 +44,7 @@ from armorer_ray.actors.options import DeploymentOptions
 from armorer_ray.actors.stats import DeploymentStats
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
-from armorer_ray.errors import ConfigError, Conflict, DeploymentError
+from armorer_ray.errors import ConfigError, Conflict, DeploymentError, ToolError
 from armorer_ray.lifecycle import Health
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
@@ -224,6 +224,60 @@ class Deployment:
         batch = [inject_trace_context(_as_call(item), carrier) for item in calls]
         await self._first_snapshot()  # chunks are cut to the deployment's batch size, which it brings
         return await self._dispatcher.run_many(batch, options, signal)
+
+    async def stream(self, call: CallInput, /, *, timeout_s: float | None = None, dry_run: bool = False,
+                     buffered: int = 4, max_buffered: int = 16) -> AsyncGenerator[object, None]:
+        """Run one call on a replica and iterate over its chunks as they are produced, then its `ToolResult`.
+
+        The call takes a slot from the router like any other (a full queue answers at once with a ``transient``
+        ``BACKPRESSURE`` result); the chunks come back as a Ray streaming generator holding at most ``buffered``
+        unread chunks before the replica, and so the tool, pauses. Leaving the iteration early cancels the call
+        on the replica. A replica lost mid-stream ends it with a ``transient`` ``STREAM_LOST`` result, so the
+        stream still ends with exactly one `ToolResult`.
+
+        Args:
+            call: A `ToolCall` or mapping.
+            timeout_s: Deadline for the whole call, last chunk included.
+            dry_run: Run the dry-run handler instead of the body.
+            buffered: Chunks Ray holds for a slow reader before the replica pauses.
+            max_buffered: Chunks the replica's toolbox holds before the tool pauses.
+
+        Returns:
+            An async iterator of chunks ending with one `ToolResult`.
+
+        Example:
+            >>> async for item in dep.stream(ToolCall(name="tokens", arguments={"prompt": "hi"})):  # doctest: +SKIP
+            ...     print(item)
+        """
+        self._watcher.ensure()
+        tool_call = inject_trace_context(_as_call(call))
+        await self._first_snapshot()
+        grant = await self._router.acquire(1, tool_call.priority)
+        if isinstance(grant, Refusal):
+            yield refused_result(tool_call, grant)
+            return
+        method = grant.actor.stream.options(num_returns="streaming", _generator_backpressure_num_objects=buffered)
+        generator = method.remote(tool_call, CallOptions.of(timeout_s, dry_run, None), max_buffered)
+        ended = False
+        try:
+            while not ended:
+                try:
+                    item = await (await generator.__anext__())
+                except StopAsyncIteration:
+                    break
+                except ray.exceptions.RayError as exc:
+                    ended = True
+                    if classify_ray_failure(exc) == "lost":
+                        self._router.mark_failed(grant, dead=isinstance(exc, ActorDiedError))
+                    error = ToolError.of("transient", f"the stream's replica was lost: {exc}", code="STREAM_LOST")
+                    yield ToolResult.failure(tool_call.id, tool_call.name, error)
+                    return
+                ended = isinstance(item, ToolResult)
+                yield item
+        finally:
+            self._router.release(grant, 1)
+            if not ended:
+                ray.cancel(generator)  # the reader left: stop the replica's task, and with it the call
 
     def execute_sync(self, calls: CallInput | Sequence[CallInput], /, *, timeout_s: float | None = None,
                      dry_run: bool = False, approval: Approval | None = None) -> Any:

@@ -148,6 +148,17 @@ class ToolboxActor:
             await self._ready()
         return await self._execute(call, options or _DEFAULT)
 
+    async def stream(self, call: ToolCall, options: CallOptions | None,
+                     max_buffered: int) -> AsyncIterator[object]:
+        """One call's chunks as its body yields them, then its `ToolResult` (the form behind `Deployment.stream`)."""
+        if not self._started:
+            await self._ready()
+        opts = options or _DEFAULT
+        async with self._gate:
+            async for item in self._toolbox.stream(call, timeout_s=opts.timeout_s, dry_run=opts.dry_run,
+                                                   max_buffered=max_buffered):
+                yield item
+
     async def call(self, packed: PackedCall, options: CallOptions | None = None) -> PackedResult:
         """`execute` with the call and result as tuples (the handle's own path: cheaper to pickle)."""
         if not self._started:
