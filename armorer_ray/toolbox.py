@@ -18,12 +18,13 @@ from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError
 from armorer_ray.events import EventHub, Listener
 from armorer_ray.executors import Executor, LocalExecutor
-from armorer_ray.identity import ToolId, compare_versions, parse_tool_id
+from armorer_ray.identity import ToolId
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
 from armorer_ray.pipeline import Pipeline, validation_error
 from armorer_ray.policy import CallerLike, RiskPolicy, as_policies, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
+from armorer_ray.resolution import Resolver
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.tools import Tool
@@ -129,6 +130,7 @@ class Toolbox:
         self._user_policies = as_policies(policy)
         self._policies = ((self.risk,) if self.risk.restricts else ()) + self._user_policies
         self._visibility = visibility_rules(self._user_policies)
+        self._resolver = Resolver(self._visibility)
         self.middleware = tuple(middleware)
         self.context: Mapping[str, Any] = dict(context or {})
         self.budget = budget
@@ -227,41 +229,25 @@ class Toolbox:
             >>> Toolbox([v2, v1]).get_tool("default:echo").version
             '1.2.0'
         """
-        shown = self._shown_to(caller) if self._visibility else None
-        entry = self._entries.get(name_or_id)
-        if entry is None:
-            alias = self._aliases.get(name_or_id)
-            entry = self._entries[alias] if alias is not None else None
-        if entry is not None:
-            return entry.tool if shown is None or shown(entry.tool) else None
-        ids = self._by_name.get(name_or_id)
-        if ids and shown is not None:
-            ids = [i for i in ids if shown(self._entries[i].tool)]
-        if ids:
-            return self._entries[ids[-1]].tool
-        if ":" in name_or_id:
-            try:
-                identity = parse_tool_id(name_or_id)
-            except ConfigError:
-                return None
-            if identity.version is None:
-                candidates = [self._entries[i].tool for i in self._by_name.get(identity.name, ())
-                              if self._entries[i].tool.namespace == identity.namespace
-                              and (shown is None or shown(self._entries[i].tool))]
-                # A version-less id prefers versions that are not deprecated, like a package resolver.
-                current = [t for t in candidates if not (t.lifecycle and t.lifecycle.deprecated)]
-                candidates = current or candidates
-                if candidates:
-                    best = candidates[0]
-                    for candidate in candidates[1:]:
-                        if compare_versions(candidate.version or "", best.version or "") >= 0:
-                            best = candidate
-                    return best
-        return None
+        return self._resolution().resolve(name_or_id, caller)
 
-    def tools(self) -> list[Tool]:
-        """Registered tools in registration order."""
-        return [entry.tool for entry in self._entries.values()]
+    def _resolution(self) -> Resolver:
+        # Indexes are rebuilt lazily after a registry change; every lookup and listing reads them (O(1) a name).
+        resolver = self._resolver
+        if resolver.version != self._version:
+            resolver.refresh(self._version, list(self._entries), {i: e.tool for i, e in self._entries.items()},
+                             {n: tuple(ids) for n, ids in self._by_name.items()}, dict(self._aliases))
+        return resolver
+
+    def tools(self, *, caller: CallerLike | None = None) -> list[Tool]:
+        """Registered tools in registration order; with ``caller``, only those its visibility rules show it.
+
+        Every listing made for a caller (tenant views, the search tool, not-found errors, exports) goes through
+        this one rule, so none of them can show a tool a call by that caller could not resolve.
+        """
+        if caller is None:
+            return [entry.tool for entry in self._entries.values()]
+        return list(self._resolution().tools(caller))
 
     def is_visible(self, tool: Tool, caller: CallerLike) -> bool:
         """Whether every visibility rule of the toolbox shows ``tool`` to ``caller`` (True when there are none).
@@ -284,11 +270,6 @@ class Toolbox:
             'not_found'
         """
         return all(rule(tool, caller) for rule in self._visibility)
-
-    def _shown_to(self, caller: CallerLike | None) -> Callable[[Tool], bool] | None:
-        if caller is None or not self._visibility:
-            return None
-        return lambda tool: self.is_visible(tool, caller)
 
     def aliases(self, tool_id: str) -> tuple[str, ...]:
         """Aliases registered for a tool id."""
@@ -565,9 +546,7 @@ class Toolbox:
             if hub.wants("not-found"):
                 hub.emit("not-found", {"call": call})
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
-            shown = self._shown_to(call)
-            names = self._by_name if shown is None else {t.name for t in self.tools() if shown(t)}
-            known = ", ".join(sorted(names)[:20])
+            known = self._resolution().listing(call)
             error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
             return ToolResult.failure(call.id, call.name, error)
         approval: Approval | None = options.get("approval")

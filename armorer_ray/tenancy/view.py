@@ -61,11 +61,16 @@ class TenantView:
     def __repr__(self) -> str:
         return f"TenantView({self.inner.name!r}, tenant_id={self.tenant_id!r})"
 
+    @property
+    def name(self) -> str:
+        """The toolbox's name (what `create_mcp_server` and the UI label a view with)."""
+        return self.inner.name
+
     # -- listings: all of them go through tools() ------------------------------------------------------
 
     def tools(self) -> list[Tool]:
         """The tools this tenant may see, in registration order."""
-        return [found for found in self.inner.tools() if self.inner.is_visible(found, self.caller)]
+        return self.inner.tools(caller=self.caller)
 
     def get_tool(self, name_or_id: str) -> Tool | None:
         """Resolve a name as the toolbox does for this tenant's calls (None for a hidden tool)."""
