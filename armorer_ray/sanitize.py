@@ -2,15 +2,19 @@
 
 - `ConfinePaths` denies a call whose path arguments resolve outside a root directory, following ``..`` and
   symbolic links the way the operating system will when the body opens the path;
-- `ArgumentLimits` denies a call whose arguments, as sent, are too large or too deeply nested.
+- `ArgumentLimits` denies a call whose arguments, as sent, are too large or too deeply nested;
+- `ArgumentBounds` caps what a call may cost *before* anything parses or validates it: every toolbox checks
+  the raw arguments against one (`DEFAULT_BOUNDS` unless its policies include another), without recursion.
 
-Both are policies (``before_execute``), so a refused call ends as a ``permission`` error coded ``POLICY_DENIED``
-with the reason, never reaches middleware, and costs no rate-limit token.
+The first two are policies (``before_execute``), so a refused call ends as a ``permission`` error coded
+``POLICY_DENIED`` with the reason, never reaches middleware, and costs no rate-limit token. A call over its
+toolbox's `ArgumentBounds` ends as a ``validation`` error coded ``ARGUMENTS_TOO_LARGE`` as soon as it is resolved.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +23,7 @@ from typing import Any
 from armorer_ray.errors import ConfigError
 from armorer_ray.policy import Decision, PolicyContext
 
-__all__ = ["ArgumentLimits", "ConfinePaths", "json_depth"]
+__all__ = ["DEFAULT_BOUNDS", "ArgumentBounds", "ArgumentLimits", "ConfinePaths", "bounds_of", "json_depth"]
 
 
 @dataclass(frozen=True)
@@ -185,3 +189,111 @@ def json_depth(value: object, stop_after: int | None = None) -> int:
                 return stop_after + 1
         stack.extend((child, level) for child in children)
     return deepest
+
+
+@dataclass(frozen=True)
+class ArgumentBounds:
+    """What a call's raw arguments may cost before they are parsed or validated: size, depth and item count.
+
+    Every toolbox checks each call against its bounds right after resolving the tool and before validation,
+    walking the value with an explicit stack (no recursion), so a hostile value costs at most the walk up to the
+    first bound it breaks. Argument text (JSON as OpenAI sends it) longer than ``max_chars`` is refused before it
+    is parsed. Put an instance among a toolbox's policies to change the bounds; without one the toolbox uses
+    `DEFAULT_BOUNDS`. None lifts a bound (not advised: values nested a thousand deep crash recursive code such
+    as digests and JSON encoders, and a million keys stall the event loop for seconds during validation).
+
+    Args:
+        max_depth: Deepest nesting of objects and arrays (``{"a": [1]}`` is 2 deep).
+        max_items: Most object entries plus array items, counted over the whole value.
+        max_chars: Most characters of text: every string and key (bytes count by length) plus 8 per other
+            scalar; for argument text, its length.
+
+    Raises:
+        ConfigError: for a bound that is not a positive integer.
+
+    Example:
+        >>> from armorer_ray import Toolbox, ToolCall, tool
+        >>> @tool
+        ... def save(doc: dict) -> int:
+        ...     "Save a document."
+        ...     return len(doc)
+        >>> box = Toolbox([save], policy=ArgumentBounds(max_depth=3))
+        >>> box.execute_sync(ToolCall(name="save", arguments={"doc": {"a": 1}})).result
+        1
+        >>> error = box.execute_sync(ToolCall(name="save", arguments={"doc": {"a": [[1]]}})).error
+        >>> error.category, error.code, error.message
+        ('validation', 'ARGUMENTS_TOO_LARGE', 'Arguments are nested more than 3 levels deep, the most allowed')
+    """
+
+    max_depth: int | None = 64
+    max_items: int | None = 100_000
+    max_chars: int | None = 8 * 2**20
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "max_items", "max_chars"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+                raise ConfigError(f"ArgumentBounds {name} must be a positive integer, got {value!r}")
+
+    def check(self, arguments: object) -> str | None:
+        """Why ``arguments`` break a bound, or None when they fit (never raises, never recurses).
+
+        Example:
+            >>> ArgumentBounds(max_items=2).check({"a": [1, 2]}), ArgumentBounds().check('{"a": 1}')
+            ('Arguments hold more than 2 items, the most allowed', None)
+        """
+        if isinstance(arguments, str | bytes | bytearray):
+            if self.max_chars is not None and len(arguments) > self.max_chars:
+                return f"Arguments are {len(arguments)} characters of text; at most {self.max_chars} are allowed"
+            return None
+        max_depth = self.max_depth if self.max_depth is not None else math.inf
+        max_items = self.max_items if self.max_items is not None else math.inf
+        max_chars = self.max_chars if self.max_chars is not None else math.inf
+        items = chars = 0
+        stack: list[tuple[object, int]] = [(arguments, 0)]
+        while stack:
+            value, level = stack.pop()
+            if isinstance(value, dict):
+                children: Collection[object] = value.values()
+                keys = value.keys()
+            elif isinstance(value, list | tuple | set | frozenset):
+                children, keys = value, ()
+            else:
+                chars += len(value) if isinstance(value, str | bytes | bytearray) else 8
+                if chars > max_chars:
+                    return f"Arguments hold more than {self.max_chars} characters, the most allowed"
+                continue
+            level += 1
+            if level > max_depth:
+                return f"Arguments are nested more than {self.max_depth} levels deep, the most allowed"
+            items += len(children)
+            if items > max_items:
+                return f"Arguments hold more than {self.max_items} items, the most allowed"
+            for key in keys:
+                chars += len(key) if isinstance(key, str) else 8
+            stack.extend((child, level) for child in children)
+        if chars > max_chars:
+            return f"Arguments hold more than {self.max_chars} characters, the most allowed"
+        return None
+
+    def before_execute(self, ctx: PolicyContext) -> Decision | None:
+        """As a tool's own policy: deny a call over the bounds (the toolbox checks its own before validation)."""
+        reason = self.check(ctx.call.arguments)
+        return Decision.deny(reason) if reason is not None else None
+
+
+DEFAULT_BOUNDS = ArgumentBounds()
+"""The bounds a toolbox applies when none of its policies is an `ArgumentBounds`: 64 levels, 100,000 items,
+8 Mi characters. A model's tool call is rarely over a few kilobytes; these leave room for programmatic calls
+(workflow nodes passing data along) while keeping the worst call's validation well under a second."""
+
+
+def bounds_of(policies: Collection[object]) -> ArgumentBounds:
+    """The `ArgumentBounds` among ``policies`` (the last one given), else `DEFAULT_BOUNDS`.
+
+    Example:
+        >>> bounds_of([]) is DEFAULT_BOUNDS, bounds_of([ArgumentBounds(max_depth=8)]).max_depth
+        (True, 8)
+    """
+    found = [policy for policy in policies if isinstance(policy, ArgumentBounds)]
+    return found[-1] if found else DEFAULT_BOUNDS

@@ -15,7 +15,7 @@ from armorer_ray._sync import run_sync
 from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
-from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError
+from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError, classify_exception
 from armorer_ray.events import EventHub, Listener
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.identity import ToolId
@@ -25,6 +25,7 @@ from armorer_ray.pipeline import Pipeline, validation_error
 from armorer_ray.policy import CallerLike, RiskPolicy, as_policies, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.resolution import Resolver
+from armorer_ray.sanitize import bounds_of
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.tools import Tool
@@ -131,6 +132,10 @@ class Toolbox:
         self._policies = ((self.risk,) if self.risk.restricts else ()) + self._user_policies
         self._visibility = visibility_rules(self._user_policies)
         self._resolver = Resolver(self._visibility)
+        self._bounds = bounds_of(self._user_policies)  # raw-argument cost caps, checked before validation
+        # Policies with after_refusal(call, result) hear of calls that end before the pipeline (AuditLog).
+        self._refusal_hooks = tuple(hook for hook in (getattr(p, "after_refusal", None) for p in self._user_policies)
+                                    if callable(hook))
         self.middleware = tuple(middleware)
         self.context: Mapping[str, Any] = dict(context or {})
         self.budget = budget
@@ -534,6 +539,20 @@ class Toolbox:
 
     async def _execute_one(self, item: CallInput, options: Mapping[str, Any]) -> ToolResult:
         try:
+            return await self._admit(item, options)
+        except Exception as exc:  # a failed call returns a result, whatever broke: a batch's other results survive
+            raw_id = item.id if isinstance(item, ToolCall) else item.get("id") if isinstance(item, Mapping) else None
+            raw_name = item.name if isinstance(item, ToolCall) else (
+                item.get("name") if isinstance(item, Mapping) else None)
+            return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""), classify_exception(exc))
+
+    async def _admit(self, item: CallInput, options: Mapping[str, Any]) -> ToolResult:
+        too_large = None
+        if isinstance(item, Mapping) and isinstance(item.get("arguments"), str | bytes):
+            too_large = self._bounds.check(item["arguments"])  # refused unparsed: text past the bound
+            if too_large is not None:
+                item = {**item, "arguments": {}}
+        try:
             call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
         except ValidationError as exc:
             raw_id = item.get("id") if isinstance(item, Mapping) else None
@@ -548,10 +567,15 @@ class Toolbox:
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
             known = self._resolution().listing(call)
             error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
-            return ToolResult.failure(call.id, call.name, error)
+            return await self._refused(call, ToolResult.failure(call.id, call.name, error))
+        if too_large is None:
+            too_large = self._bounds.check(call.arguments)  # iterative: no recursion on hostile nesting
+        if too_large is not None:
+            error = ToolError.of("validation", too_large, code="ARGUMENTS_TOO_LARGE")
+            return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id))
         approval: Approval | None = options.get("approval")
         if approval is not None and not approval.granted:
-            return _rejected(call, found, approval.reason)
+            return await self._refused(call, _rejected(call, found, approval.reason))
         if hub.wants("call"):
             hub.emit("call", {"tool": found, "call": call})
         if found.lifecycle is not None and found.lifecycle.deprecated and hub.wants("log"):
@@ -567,7 +591,7 @@ class Toolbox:
                                                                           code="BUDGET_EXCEEDED"), tool_id=found.id)
             if hub.wants("error"):
                 hub.emit("error", {"tool": found, "call": call, "result": result})
-            return result
+            return await self._refused(call, result)
         self._in_flight += 1
         try:
             return await self._pipeline.run(found, call, options["timeout_s"], options["signal"],
@@ -578,6 +602,17 @@ class Toolbox:
                 if not self._idle_waiter.done():
                     self._idle_waiter.set_result(None)
                 self._idle_waiter = None
+
+    async def _refused(self, call: ToolCall, result: ToolResult) -> ToolResult:
+        # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call.
+        for hook in self._refusal_hooks:
+            try:
+                await hook(call, result)
+            except Exception as exc:
+                if self.events.wants("log"):
+                    self.events.emit("log", {"level": "warn", "message": "policy after_refusal failed",
+                                             "data": exc, "call": call})
+        return result
 
     def _charge_budget(self) -> str | None:
         budget = self.budget
