@@ -255,7 +255,7 @@ class ArgumentBounds:
             value, level = stack.pop()
             if isinstance(value, dict):
                 children: Collection[object] = value.values()
-                keys = value.keys()
+                keys: Collection[object] = value.keys()
             elif isinstance(value, list | tuple | set | frozenset):
                 children, keys = value, ()
             else:

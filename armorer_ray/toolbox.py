@@ -25,8 +25,8 @@ from armorer_ray.pipeline import Pipeline, validation_error
 from armorer_ray.policy import CallerLike, RiskPolicy, as_policies, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
 from armorer_ray.resolution import Resolver
-from armorer_ray.sanitize import bounds_of
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
+from armorer_ray.sanitize import bounds_of
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.tools import Tool
 
