@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 from pydantic import BaseModel, ConfigDict, JsonValue, NonNegativeFloat, PositiveInt, ValidationError
 
 from armorer_ray._sync import run_sync
-from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
+from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook, owns_pause
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError, classify_exception
@@ -628,7 +628,8 @@ class Toolbox:
     # -- approvals -------------------------------------------------------------------------------------
 
     async def resume(self, token: str, *, approved: bool = True, input: JsonValue = None,
-                     by: str | None = None, reason: str | None = None) -> ToolResult:
+                     by: str | None = None, reason: str | None = None,
+                     caller: CallerLike | None = None) -> ToolResult:
         """Resume a call paused for approval or input; the paused call runs at most once.
 
         Args:
@@ -637,12 +638,15 @@ class Toolbox:
             input: What a ``needs_input`` pause asked for; policies and the body see it as ``ctx.approval.input``.
             by: Who approved, for audit.
             reason: Why it was rejected.
+            caller: Who resumes. A token is bound to the tenant (and the user, when the call had one) whose call
+                paused: resuming a call that had a tenant or user needs a ``caller`` with the same ids (a
+                `TenantView` passes its own), and any other caller gets the answer an unknown token gets.
 
         Returns:
             The result of the resumed call.
 
         Raises:
-            Conflict: when the token is unknown or was already used.
+            Conflict: when the token is unknown, was already used, or belongs to another tenant or user.
 
         Example:
             >>> from armorer_ray import tool, Decision
@@ -659,6 +663,9 @@ class Toolbox:
             'sent 500'
         """
         paused = await self.approvals.take(token)
+        if paused is not None and not owns_pause(paused.call, caller):
+            await self.approvals.put(token, paused)  # put back for its owner; the answer is that of a bad token
+            paused = None
         if paused is None:
             raise Conflict(f"resume token {token[:8]}... is unknown or was already used", code="RESUME_TOKEN_INVALID")
         found = self.get_tool(paused.tool_id)

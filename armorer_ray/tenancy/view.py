@@ -155,6 +155,18 @@ class TenantView:
         """Blocking form of `execute`; refuses inside a running event loop."""
         return run_sync(self.execute(calls, **options), "view.execute")
 
+    async def resume(self, token: str, **options: Any) -> Any:
+        """`Toolbox.resume` as this tenant: only calls this tenant paused resume (others: an invalid token).
+
+        Raises:
+            Conflict: for an unknown, used, or other tenant's token.
+        """
+        return await self.inner.resume(token, caller=self.caller, **options)
+
+    def resume_sync(self, token: str, **options: Any) -> Any:
+        """Blocking form of `resume`."""
+        return run_sync(self.resume(token, **options), "view.resume")
+
     def stream(self, call: CallInput, /, **options: Any) -> AsyncGenerator[object, None]:
         """`Toolbox.stream` made as this tenant: the chunks, then the `ToolResult`."""
         return self.inner.stream(self._own(call), **options)
