@@ -11,8 +11,8 @@ What crosses the process boundary:
   its validated keyword arguments, and for tools that take a `CallContext`, a copy of the call, the context values,
   the approval and the attempt. The toolbox, its resource pools and the event hub stay behind: a body in the sandbox
   sees ``ctx.toolbox`` as None, no ``ctx.resources``, and its events go nowhere;
-- back, one reply: the return value (pickled, or JSON with ``results="json"``), or the `ToolError` of what the
-  body raised, always as JSON. A generator body's chunks are collected in the worker and replayed here at the end.
+- back, one reply: the return value (JSON by default; pickled with the ``results="pickle"`` opt-in), or the
+  `ToolError` of what the body raised, always as JSON. A generator body's chunks are collected in the worker and replayed here at the end.
 
 The limits are POSIX rlimits set in the worker before the body runs, plus a kill from this side:
 
@@ -23,7 +23,11 @@ wall_s   SIGKILL from here when the reply is late             timeout, ``SANDBOX
 cpu_s    ``RLIMIT_CPU`` (whole seconds): SIGXCPU, then SIGKILL  timeout, ``SANDBOX_CPU_TIME``
 memory   ``RLIMIT_AS``: allocations fail, MemoryError          internal, ``SANDBOX_MEMORY``
 output   size of the encoded reply, checked on both sides      internal, ``SANDBOX_OUTPUT_SIZE``
+procs    ``RLIMIT_NPROC`` under the call's own uid (root only)  ``fork`` fails in the body
 ======== ==================================================== ============================================
+
+The worker also leads its own session, runs under a uid of its own when the parent is root, sees only the
+environment it is given, and has its descendants killed at every end of the call: see `sandbox_boundary`.
 
 A call's own deadline and abort signal kill the worker too (the pipeline cancels the run; the kill follows at
 once). This is process isolation plus rlimits, not a container or a VM: see docs/sandbox.md for what it does not

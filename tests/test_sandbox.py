@@ -328,7 +328,7 @@ async def test_json_results_never_unpickle_what_the_worker_sends(tmp_path: Path)
     assert error is not None and error.code == "SANDBOX_CRASHED" and "could not be read" in error.message
     assert not marker.exists()
     # The documented danger of the pickle opt-in: a pickled reply runs code here when it is loaded.
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="run code in this process"):
         box = Toolbox([bodies.forge_reply], executor=SandboxExecutor(results="pickle"))
     try:
         await box.execute(call)
