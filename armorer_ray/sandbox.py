@@ -12,7 +12,8 @@ What crosses the process boundary:
   the approval and the attempt. The toolbox, its resource pools and the event hub stay behind: a body in the sandbox
   sees ``ctx.toolbox`` as None, no ``ctx.resources``, and its events go nowhere;
 - back, one reply: the return value (JSON by default; pickled with the ``results="pickle"`` opt-in), or the
-  `ToolError` of what the body raised, always as JSON. A generator body's chunks are collected in the worker and replayed here at the end.
+  `ToolError` of what the body raised, always as JSON. A generator body's chunks are collected in the worker and
+  replayed here at the end.
 
 The limits are POSIX rlimits set in the worker before the body runs, plus a kill from this side:
 

@@ -592,10 +592,13 @@ class Toolbox:
             if hub.wants("error"):
                 hub.emit("error", {"tool": found, "call": call, "result": result})
             return await self._refused(call, result)
+        signal = options["signal"]
+        pre_aborted = signal is not None and signal.aborted  # the pipeline ends it at once, before any layer
         self._in_flight += 1
         try:
-            return await self._pipeline.run(found, call, options["timeout_s"], options["signal"],
-                                            options["dry_run"], approval, options.get("on_chunk"))
+            result = await self._pipeline.run(found, call, options["timeout_s"], signal, options["dry_run"],
+                                              approval, options.get("on_chunk"))
+            return await self._refused(call, result) if pre_aborted else result
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle_waiter is not None:

@@ -8,7 +8,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from armorer_ray import Approval, AuditLog, Budget, ConfinePaths, Decision, PolicyHooks, Toolbox, ToolCall, tool
+from armorer_ray import (
+    AbortController,
+    Approval,
+    AuditLog,
+    Budget,
+    ConfinePaths,
+    Decision,
+    PolicyHooks,
+    Toolbox,
+    ToolCall,
+    tool,
+)
 from armorer_ray.middleware.audit import verify
 from armorer_ray.middleware.audit_chain import link_hash
 from armorer_ray.sanitize import ArgumentBounds
@@ -57,7 +68,7 @@ async def _records(store: MemoryStore) -> list[Any]:
 
 def test_every_call_that_reaches_resolution_gets_exactly_one_record() -> None:
     async def scenario() -> tuple[list[Any], AuditLog]:
-        box, audit, store = _audited(budget=Budget(max_calls=6), policy=[ArgumentBounds(max_depth=4)])
+        box, audit, store = _audited(budget=Budget(max_calls=7), policy=[ArgumentBounds(max_depth=4)])
         calls = [
             ToolCall(id="ok", name="transfer", arguments={"amount": 5, "to": "bob"}),
             ToolCall(id="invalid", name="transfer", arguments={"amount": "lots"}),
@@ -77,13 +88,17 @@ def test_every_call_that_reaches_resolution_gets_exactly_one_record() -> None:
         await asyncio.gather(task, return_exceptions=True)
         await box.execute(ToolCall(id="rejected", name="transfer", arguments={"amount": 1, "to": "b"}),
                           approval=Approval(False, reason="no"))
+        aborted = AbortController()
+        aborted.abort("gone")
+        await box.execute(ToolCall(id="pre-aborted", name="transfer", arguments={"amount": 1, "to": "b"}),
+                          signal=aborted.signal)
         await box.execute(ToolCall(id="over-budget", name="transfer", arguments={"amount": 1, "to": "b"}))
         return await _records(store), audit
 
     records, audit = asyncio.run(scenario())
     counts = Counter(r["call_id"] for r in records)
     expected = {"ok", "invalid", "denied", "paused", "missing", "too-deep", "timeout", "cancelled", "rejected",
-                "over-budget"}
+                "over-budget", "pre-aborted"}
     assert counts == dict.fromkeys(expected, 1), counts
     by_id = {r["call_id"]: r for r in records}
     assert by_id["invalid"]["error_category"] == "validation"

@@ -12,6 +12,8 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from armorer_ray import Toolbox, ToolCall, tool
 from armorer_ray.adapters import openai
@@ -108,3 +110,33 @@ def test_bounds_are_configurable_and_checked_without_recursion() -> None:
     cyclic: list[object] = []
     cyclic.append(cyclic)
     assert ArgumentBounds(max_depth=None).check(cyclic) is not None  # items bound a cycle
+
+
+# -- property: the iterative check agrees with a plain recursive definition of the bounds ---------------------------
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                  max_size=4),
+                     max_leaves=30)
+
+
+def _reference(value: object, level: int = 0) -> tuple[int, int, int]:
+    """(depth, items, characters) by recursion: the definition `ArgumentBounds` documents."""
+    if isinstance(value, dict):
+        parts = [_reference(v, level + 1) for v in value.values()]
+        keys = sum(len(k) for k in value)
+        return (max([level + 1, *(p[0] for p in parts)]), len(value) + sum(p[1] for p in parts),
+                keys + sum(p[2] for p in parts))
+    if isinstance(value, list):
+        parts = [_reference(v, level + 1) for v in value]
+        return max([level + 1, *(p[0] for p in parts)]), len(value) + sum(p[1] for p in parts), sum(p[2] for p in parts)
+    return level, 0, len(value) if isinstance(value, str) else 8
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json, st.integers(1, 6), st.integers(1, 40), st.integers(1, 200))
+def test_bounds_refuse_exactly_the_values_over_them(value: object, depth: int, items: int, chars: int) -> None:
+    real_depth, real_items, real_chars = _reference(value)
+    fits = real_depth <= depth and real_items <= items and real_chars <= chars
+    verdict = ArgumentBounds(max_depth=depth, max_items=items, max_chars=chars).check(value)
+    assert (verdict is None) == fits, (verdict, real_depth, real_items, real_chars)
