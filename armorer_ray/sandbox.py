@@ -74,7 +74,9 @@ from armorer_ray.sandbox_boundary import (
     DEFAULT_ENV,
     Boundary,
     UidPool,
+    become_subreaper,
     enter,
+    kill_descendants,
     kill_group,
     kill_same_uid,
     protect_parent_memory,
@@ -415,6 +417,7 @@ def _serve_one(conn: Connection) -> None:
     """A worker process: wait for one job, run it under its limits, send one reply, exit."""
     with contextlib.suppress(OSError):
         os.setsid()  # a session and process group of its own: killed as one, apart from the parent's
+    become_subreaper()  # orphans of the body (setsid, double fork) come back to us, to be killed before the reply
     try:
         data = conn.recv_bytes()
     except (EOFError, OSError):
@@ -423,8 +426,9 @@ def _serve_one(conn: Connection) -> None:
         reply = _run_job(data)
     except BaseException as exc:
         reply = _error_reply(exc, None)
+    kill_descendants()  # every descendant, adopted escapers included, is gone before the reply is
     if os.getuid() != 0 and _OWN_UID[0]:
-        kill_same_uid()  # every descendant, whatever group it moved to, is gone before the reply is
+        kill_same_uid()  # and every process of the call's uid (a descendant that escaped even the subreaper)
     with contextlib.suppress(OSError):
         conn.send_bytes(reply)
     # Exit now: threads or atexit hooks the body left behind must not keep the process (and its memory) alive.

@@ -17,8 +17,9 @@ and cleans up after it. In the worker, before the body runs (`enter`):
 After the call (`reap`): every process still running under the call's uid is killed (``kill(-1, SIGKILL)`` from
 a process that has that uid, which reaches exactly those), whatever session or group it moved to; the worker does
 it itself before replying, and the parent does it from a fresh process when the worker was killed (deadline,
-cancellation). Without a uid of its own (a parent that is not root) the parent kills the process group, and a
-descendant that called ``setsid`` escapes it: see docs/sandbox.md.
+cancellation). The worker is also a child subreaper: descendants orphaned by a double fork or a ``setsid`` are
+reparented to it, and it kills them all before replying, uid or not. Without a uid of its own (a parent that is
+not root), a descendant that called ``setsid`` escapes the process-group kill at a deadline: see docs/sandbox.md.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Boundary", "UidPool", "enter", "protect_parent_memory", "reap_uid"]
+__all__ = ["Boundary", "UidPool", "become_subreaper", "enter", "kill_descendants", "protect_parent_memory",
+           "reap_uid"]
 
 _PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
 
 DEFAULT_ENV: Mapping[str, str] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -87,6 +90,44 @@ def enter(boundary: Boundary) -> None:
         os.setgroups([])
         os.setresgid(boundary.uid, boundary.uid, boundary.uid)
         os.setresuid(boundary.uid, boundary.uid, boundary.uid)
+
+
+def become_subreaper() -> bool:
+    """In the worker: adopt orphaned descendants (a double fork, a ``setsid``), so `kill_descendants` finds them."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def kill_descendants(rounds: int = 50) -> None:
+    """In the worker (a subreaper), before replying: SIGKILL every descendant, reparented escapers included.
+
+    Children are read from ``/proc/self/task/*/children``; killed ones are reaped, and orphans they leave are
+    reparented to us and found by the next round.
+    """
+    for _ in range(rounds):
+        found = _children()
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in found:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as handle:
+                pids.extend(int(pid) for pid in handle.read().split())
+        except (OSError, ValueError):
+            continue
+    return pids
 
 
 def kill_same_uid() -> None:

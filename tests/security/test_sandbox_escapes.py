@@ -69,9 +69,11 @@ def test_a_forked_child_dies_with_the_deadline_and_holds_no_pipe(shared_tmp_path
     assert not (shared_tmp_path / "child-survived").exists()
 
 
-@needs_root
-def test_a_child_that_left_the_group_is_killed_when_the_body_returns(shared_tmp_path: Path) -> None:
-    box = Toolbox([attacks.fork_and_return], executor=SandboxExecutor(SandboxLimits(wall_s=60)))
+@pytest.mark.parametrize("separate_uid", [False, pytest.param(True, marks=needs_root)])
+def test_a_child_that_left_the_group_is_killed_when_the_body_returns(shared_tmp_path: Path,
+                                                                     separate_uid: bool) -> None:
+    box = Toolbox([attacks.fork_and_return],
+                  executor=SandboxExecutor(SandboxLimits(wall_s=60), separate_uid=separate_uid))
     result = _run(box, "fork_and_return", marker_dir=str(shared_tmp_path))
     assert result.result == "returned"  # type: ignore[attr-defined]
     assert _wait_gone(int((shared_tmp_path / "child.pid").read_text()))
