@@ -407,8 +407,10 @@ class ArgumentBounds:
         """Why ``arguments`` break a bound, or None when they fit (never raises, never recurses).
 
         Example:
-            >>> ArgumentBounds(max_items=2).check({"a": [1, 2]}), ArgumentBounds().check('{"a": 1}')
-            ('Arguments hold more than 2 items, the most allowed', None)
+            >>> ArgumentBounds(max_items=2).check({"a": [1, 2]})
+            'Arguments hold more than 2 items, the most allowed (a toolbox that moves bulk data raises ...)'
+            >>> ArgumentBounds().check('{"a": 1}') is None
+            True
         """
         if isinstance(arguments, str | bytes | bytearray):
             if self.max_chars is not None and len(arguments) > self.max_chars:
@@ -436,7 +438,8 @@ class ArgumentBounds:
                 return f"Arguments are nested more than {self.max_depth} levels deep, the most allowed"
             items += len(children)
             if items > max_items:
-                return f"Arguments hold more than {self.max_items} items, the most allowed"
+                return (f"Arguments hold more than {self.max_items} items, the most allowed (a toolbox that "
+                        f"moves bulk data raises ArgumentBounds.max_items)")
             for key in keys:
                 chars += len(key) if isinstance(key, str) else 8
             stack.extend((child, level) for child in children)
