@@ -111,6 +111,8 @@ class SandboxLimits:
         processes: Most processes the body may have at once, itself included (``RLIMIT_NPROC``). Enforced only
             where each call runs under a uid of its own (a root parent; see `SandboxExecutor`): the kernel counts
             processes per uid and ignores the limit for root.
+        file_bytes: Largest file the body may write (``RLIMIT_FSIZE``): a write past it fails with ``OSError``
+            (EFBIG), in ``/dev/shm`` and ``/tmp`` as anywhere. It bounds each file, not how many there are.
 
     Raises:
         ConfigError: for a limit that is not a positive number (whole for bytes), or a CPU limit under one second.
@@ -129,13 +131,14 @@ class SandboxLimits:
     memory_bytes: int | None = None
     output_bytes: int | None = None
     processes: int | None = 64
+    file_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.wall_s is not None and not (_is_number(self.wall_s) and 0 < self.wall_s < math.inf):
             raise ConfigError(f"SandboxLimits wall_s must be a positive number, got {self.wall_s!r}")
         if self.cpu_s is not None and not (_is_number(self.cpu_s) and 1 <= self.cpu_s < math.inf):
             raise ConfigError(f"SandboxLimits cpu_s must be a number >= 1 (whole seconds), got {self.cpu_s!r}")
-        for name in ("memory_bytes", "output_bytes", "processes"):
+        for name in ("memory_bytes", "output_bytes", "processes", "file_bytes"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
                 raise ConfigError(f"SandboxLimits {name} must be a positive integer, got {value!r}")
@@ -527,6 +530,9 @@ def _apply_limits(limits: SandboxLimits) -> None:
         # SIGXCPU at the soft limit ends the process; the hard limit (SIGKILL) one second on catches a body
         # that handles SIGXCPU. Hard limits cannot be raised again by the body.
         resource.setrlimit(resource.RLIMIT_CPU, (soft, _capped(soft + 1, resource.RLIMIT_CPU)))
+    if limits.file_bytes is not None:
+        cap = _capped(limits.file_bytes, resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))  # Python ignores SIGXFSZ: the write raises EFBIG
     if limits.memory_bytes is not None:
         cap = _capped(_address_space() + limits.memory_bytes, resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

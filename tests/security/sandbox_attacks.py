@@ -94,3 +94,19 @@ def ignore_sigxcpu() -> str:
     signal.signal(signal.SIGXCPU, lambda *_: None)
     while True:
         pass
+
+
+@tool
+def fill_shared_memory(megabytes: int) -> int:
+    """Write a file of the given size to /dev/shm (or /tmp), then remove it."""
+    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"armorer-fill-{os.getpid()}"
+    written = 0
+    try:
+        with open(target, "wb") as handle:
+            for _ in range(megabytes):
+                handle.write(b"x" * 2**20)
+                handle.flush()
+                written += 1
+    finally:
+        target.unlink(missing_ok=True)
+    return written

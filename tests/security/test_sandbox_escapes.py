@@ -130,3 +130,10 @@ def test_secrets_in_the_environment_and_body_output_stay_out_of_reach() -> None:
     assert len(done.stderr) < 100_000 and len(done.stdout) < 100_000  # the 5 MB flood never reached us
     assert b"hunter2-api-key" not in done.stdout
     assert b'"flood": "flooded"' in done.stdout and b"GIVEN=explicitly" in done.stdout
+
+
+def test_a_file_past_file_bytes_cannot_be_written_even_in_shared_memory() -> None:
+    box = Toolbox([attacks.fill_shared_memory],
+                  executor=SandboxExecutor(SandboxLimits(wall_s=60, file_bytes=4 * 2**20)))
+    result = _run(box, "fill_shared_memory", megabytes=300)
+    assert result.error is not None and "too large" in result.error.message.lower()  # type: ignore[attr-defined]
