@@ -84,6 +84,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _warn_deprecated(tools: list[Tool]) -> None:
+    from armorer_ray.registry import deprecation_notice
+
+    for notice in filter(None, map(deprecation_notice, tools)):
+        errors.print(f"[yellow]warning:[/yellow] {escape(notice)}")
+
+
 @app.command("list")
 def list_tools(target: str, tag: list[str] = typer.Option([], help="Only tools with any of these tags."),
                text: str = typer.Option("", help="Rank by relevance to this text.")) -> None:
@@ -100,6 +107,7 @@ def list_tools(target: str, tag: list[str] = typer.Option([], help="Only tools w
                                               ("dangerous", t.is_dangerous)) if on)
         table.add_row(t.id, risk, ", ".join(t.tags), t.description.splitlines()[0])
     console.print(table)
+    _warn_deprecated(box.tools())
 
 
 @app.command()
@@ -111,6 +119,7 @@ def describe(target: str, tool: str) -> None:
         raise _fail(str(exc)) from exc
     if found is None:
         raise _fail(f"no tool {tool!r} in {target}")
+    _warn_deprecated([found])
     console.print_json(json.dumps({"summary": inspect_tool(found, "full").model_dump(by_alias=True),
                                    "definition": found.to_json()}, default=str))
 
