@@ -343,8 +343,9 @@ class Toolbox:
             self._lexical = (self._version, LexicalIndex(self.tools()))
         return self._lexical[1]
 
-    def query(self, query: ToolQuery | None = None, /, *, offset: int = 0, limit: int | None = None,
-              select: Select = "tool", **criteria: Any) -> list[Any]:
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Select = "tool", include_schema: bool = False,
+              **criteria: Any) -> list[Any]:
         """Tools matching criteria, ranked by BM25 when ``text`` is given (see `armorer_ray.query.query_tools`).
 
         Example:
@@ -354,9 +355,11 @@ class Toolbox:
             >>> box.query(tags_any=["X"], select="name")
             ['a']
         """
-        index = self.lexical_index() if (query and query.text) or criteria.get("text") else None
-        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select, index=index,
-                              **criteria)
+        spec = query if query is not None else criteria
+        text = spec.text if isinstance(spec, ToolQuery) else spec.get("text") if isinstance(spec, Mapping) else None
+        index = self.lexical_index() if isinstance(text, str) and text else None
+        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select,
+                              include_schema=include_schema, index=index, **criteria)
         if self.events.wants("query"):
             self.events.emit("query", {"query": query or criteria, "results": matches})
         return matches
