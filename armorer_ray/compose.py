@@ -135,10 +135,13 @@ async def _resolve(value: Any) -> Any:
 async def _run(ctx: CallContext, index: int, step: Tool, arguments: Mapping[str, Any]) -> ToolResult:
     outer = ctx.call
     call = Caller.of(outer).make_call(step.id, dict(arguments), id=f"{outer.id}/{index}")
+    # Steps inherit the composed call's deadline and, when the caller gave one, its abort signal (as the
+    # reference's wrappers forward `timeout` and `signal`), so a step's own ctx.timeout_s is the caller's.
+    signal = ctx.signal if ctx.state.get("external_signal") else None
     box = ctx.toolbox
     if box is not None and box.get_tool(step.id) is step:
-        return await box.execute(call, dry_run=ctx.dry_run)
-    return await step.execute(call, dry_run=ctx.dry_run)
+        return await box.execute(call, dry_run=ctx.dry_run, timeout_s=ctx.timeout_s, signal=signal)
+    return await step.execute(call, dry_run=ctx.dry_run, timeout_s=ctx.timeout_s, signal=signal)
 
 
 def _error_of(result: ToolResult) -> ToolError:

@@ -203,6 +203,11 @@ class Tool:
     def __init__(self, fn: Callable[..., Any] | str, **options: Unpack[ToolOptions]) -> None:
         self.options: ToolOptions = options
         self._body: Callable[..., Any] | str = fn
+        if not (callable(fn) or isinstance(fn, str)):
+            raise ConfigError(f"a tool body must be a function, a lazy loader or an import string, got "
+                              f"{type(fn).__name__}")
+        if "name" in options and not (isinstance(options["name"], str) and options["name"].strip()):
+            raise ConfigError(f"a tool name must be a non-empty string, got {options['name']!r}")
         name = options.get("name") or getattr(fn, "__name__", None)
         if not name or not isinstance(name, str) or name == "<lambda>":
             raise ConfigError("a tool needs a name: pass name=... (lambdas and import strings have none)")
