@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue, create_model
 
 from armorer_ray.cancellation import cancellation_message
 from armorer_ray.context import CallContext
-from armorer_ray.errors import Cancelled, ConfigError, ToolError, ToolFailure
+from armorer_ray.errors import Cancelled, ConfigError, ToolError, ToolExecutionError, ToolFailure
 from armorer_ray.results import Caller, ToolResult
 from armorer_ray.schema import model_from_fields
 from armorer_ray.tools import Tool, ToolOptions
@@ -164,7 +164,8 @@ async def _step(ctx: CallContext, index: int, step: Tool, arguments: Mapping[str
         ctx.emit("step-complete", {**base, "output": output})
         return output
     error = _error_of(result)
-    ctx.emit("step-error", {**base, "error": error})
+    # ``error`` is the step's ToolError; ``exception`` is an exception carrying it, as Armorer's step-error has.
+    ctx.emit("step-error", {**base, "error": error, "exception": ToolExecutionError(error, result)})
     raise PipelineError(index, step.name, error)
 
 

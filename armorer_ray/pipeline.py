@@ -211,7 +211,7 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": result.error, "dry_run": dry_run})
         if hub.wants("settled"):
-            hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            hub.emit("settled", _settled(tool, call, result, dry_run))
         if status != "cancelled" and pctx is not None and compiled.afters:
             await self._after(compiled, pctx, status, result)
         result = self._finished(tool, call, result, status)
@@ -246,7 +246,7 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
-                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+                hub.emit("settled", _settled(tool, call, result, dry_run))
             await self._after(compiled, pctx, "denied", result, reason=reason)
             return self._finished(tool, call, result, "denied")
         kind = "approval" if decision.status == "needs_approval" else "input"
@@ -410,10 +410,10 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
-                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+                hub.emit("settled", _settled(tool, call, result, dry_run))
             return self._finished(tool, call, result, status)
         if self.hub.wants("settled"):
-            self.hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            self.hub.emit("settled", _settled(tool, call, result, dry_run))
         return result
 
     def _finished(self, tool: Tool, call: ToolCall, result: ToolResult, status: str) -> ToolResult:
@@ -508,6 +508,12 @@ async def _collect(value: Any, ctx: CallContext) -> Any:
 async def _run_collecting(executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
     value = await executor.run(tool, kwargs, ctx)
     return await _collect(value, ctx) if isinstance(value, _STREAMS) else value
+
+
+def _settled(tool: Tool, call: ToolCall, result: ToolResult, dry_run: bool) -> dict[str, Any]:
+    # ``result`` is the ToolResult; ``value`` (the raw output) and ``error`` are what Armorer's settled carries.
+    return {"tool": tool, "call": call, "result": result, "value": result.result, "error": result.error,
+            "dry_run": dry_run}
 
 
 def own_signal_abort(signal: AbortSignal, reason: str) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from typing_extensions import Unpack
 
 from armorer_ray.errors import ConfigError, ToolExecutionError
+from armorer_ray.events import EventHub, Listener
 from armorer_ray.identity import DEFAULT_NAMESPACE, ToolId, ToolIdentity, format_tool_id
 from armorer_ray.json_values import assert_json_value, sorted_json
 from armorer_ray.results import ToolCall, ToolResult
@@ -169,6 +170,7 @@ class Tool:
     __slots__ = (
         "_body",
         "_context_param",
+        "_events",
         "_extra_allowed",
         "_field_names",
         "_id",
@@ -285,6 +287,7 @@ class Tool:
         self._is_async = _is_async_callable(fn)
         self._json_schema: dict[str, Any] | None = None
         self._solo: Toolbox | None = None
+        self._events: EventHub | None = None
 
     @staticmethod
     def _derive_risk(options: ToolOptions, metadata: Mapping[str, JsonValue]) -> ToolRisk:
@@ -403,6 +406,31 @@ class Tool:
         if output_schema is not None:
             out["outputSchema"] = output_schema
         return dict(sorted(out.items()))
+
+    @property
+    def events(self) -> EventHub:
+        """This tool's own event hub: the events of its calls, run alone or in any toolbox (made on first use)."""
+        if self._events is None:
+            self._events = EventHub(tool_hub=True)
+        return self._events
+
+    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]:
+        """Subscribe to the events of this tool's calls, as `Toolbox.on` does for a toolbox's.
+
+        Returns:
+            The unsubscribe function.
+
+        Example:
+            >>> @tool
+            ... def ping() -> str:
+            ...     "Reply pong."
+            ...     return "pong"
+            >>> seen = []
+            >>> stop = ping.on("settled", lambda event: seen.append(event.detail["value"]))
+            >>> _ = ping.execute_sync(); stop(); seen
+            ['pong']
+        """
+        return self.events.on(event_type, listener, once=once)
 
     def describe(self) -> str:
         """``**name**: description``, for prompts."""
