@@ -32,6 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import Approval, CallContext
+from armorer_ray.digests import wants_digest
 from armorer_ray.errors import ToolError, ToolFailure, classify_exception
 from armorer_ray.json_values import digest
 from armorer_ray.middleware.base import Next, chain
@@ -144,7 +145,8 @@ class Pipeline:
         hub = self.hub
         compiled = self.compiled(tool)
         clock = _StageClock(t0) if hub.subscribed("timings") else None
-        input_digest = digest(call.arguments) if (tool.digests or self.toolbox.digests) else None
+        input_digest = (digest(call.arguments) if (tool.digests or self.toolbox.digests)
+                        and wants_digest(tool.digests, self.toolbox.digests, "input") else None)
         if hub.wants("tool.started"):
             hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
                                       "started_at": started_at, "input_digest": input_digest, "dry_run": dry_run})
@@ -386,7 +388,8 @@ class Pipeline:
             call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="success", result=value,
             content=content, error=None, action=None, output_validation=output_validation, dry_run=ctx.dry_run,
             input_digest=None,
-            output_digest=digest(value) if (tool.digests or self.toolbox.digests) else None,
+            output_digest=digest(value) if (tool.digests or self.toolbox.digests)
+            and wants_digest(tool.digests, self.toolbox.digests, "output") else None,
             started_at=ctx.started_at, duration_ms=(time.time() - ctx.started_at) * 1000.0, compression=None,
             attempts=ctx.attempt,
         )

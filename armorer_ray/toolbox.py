@@ -15,6 +15,7 @@ from armorer_ray._sync import run_sync
 from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
+from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError
 from armorer_ray.events import EventHub, Listener
 from armorer_ray.executors import Executor, LocalExecutor
@@ -111,7 +112,7 @@ class Toolbox:
         tool_concurrency: PositiveInt | None = None,
         executor: Executor | None = None,
         resources: Mapping[str, Any] | None = None,
-        digests: bool = False,
+        digests: DigestSetting = False,
         output: OutputShaping | None = None,
         approvals: ApprovalBook | None = None,
         on_start: Sequence[LifecycleHook] = (),

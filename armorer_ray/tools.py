@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 from pydantic import BaseModel, ConfigDict, JsonValue
 from typing_extensions import Unpack
 
+from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError, ToolExecutionError
 from armorer_ray.events import EventHub, Listener
 from armorer_ray.identity import DEFAULT_NAMESPACE, ToolId, ToolIdentity, format_tool_id
@@ -76,7 +77,8 @@ class ToolOptions(TypedDict, total=False):
         title: Display title (default: the name).
         examples: Example argument objects, shown to models in exports.
         tags: Lowercase kebab-case tags.
-        metadata: JSON metadata (validated now; ``concurrency``, ``mutates``, ``readOnly``, ``dangerous`` are read).
+        metadata: JSON metadata (validated now; ``concurrency``, ``mutates``, ``readOnly``, ``dangerous`` are read),
+            or a function of no arguments returning it (called once, now; see `armorer_ray.creation` for async ones).
         read_only: Risk flag; also makes the tool idempotent unless ``idempotent`` says otherwise.
         mutates: Risk flag.
         dangerous: Risk flag.
@@ -86,7 +88,7 @@ class ToolOptions(TypedDict, total=False):
         concurrency: Most calls of this tool in flight at once, per toolbox (None or < 1 = unlimited).
         dry_run: Function with the same parameters, run instead of the body when a dry run is asked.
         output: How to shape the output into ``content``.
-        digests: Put SHA-256 digests of input and output on results.
+        digests: Put SHA-256 digests on results: True (input and output) or `armorer_ray.digests.Digests` per side.
         policy: Tool-level policy (or several), evaluated after the toolbox's.
         middleware: Tool-level middleware, inside the toolbox's.
         lifecycle: Deprecation state.
@@ -105,7 +107,7 @@ class ToolOptions(TypedDict, total=False):
     title: str
     examples: Sequence[Mapping[str, JsonValue]]
     tags: Iterable[str]
-    metadata: Mapping[str, JsonValue]
+    metadata: Mapping[str, JsonValue] | Callable[[], Mapping[str, JsonValue]]
     read_only: bool
     mutates: bool
     dangerous: bool
@@ -115,7 +117,7 @@ class ToolOptions(TypedDict, total=False):
     concurrency: int
     dry_run: Callable[..., Any]
     output: OutputShaping
-    digests: bool
+    digests: DigestSetting
     policy: object
     middleware: Sequence[Callable[..., Any]]
     lifecycle: Lifecycle
@@ -253,7 +255,18 @@ class Tool:
         self.output_model = options.get("output_model")
         self.output_validation = options.get("output_validation", "report")
         self.examples = tuple(dict(example) for example in options.get("examples", ()))
-        metadata = dict(options.get("metadata") or {})
+        raw_metadata = options.get("metadata")
+        if callable(raw_metadata):  # a metadata factory: called once, and its value kept so copies do not re-run it
+            raw_metadata = raw_metadata()
+            if inspect.isawaitable(raw_metadata):
+                getattr(raw_metadata, "close", lambda: None)()
+                raise ConfigError(f"tool {name!r}: an async metadata factory needs `await create_tool(...)` "
+                                  "(armorer_ray.creation)")
+            if not isinstance(raw_metadata, Mapping):
+                raise ConfigError(f"tool {name!r}: the metadata factory returned {type(raw_metadata).__name__}, "
+                                  "not a mapping")
+            self.options = options = cast(ToolOptions, {**options, "metadata": dict(raw_metadata)})
+        metadata = dict(raw_metadata or {})
         assert_json_value(metadata, "metadata")
         self.metadata: dict[str, JsonValue] = metadata
         self.risk = self._derive_risk(options, metadata)
