@@ -217,7 +217,8 @@ def _check_tools(what: str, tools: Sequence[object], least: int) -> list[Tool]:
     return list(tools)  # type: ignore[arg-type]
 
 
-def pipe(*tools: Tool, name: str | None = None, description: str | None = None) -> Tool:
+def pipe(*tools: Tool, name: str | None = None, description: str | None = None,
+         errors: Literal["step", "armorer"] = "step") -> Tool:
     """A tool that runs ``tools`` in order, each step's output becoming the next step's arguments.
 
     An object output (a mapping or a model) is the next step's arguments; any other value goes to the next
@@ -227,6 +228,9 @@ def pipe(*tools: Tool, name: str | None = None, description: str | None = None) 
         *tools: Two or more steps.
         name: Tool name (default ``pipe(a, b, ...)``).
         description: Tool description (default ``Composed pipeline: a → b → ...``).
+        errors: ``step`` (default): a failure keeps the failed step's category and code (see `PipelineError`);
+            ``armorer``: as Armorer, an ``internal`` error coded ``PipelineError``, message
+            ``PipelineError: Pipeline failed at step <i> (<name>): ...``.
 
     Returns:
         The composed tool, taking the first step's arguments and returning the last step's output.
@@ -242,11 +246,19 @@ def pipe(*tools: Tool, name: str | None = None, description: str | None = None) 
         2
     """
     steps = _check_tools("pipe", tools, 2)
+    if errors not in ("step", "armorer"):
+        raise ConfigError(f"pipe() errors must be 'step' or 'armorer', got {errors!r}")
 
     async def run_pipe(composition_ctx: CallContext, **_: Any) -> Any:
         value: Any = _arguments(composition_ctx)
-        for index, step in enumerate(steps):
-            value = await _step(composition_ctx, index, step, value if index == 0 else _feed(value, step, index))
+        try:
+            for index, step in enumerate(steps):
+                value = await _step(composition_ctx, index, step, value if index == 0 else _feed(value, step, index))
+        except PipelineError as exc:
+            if errors == "step":
+                raise
+            raise ToolFailure(f"PipelineError: {exc.message}", code="PipelineError", retryable=False,
+                              details=exc.details) from exc
         return value
 
     return _make(run_pipe, name=name or f"pipe({', '.join(s.name for s in steps)})",

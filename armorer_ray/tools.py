@@ -93,7 +93,8 @@ class ToolOptions(TypedDict, total=False):
         middleware: Tool-level middleware, inside the toolbox's.
         lifecycle: Deprecation state.
         threaded: Run a sync body in a worker thread (default) instead of on the event loop.
-        extra_arguments: ``forbid`` (default) rejects unknown arguments; ``ignore`` drops them; ``allow`` passes them.
+        extra_arguments: ``forbid`` / ``reject`` (default) refuse unknown arguments; ``ignore`` / ``strip`` drop them
+            (Armorer's behaviour); ``allow`` passes them. Applies to parameters built here, not to a given model.
         context: Extra context values for this tool, merged over the toolbox's.
     """
 
