@@ -264,6 +264,25 @@ def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: a
     uvicorn.run(web, host=host, port=port)
 
 
+@app.command()
+def migrate(paths: list[Path], write: bool = typer.Option(False, help="Apply the changes (default: print the diff)."),
+            check: bool = typer.Option(False, help="Exit 1 when any file needs changes.")) -> None:
+    """Rewrite code under PATHS for renamed armorer-ray names (a dry-run diff unless --write)."""
+    from armorer_ray.errors import MissingExtraError
+    from armorer_ray.migrate import migrate_paths
+
+    try:
+        changed = migrate_paths(paths, write=write)
+    except (ConfigError, MissingExtraError) as exc:
+        raise _fail(str(exc)) from exc
+    for item in changed:
+        sys.stdout.write(item.diff)
+        errors.print(f"{item.path}: " + "; ".join(item.changes))
+    errors.print(f"{len(changed)} file(s) {'rewritten' if write else 'to rewrite (dry run; --write applies)'}")
+    if check and changed and not write:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point of the ``armorer`` console script."""
     app()
