@@ -23,15 +23,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from armorer_ray.errors import ConfigError
-from armorer_ray.text import STOPWORDS as _STOPWORDS
-from armorer_ray.text import search_terms, stem, tokenize
+from armorer_ray.text import english_stopwords, search_terms, stem, tokenize
 from armorer_ray.text_match import TextQuery, score_text_match
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from armorer_ray.tools import Tool
 
 __all__ = [
@@ -239,7 +239,8 @@ class ToolQuery(BaseModel):
 def _substring_match(tool: Tool, text: str) -> bool:
     # The substring fallback of a plain text string skips stopwords and words under three letters, which are
     # inside too many identifiers ("the" in "weather", "id" in "valid") to say anything.
-    words = [w for w in tokenize(text) if len(w) >= 3 and w not in _STOPWORDS]
+    stopwords = english_stopwords()
+    words = [w for w in tokenize(text) if len(w) >= 3 and w not in stopwords]
     return bool(words) and score_text_match(tool, TextQuery(query=" ".join(words))).score > 0
 
 
@@ -303,6 +304,8 @@ class LexicalIndex:
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 score of every tool for ``text`` (0 where no term is shared)."""
+        import numpy as np
+
         words = [w for w in dict.fromkeys(search_terms(text)) if w in self._vocab]
         if not self.tools or not words:
             return np.zeros(len(self.tools), dtype=np.float32)
@@ -316,7 +319,8 @@ class LexicalIndex:
     def search(self, text: str, candidates: Iterable[int] | None = None, limit: int | None = None) -> list[QueryMatch]:
         """Tools sharing at least one word with ``text``, best first (ties keep registration order)."""
         scores = self.scores(text)
-        words = {w for w in tokenize(text) if w not in _STOPWORDS}
+        stopwords = english_stopwords()
+        words = {w for w in tokenize(text) if w not in stopwords}
         pool = range(len(self.tools)) if candidates is None else candidates
         hits = [(float(scores[i]), i) for i in pool if scores[i] > 0]
         hits.sort(key=lambda pair: (-pair[0], pair[1]))
