@@ -57,22 +57,25 @@ MOVED: tuple[Moved, ...] = (
           "the analytics cost type, renamed so it is not confused with the Quota's CostFunction"),
     Moved("armorer_ray.pipeline", "PausedCall", "armorer_ray.paused", "PausedCall",
           "paused calls have their own module since the pipeline is compiled from options"),
+    Moved("armorer_ray.tools", "Lifecycle", "armorer_ray.tools", "ToolLifecycle",
+          "a tool's deprecation state, renamed apart from the lifecycle.Lifecycle protocol (start/drain/stop)"),
+    Moved("armorer_ray", "Lifecycle", "armorer_ray", "ToolLifecycle",
+          "a tool's deprecation state, renamed apart from the lifecycle.Lifecycle protocol (start/drain/stop)"),
 )
 """Every rename `armorer migrate` knows, oldest first."""
 
 
 def available_moves() -> tuple[Moved, ...]:
-    """The entries of `MOVED` whose new module exists in this installation (a rename is only offered once the code
-    it points to is there)."""
-    import importlib.util
-
+    """The entries of `MOVED` whose new name exists in this installation: a rename is offered only once the code
+    it points to is there, so running `armorer migrate` early never breaks an import."""
     found = []
     for entry in MOVED:
         try:
-            if importlib.util.find_spec(entry.new_module) is not None:
-                found.append(entry)
-        except ModuleNotFoundError:
+            module = importlib.import_module(entry.new_module)
+        except ImportError:
             continue
+        if entry.new_name in vars(module) or entry.new_name in getattr(module, "__all__", ()):
+            found.append(entry)
     return tuple(found)
 
 

@@ -62,10 +62,31 @@ def test_code_without_old_names_is_left_alone_and_bad_code_is_refused() -> None:
         migrate_source("def (:\n", COST)
 
 
-def test_only_renames_to_installed_modules_are_offered_by_default() -> None:
+def test_only_renames_to_names_that_exist_are_offered_by_default() -> None:
+    import importlib
+
     moves = available_moves()
-    assert all(m.old_name != "PausedCall" or m.new_module == "armorer_ray.paused" for m in moves)
     assert {m.old_name for m in moves} >= {"CostFunction"}
+    for move in MOVED:
+        module = importlib.import_module(move.new_module) if move in moves else None
+        assert move not in moves or move.new_name in dir(module)
+
+
+LIFECYCLE = [m for m in MOVED if m.new_name == "ToolLifecycle"]
+
+
+def test_the_tool_lifecycle_rename_leaves_the_lifecycle_protocol_alone() -> None:
+    code = ("from armorer_ray import Lifecycle, tool\n"
+            "from armorer_ray.lifecycle import Health\n"
+            "import armorer_ray.lifecycle\n"
+            "old = tool(name='a', description='A.', lifecycle=Lifecycle(deprecated=True))(lambda: 1)\n"
+            "protocol = armorer_ray.lifecycle.Lifecycle\n")
+    result = migrate_source(code, LIFECYCLE)
+    assert result.code == code.replace("import Lifecycle, tool", "import ToolLifecycle, tool").replace(
+        "lifecycle=Lifecycle(", "lifecycle=ToolLifecycle(")
+    assert result.changes == ("armorer_ray.Lifecycle -> armorer_ray.ToolLifecycle",)
+    tools_module = migrate_source("from armorer_ray.tools import Lifecycle as L\n", LIFECYCLE).code
+    assert tools_module == "from armorer_ray.tools import ToolLifecycle as L\n"
 
 
 def test_migrate_paths_dry_run_then_write(tmp_path: Path) -> None:
