@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -395,10 +394,3 @@ def create_registry(version_selector: VersionSelector | None = None, max_alias_d
     """
     return Registry(version_selector, max_alias_depth)
 
-
-def warn_deprecated(tool: Tool) -> str | None:
-    """Issue a `DeprecationWarning` for a deprecated tool (naming the replacement); returns the notice."""
-    notice = deprecation_notice(tool)
-    if notice:
-        warnings.warn(notice, DeprecationWarning, stacklevel=3)
-    return notice
