@@ -173,11 +173,12 @@ def export(target: str, provider: str = typer.Option("json", help="json, openai,
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     exporters: dict[str, Callable[[Toolbox], Any]] = {
-        "json": Toolbox.to_json, "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini,
+        "json": lambda b: b.to_json(), "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini,
     }
     if provider not in exporters:
         raise _fail(f"unknown provider {provider!r}; choose from {', '.join(sorted(exporters))}")
     typer.echo(json.dumps(exporters[provider](box), indent=2, ensure_ascii=False))
+    _warn_deprecated(box.tools())  # on stderr, so the exported JSON stays clean
 
 
 def validate_definitions(definitions: object) -> list[str]:

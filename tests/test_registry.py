@@ -238,3 +238,19 @@ def test_the_cli_warns_about_deprecated_tools_naming_the_replacement(monkeypatch
     assert "default:echo@1.0.0 is deprecated; use default:echo@2.0.0 instead" in listed.output
     described = CliRunner().invoke(app, ["describe", "tests.registry_fixtures:build_versioned", "echo"])
     assert described.exit_code == 0 and "deprecated" not in described.output  # "echo" negotiates 2.0.0
+
+
+def test_the_cli_export_carries_deprecation_notices_and_warns_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from armorer_ray.cli import app
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    exported = CliRunner().invoke(app, ["export", "tests.registry_fixtures:build_versioned"])
+    assert exported.exit_code == 0, exported.output
+    definitions = {d["id"]: d for d in json.loads(exported.stdout)}
+    assert definitions["default:echo@1.0.0"]["deprecation"].endswith("use default:echo@2.0.0 instead")
+    assert "deprecated" in exported.stderr
