@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from armorer_ray.approvals import ApprovalBook
+from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError
 from armorer_ray.executors import Executor
 from armorer_ray.lifecycle import LifecycleHook
@@ -101,7 +102,7 @@ class ToolboxOptions(BaseModel):
     tool_concurrency: PositiveInt | None = None
     executor: Annotated[Executor | None, SkipValidation] = None
     resources: Annotated[Mapping[str, Any], SkipValidation] = Field(default_factory=dict)
-    digests: bool = False
+    digests: DigestSetting = False
     output: OutputShaping | None = None
     approvals: Annotated[ApprovalBook | None, SkipValidation] = None
     on_start: _Hooks = ()
@@ -215,7 +216,7 @@ class ToolboxSettings(TypedDict, total=False):
     tool_concurrency: PositiveInt | None
     executor: Executor | None
     resources: Mapping[str, Any] | None
-    digests: bool
+    digests: DigestSetting
     output: OutputShaping | None
     approvals: ApprovalBook | None
     on_start: Sequence[LifecycleHook]

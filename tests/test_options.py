@@ -120,10 +120,10 @@ def test_the_old_name_of_tool_lifecycle_still_works_with_a_warning() -> None:
     from armorer_ray import tools as tools_module
     from armorer_ray.lifecycle import Lifecycle as LifecycleProtocol
 
-    with pytest.warns(DeprecationWarning, match="renamed ToolLifecycle"):
+    with pytest.warns(DeprecationWarning, match="ToolLifecycle"):
         assert tools_module.Lifecycle is ToolLifecycle
     assert ToolLifecycle is not LifecycleProtocol
     armorer_ray.__dict__.pop("Lifecycle", None)  # the package caches a resolved name; resolve it afresh
-    with pytest.warns(DeprecationWarning, match="renamed ToolLifecycle"):
+    with pytest.warns(DeprecationWarning, match="ToolLifecycle"):
         old = armorer_ray.Lifecycle
     assert old is ToolLifecycle

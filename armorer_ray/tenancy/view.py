@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from pydantic import JsonValue
+
 from armorer_ray._sync import run_sync
 from armorer_ray.errors import ConfigError
 from armorer_ray.pipeline import CallOptions
@@ -69,7 +71,7 @@ class TenantView(WrapperToolset):
 
     def tools(self) -> list[Tool]:
         """The tools this tenant may see, in registration order."""
-        return [found for found in self.inner.tools() if self.inner.is_visible(found, self.caller)]
+        return self.inner.tools(caller=self.caller)
 
     def get_tool(self, name_or_id: str) -> Tool | None:
         """Resolve a name as the toolbox does for this tenant's calls (None for a hidden tool)."""
@@ -135,3 +137,20 @@ class TenantView(WrapperToolset):
     def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
         """Blocking form of `search`."""
         return run_sync(self.search(query, k, filters), "view.search")
+
+    # -- approvals -------------------------------------------------------------------------------------
+
+    async def resume(self, token: str, *, approved: bool = True, input: JsonValue = None, by: str | None = None,
+                     reason: str | None = None) -> ToolResult:
+        """`Toolbox.resume` as this tenant: only calls this tenant paused resume (others: an invalid token).
+
+        Raises:
+            Conflict: for an unknown, used, or other tenant's token.
+        """
+        return await self.inner.resume(token, approved=approved, input=input, by=by, reason=reason,
+                                       caller=self.caller)
+
+    def resume_sync(self, token: str, *, approved: bool = True, input: JsonValue = None, by: str | None = None,
+                    reason: str | None = None) -> ToolResult:
+        """Blocking form of `resume`."""
+        return run_sync(self.resume(token, approved=approved, input=input, by=by, reason=reason), "view.resume")
