@@ -11,7 +11,7 @@ its result records ``migrated_from``. Deprecated versions still run when asked f
 ``deprecated`` event naming the replacement.
 
 Example:
-    >>> from armorer_ray import Lifecycle, tool
+    >>> from armorer_ray import ToolLifecycle, tool
     >>> v1 = tool(name="search", version="1.0.0", description="Search.")(lambda q: f"v1:{q}")
     >>> v2 = tool(name="search", version="2.0.0", description="Search.")(lambda query, limit=5: f"v2:{query}")
     >>> registry = create_registry()
@@ -108,9 +108,9 @@ def deprecation_notice(tool: Tool) -> str | None:
     """The warning for a deprecated tool, naming its replacement; None when it is not deprecated.
 
     Example:
-        >>> from armorer_ray import Lifecycle, tool
+        >>> from armorer_ray import ToolLifecycle, tool
         >>> old = tool(name="find", description="Find.", version="1.0.0",
-        ...            lifecycle=Lifecycle(deprecated=True, replaced_by="default:search@2.0.0"))(lambda q: q)
+        ...            lifecycle=ToolLifecycle(deprecated=True, replaced_by="default:search@2.0.0"))(lambda q: q)
         >>> deprecation_notice(old)
         'tool default:find@1.0.0 is deprecated; use default:search@2.0.0 instead'
     """

@@ -23,7 +23,7 @@ from typing import Any
 
 from armorer_ray.errors import ConfigError
 from armorer_ray.toolbox import Toolbox
-from armorer_ray.tools import Lifecycle, Tool, ToolOptions
+from armorer_ray.tools import Tool, ToolLifecycle, ToolOptions
 
 __all__ = ["BodyResolver", "tool_from_json", "toolbox_from_json"]
 
@@ -73,7 +73,7 @@ def tool_from_json(definition: Mapping[str, Any], body: Callable[..., Any] | Too
         elif key == "permissions":
             options["permissions"] = tuple(value)
     if definition.get("lifecycle"):
-        options["lifecycle"] = Lifecycle.model_validate(definition["lifecycle"])
+        options["lifecycle"] = ToolLifecycle.model_validate(definition["lifecycle"])
     return Tool(body, **options)
 
 

@@ -9,11 +9,11 @@ happened: ``deprecated`` (the tool that runs is deprecated; the detail's ``messa
 records the version the call was written for.
 
 Example:
-    >>> from armorer_ray import Lifecycle, tool
+    >>> from armorer_ray import ToolLifecycle, tool
     >>> from armorer_ray.registry import Migration, create_registry
     >>> registry = create_registry()
     >>> _ = registry.register(tool(name="greet", version="1.0.0", description="Greet.",
-    ...                            lifecycle=Lifecycle(deprecated=True, replaced_by="default:greet@1.1.0"))(
+    ...                            lifecycle=ToolLifecycle(deprecated=True, replaced_by="default:greet@1.1.0"))(
     ...                            lambda name: f"hi {name}"))
     >>> _ = registry.register(tool(name="greet", version="1.1.0", description="Greet.")(lambda name: f"hello {name}"))
     >>> box = registry.toolbox()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from armorer_ray import ConfigError, Decision, Lifecycle, OutputShaping, Toolbox, tool
+from armorer_ray import ConfigError, Decision, OutputShaping, Toolbox, ToolLifecycle, tool
 from armorer_ray.creation import create_tool
 from armorer_ray.digests import Digests
 from armorer_ray.policy import PolicyContext, PolicyHooks
@@ -21,7 +21,7 @@ from armorer_ray.shaping import shape_output
 
 def original() -> Toolbox:
     @tool(tags=["math"], version="1.2.0", namespace="calc", read_only=True, metadata={"owner": "m"},
-          lifecycle=Lifecycle(deprecated=True, replaced_by="calc:add@2.0.0"), examples=[{"a": 1, "b": 2}])
+          lifecycle=ToolLifecycle(deprecated=True, replaced_by="calc:add@2.0.0"), examples=[{"a": 1, "b": 2}])
     def add(a: int, b: int = 1) -> int:
         """Add two integers.
 

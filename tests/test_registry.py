@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from armorer_ray import ConfigError, Lifecycle, Tool, tool
+from armorer_ray import ConfigError, Tool, ToolLifecycle, tool
 from armorer_ray.events import Event
 from armorer_ray.identity import ToolIdentity
 from armorer_ray.registry import Migration, create_registry, deprecation_notice
@@ -14,7 +14,7 @@ from armorer_ray.versions import is_range, parse_range
 
 
 def echo(version: str, *, name: str = "echo", deprecated: bool = False, replaced_by: str | None = None) -> Tool:
-    life = Lifecycle(deprecated=True, replaced_by=replaced_by) if deprecated else None
+    life = ToolLifecycle(deprecated=True, replaced_by=replaced_by) if deprecated else None
     options = {"lifecycle": life} if life else {}
     return tool(name=name, version=version, description=f"Echo {version}.", **options)(
         lambda text: f"{version}:{text}")
