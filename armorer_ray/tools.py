@@ -573,6 +573,12 @@ class Tool:
         if target.name not in (self.name, self._id, f"{self.namespace}:{self.name}"):
             error = ToolError.of("not_found", f"Tool not found: {target.name}. Available tools: {self.name}")
             return ToolResult.failure(target.id, target.name, error)
+        from armorer_ray.sanitize import DEFAULT_BOUNDS
+
+        too_large = DEFAULT_BOUNDS.check(target.arguments)  # what a toolbox checks before validation, too
+        if too_large is not None:
+            error = ToolError.of("validation", too_large, code="ARGUMENTS_TOO_LARGE")
+            return ToolResult.failure(target.id, self.name, error, tool_id=self.id)
         pipeline = self._solo_pipeline()
         options = CallOptions(timeout_s, signal, dry_run, approval)
         refused = pipeline.admit(self, target, options)

@@ -127,3 +127,12 @@ def test_the_old_name_of_tool_lifecycle_still_works_with_a_warning() -> None:
     with pytest.warns(DeprecationWarning, match="ToolLifecycle"):
         old = armorer_ray.Lifecycle
     assert old is ToolLifecycle
+
+
+def test_a_tool_run_alone_checks_argument_bounds_like_a_toolbox() -> None:
+    nested: dict[str, object] = {}
+    for _ in range(2_000):
+        nested = {"x": nested}
+    result = balance.execute_sync({"arguments": nested})
+    assert result.error is not None and result.error.code == "ARGUMENTS_TOO_LARGE"
+    assert Toolbox([balance]).execute_sync({"name": "balance", "arguments": nested}).error.code == "ARGUMENTS_TOO_LARGE"
