@@ -88,6 +88,17 @@ class Dispatcher:
         self.settings = settings
         self.counters = Counters()
         self.paused = PausedCalls()
+        self._unsent = 0  # batch calls not yet handed to the router (the rest of the backlog is its queue)
+        self._unsent_lock = threading.Lock()
+
+    @property
+    def backlog(self) -> int:
+        """Calls of this handle not on a replica yet: queued in the router, or batch calls not yet sent."""
+        return self.router.stats().queued + self._unsent
+
+    def _count_unsent(self, delta: int) -> None:
+        with self._unsent_lock:
+            self._unsent += delta
 
     # -- one call --------------------------------------------------------------------------------------
 
@@ -137,11 +148,17 @@ class Dispatcher:
         order = deque(sorted(range(len(calls)), key=lambda i: -calls[i].priority))  # stable: FIFO within a priority
         pending: deque[_Chunk] = deque()
         running: set[asyncio.Task[list[_Chunk]]] = set()
+        self._count_unsent(len(calls))
+        unsent = len(calls)
         try:
             while True:
                 for task in [t for t in running if t.done()]:
                     running.discard(task)
-                    pending.extend(task.result())  # retries of idempotent calls from a lost replica
+                    retries = task.result()  # retries of idempotent calls from a lost replica
+                    pending.extend(retries)
+                    added = sum(len(chunk.indexes) for chunk in retries)
+                    self._count_unsent(added)
+                    unsent += added
                 if not pending and order:
                     # Cut the next chunk only now: an attached handle learns batch_size with its first snapshot.
                     size = max(1, self.settings()[0])
@@ -152,6 +169,8 @@ class Dispatcher:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 chunk = pending.popleft()
+                self._count_unsent(-len(chunk.indexes))  # from here it waits in the router's queue, or runs
+                unsent -= len(chunk.indexes)
                 if signal is not None and signal.aborted:
                     for i in chunk.indexes:
                         results[i] = self._cancelled(calls[i], signal)
@@ -168,6 +187,8 @@ class Dispatcher:
             for task in running:
                 task.cancel()
             raise
+        finally:
+            self._count_unsent(-unsent)
         return [result for result in results if result is not None]
 
     async def _run_chunk(self, grant: ReplicaSlot, chunk: _Chunk, calls: Sequence[ToolCall],

@@ -69,9 +69,10 @@ _State = Literal["queued", "granted", "settled"]
 
 
 class _Waiter:
-    __slots__ = ("future", "loop", "priority", "replica", "seq", "state", "weight")
+    __slots__ = ("future", "loop", "priority", "queued_at", "replica", "seq", "state", "weight")
 
-    def __init__(self, priority: int, seq: int, weight: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, priority: int, seq: int, weight: int, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        self.queued_at = now
         self.priority = priority
         self.seq = seq
         self.weight = weight
@@ -97,10 +98,14 @@ class Router:
         max_queued: Calls waiting, plus calls submitted past the caps; beyond it, calls are refused.
         rng: Random source for the two choices (seed it in tests).
         clock: Monotonic clock.
+        unavailable_timeout_s: Longest a call waits in the queue while no healthy replica is known; it is then
+            refused with a retryable ``REPLICA_UNAVAILABLE``.
+        first_timeout_s: The same, before the first replica set arrives (starting replicas takes longer).
     """
 
     def __init__(self, max_concurrency: int, max_queued: int, *, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, unavailable_timeout_s: float = 60.0,
+                 first_timeout_s: float = 120.0) -> None:
         self._lock = threading.Lock()
         self._cap = max_concurrency
         self._max_queued = max_queued
@@ -115,13 +120,20 @@ class Router:
         self._admitted = 0
         self._shed = 0
         self._refusal: Refusal | None = None
+        self._unavailable_s = unavailable_timeout_s
+        self._first_s = first_timeout_s
+        self._known = False  # whether a replica set arrived yet
+        self._unavailable_since: float | None = self._clock()
+        self._watchdog: threading.Timer | None = None
 
     # -- configuration ---------------------------------------------------------------------------------
 
-    def configure(self, max_concurrency: int, max_queued: int) -> None:
+    def configure(self, max_concurrency: int, max_queued: int, unavailable_timeout_s: float | None = None) -> None:
         """Change the caps (an attached handle learns them with the first snapshot)."""
         with self._lock:
             self._cap, self._max_queued = max_concurrency, max_queued
+            if unavailable_timeout_s is not None:
+                self._unavailable_s = unavailable_timeout_s
             self._grant_locked()
 
     def set_replicas(self, replicas: Sequence[tuple[str, Any, bool]]) -> None:
@@ -136,6 +148,8 @@ class Router:
                 slot.healthy = healthy
                 fresh.append(slot)
             self._replicas = fresh
+            self._known = True
+            self._note_availability_locked()
             self._grant_locked()
 
     def refuse_all(self, refusal: Refusal | None) -> None:
@@ -159,6 +173,7 @@ class Router:
         with self._lock:
             slot.suspect_until = self._clock() + SUSPECT_S
             slot.dead = slot.dead or dead
+            self._note_availability_locked()
 
     # -- admission -------------------------------------------------------------------------------------
 
@@ -181,13 +196,14 @@ class Router:
             if not self._make_room_locked(weight, priority):
                 self._shed += weight
                 return self._backpressure()
-            waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop())
+            waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop(), self._clock())
             heapq.heappush(self._heap, waiter)
             self._count_queued(priority, weight)
             self._peak = max(self._peak, self._queued)
             self._grant_locked()
             if waiter.state == "granted" and waiter.replica is not None:
                 return waiter.replica
+            self._arm_watchdog_locked()
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -238,6 +254,49 @@ class Router:
         with self._lock:
             return RouterStats(in_flight=sum(s.in_flight for s in self._replicas), queued=self._queued,
                                peak_queued=self._peak, admitted=self._admitted, shed=self._shed)
+
+    # -- no replica to wait for: the handle-side deadline -----------------------------------------------
+
+    def _note_availability_locked(self) -> None:
+        available = any(s.healthy and not s.dead for s in self._replicas)
+        if available:
+            self._unavailable_since = None
+        elif self._unavailable_since is None:
+            self._unavailable_since = self._clock()
+            self._arm_watchdog_locked()
+
+    def _arm_watchdog_locked(self, delay_s: float | None = None) -> None:
+        # One timer per router, not per waiter: only while calls wait and no healthy replica is known.
+        if self._watchdog is not None or self._unavailable_since is None or not self._queued:
+            return
+        limit = self._unavailable_s if self._known else self._first_s
+        timer = threading.Timer(limit if delay_s is None else delay_s, self._expire)
+        timer.daemon = True
+        self._watchdog = timer
+        timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._watchdog = None
+            since = self._unavailable_since
+            if since is None:
+                return
+            now = self._clock()
+            limit = self._unavailable_s if self._known else self._first_s
+            refusal = Refusal("REPLICA_UNAVAILABLE", f"No replica of this deployment was available for {limit:g}s "
+                              "(replicas are being replaced, or the controller is restarting); retry later",
+                              retryable=True)
+            next_due: float | None = None
+            for waiter in self._heap:
+                if waiter.state != "queued":
+                    continue
+                due = max(waiter.queued_at, since) + limit
+                if due <= now:
+                    self._settle_locked(waiter, refusal)
+                else:
+                    next_due = due if next_due is None else min(next_due, due)
+            if next_due is not None:
+                self._arm_watchdog_locked(max(0.05, next_due - now))
 
     # -- internals (lock held) -------------------------------------------------------------------------
 
