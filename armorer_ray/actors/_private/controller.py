@@ -338,8 +338,10 @@ class DeploymentController:
         deadline = time.monotonic() + timeout_s
         if after_version is not None:
             # Handles ack a version by polling again right after applying it: a short poll here, not an event.
-            while self.handles.lagging(after_version, now=time.monotonic()) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)  # noqa: ASYNC110
+            while time.monotonic() < deadline:
+                if not self.handles.lagging(after_version, now=time.monotonic()):
+                    break
+                await asyncio.sleep(0.05)
             while time.monotonic() < deadline:  # no handle routes to it now: wait until it holds no call
                 try:
                     report: ReplicaReport = await asyncio.wait_for(record.actor.report.remote(),
