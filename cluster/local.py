@@ -107,6 +107,7 @@ def add_worker(state: dict[str, Any], timeout_s: float = NODE_START_S) -> int:
         pid = _spawn(command, _env(), log)
         if _joined(pid, state["address"], f"worker_{index}", timeout_s, log, attempt):
             state["pids"].append(pid)
+            state.setdefault("workers_by_resource", {})[f"worker_{index}"] = pid
             return pid
     raise AssertionError("unreachable")  # _joined raises on the last attempt
 
@@ -121,6 +122,7 @@ def kill_node(state: dict[str, Any], pid: int) -> None:
     except ChildProcessError:
         pass
     state["pids"] = [p for p in state["pids"] if p != pid]
+    state["workers_by_resource"] = {k: p for k, p in state.get("workers_by_resource", {}).items() if p != pid}
 
 
 def _env() -> dict[str, str]:

@@ -109,7 +109,7 @@ async def held(gate: str, ctx: CallContext) -> str:
 
 @pytest.fixture
 def gates(ray_runtime: object) -> Iterator[Any]:
-    actor = ray.remote(num_cpus=0)(Gates).remote()
+    actor: Any = ray.remote(num_cpus=0)(Gates).remote()
     yield actor
     ray.kill(actor)
 
