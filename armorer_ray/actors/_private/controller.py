@@ -88,6 +88,10 @@ class DeploymentController:
         return self._name
 
     @property
+    def plan(self) -> ReplicaPlan:
+        return self._plan
+
+    @property
     def options(self) -> Any:
         return self._options
 

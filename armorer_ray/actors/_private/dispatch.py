@@ -70,6 +70,7 @@ class PausedCalls:
 class _Chunk:
     indexes: list[int]
     attempt: int
+    failed_on: frozenset[str] = frozenset()  # replicas these calls were lost on: retries go elsewhere
 
 
 class Dispatcher:
@@ -105,10 +106,11 @@ class Dispatcher:
     async def run_one(self, call: ToolCall, options: CallOptions | None, signal: AbortSignal | None) -> ToolResult:
         """Run one call, failing over idempotent calls whose replica died."""
         attempt = 0
+        failed_on: frozenset[str] = frozenset()
         while True:
             if signal is not None and signal.aborted:
                 return self._cancelled(call, signal)
-            grant = await self.router.acquire(1, call.priority)
+            grant = await self.router.acquire(1, call.priority, failed_on)
             if isinstance(grant, Refusal):
                 return refused_result(call, grant)
             try:
@@ -127,6 +129,7 @@ class Dispatcher:
                     self.counters.replica_died += 1
                     return replica_died_result(call, grant.replica_id, type(exc).__name__)
                 attempt += 1
+                failed_on = failed_on | {grant.replica_id}
                 self.counters.failovers += 1
             finally:
                 self.router.release(grant, 1)
@@ -177,7 +180,7 @@ class Dispatcher:
                     continue
                 priority = max(calls[i].priority for i in chunk.indexes)
                 # Only this chunk waits in the queue: a batch holds at most one queued chunk, never all of them.
-                grant = await self.router.acquire(len(chunk.indexes), priority)
+                grant = await self.router.acquire(len(chunk.indexes), priority, chunk.failed_on)
                 if isinstance(grant, Refusal):
                     for i in chunk.indexes:
                         results[i] = refused_result(calls[i], grant)
@@ -240,7 +243,7 @@ class Dispatcher:
                 self.counters.replica_died += 1
                 results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__)
         self.counters.failovers += len(retry)
-        return [_Chunk(retry, chunk.attempt + 1)] if retry else []
+        return [_Chunk(retry, chunk.attempt + 1, chunk.failed_on | {grant.replica_id})] if retry else []
 
 
 async def _await_cancellable(ref: Any, signal: AbortSignal | None) -> Any:

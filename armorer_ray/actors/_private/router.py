@@ -69,9 +69,11 @@ _State = Literal["queued", "granted", "settled"]
 
 
 class _Waiter:
-    __slots__ = ("future", "loop", "priority", "queued_at", "replica", "seq", "state", "weight")
+    __slots__ = ("avoid", "future", "loop", "priority", "queued_at", "replica", "seq", "state", "weight")
 
-    def __init__(self, priority: int, seq: int, weight: int, loop: asyncio.AbstractEventLoop, now: float) -> None:
+    def __init__(self, priority: int, seq: int, weight: int, loop: asyncio.AbstractEventLoop, now: float,
+                 avoid: frozenset[str] = frozenset()) -> None:
+        self.avoid = avoid
         self.queued_at = now
         self.priority = priority
         self.seq = seq
@@ -177,8 +179,12 @@ class Router:
 
     # -- admission -------------------------------------------------------------------------------------
 
-    async def acquire(self, weight: int, priority: int = 0) -> ReplicaSlot | Refusal:
+    async def acquire(self, weight: int, priority: int = 0,
+                      avoid: frozenset[str] = frozenset()) -> ReplicaSlot | Refusal:
         """Reserve ``weight`` calls on a replica, waiting in the queue when all are full.
+
+        ``avoid`` names replicas this call already failed on (a failover): it waits for another one, a replacement
+        if need be, so that retries are not all spent on replicas lost together (a whole node).
 
         Returns:
             The replica (release it with `release`), or a `Refusal` when the queue is full or the deployment is
@@ -188,7 +194,7 @@ class Router:
             if self._refusal is not None:
                 return self._refusal
             if not self._heap:  # nobody waits ahead of us: take a free replica directly
-                slot = self._pick_locked(weight)
+                slot = self._pick_locked(weight, avoid)
                 if slot is not None:
                     slot.in_flight += weight
                     self._admitted += weight
@@ -196,14 +202,14 @@ class Router:
             if not self._make_room_locked(weight, priority):
                 self._shed += weight
                 return self._backpressure()
-            waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop(), self._clock())
+            waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop(), self._clock(), avoid)
             heapq.heappush(self._heap, waiter)
             self._count_queued(priority, weight)
             self._peak = max(self._peak, self._queued)
             self._grant_locked()
             if waiter.state == "granted" and waiter.replica is not None:
                 return waiter.replica
-            self._arm_watchdog_locked()
+            self._arm_watchdog_locked(force=bool(avoid))
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -265,9 +271,10 @@ class Router:
             self._unavailable_since = self._clock()
             self._arm_watchdog_locked()
 
-    def _arm_watchdog_locked(self, delay_s: float | None = None) -> None:
-        # One timer per router, not per waiter: only while calls wait and no healthy replica is known.
-        if self._watchdog is not None or self._unavailable_since is None or not self._queued:
+    def _arm_watchdog_locked(self, delay_s: float | None = None, *, force: bool = False) -> None:
+        # One timer per router, not per waiter: only while calls wait and no healthy replica is known (or a
+        # failover waits for a replica other than those it failed on: ``force``).
+        if self._watchdog is not None or not self._queued or (self._unavailable_since is None and not force):
             return
         limit = self._unavailable_s if self._known else self._first_s
         timer = threading.Timer(limit if delay_s is None else delay_s, self._expire)
@@ -279,8 +286,6 @@ class Router:
         with self._lock:
             self._watchdog = None
             since = self._unavailable_since
-            if since is None:
-                return
             now = self._clock()
             limit = self._unavailable_s if self._known else self._first_s
             refusal = Refusal("REPLICA_UNAVAILABLE", f"No replica of this deployment was available for {limit:g}s "
@@ -290,7 +295,12 @@ class Router:
             for waiter in self._heap:
                 if waiter.state != "queued":
                     continue
-                due = max(waiter.queued_at, since) + limit
+                if waiter.avoid and any(s.healthy and not s.dead and s.replica_id not in waiter.avoid
+                                        for s in self._replicas):
+                    continue  # a replica it may use exists: it waits for room, as any call does
+                if since is None and not waiter.avoid:
+                    continue
+                due = max(waiter.queued_at, since or waiter.queued_at) + limit
                 if due <= now:
                     self._settle_locked(waiter, refusal)
                 else:
@@ -343,13 +353,17 @@ class Router:
 
     def _grant_locked(self) -> None:
         heap = self._heap
+        aside: list[_Waiter] = []  # waiting for a replica other than those they failed on: others go first
         while heap:
             head = heap[0]
             if head.state != "queued":
                 heapq.heappop(heap)
                 continue
-            slot = self._pick_locked(head.weight)
+            slot = self._pick_locked(head.weight, head.avoid)
             if slot is None:
+                if head.avoid and self._pick_locked(head.weight) is not None:
+                    aside.append(heapq.heappop(heap))
+                    continue
                 break
             heapq.heappop(heap)
             self._count_queued(head.priority, -head.weight)
@@ -361,22 +375,24 @@ class Router:
             head.state, head.replica = "granted", slot
             slot.in_flight += head.weight
             self._admitted += head.weight
+        for waiter in aside:
+            heapq.heappush(heap, waiter)
         if len(heap) > 2 * self._max_queued + 64:  # drop settled entries so the heap stays bounded
             self._heap = [w for w in heap if w.state == "queued"]
             heapq.heapify(self._heap)
 
-    def _eligible_locked(self) -> list[ReplicaSlot]:
+    def _eligible_locked(self, avoid: frozenset[str] = frozenset()) -> list[ReplicaSlot]:
         # Best tier first: healthy and trusted, then trusted, then any live one. A call waits for room in the best
         # tier rather than going to a replica that just failed (it would likely fail again and burn a retry).
         now = self._clock()
-        live = [s for s in self._replicas if not s.dead]
+        live = [s for s in self._replicas if not s.dead and s.replica_id not in avoid]
         trusted = [s for s in live if s.suspect_until <= now] or live
         return [s for s in trusted if s.healthy] or trusted
 
-    def _pick_locked(self, weight: int) -> ReplicaSlot | None:
+    def _pick_locked(self, weight: int, avoid: frozenset[str] = frozenset()) -> ReplicaSlot | None:
         # A chunk sized before the caps were known (or lowered) may outweigh the cap: it then needs an idle replica.
         room = self._cap - min(weight, self._cap)
-        tier = [s for s in self._eligible_locked() if s.in_flight <= room]
+        tier = [s for s in self._eligible_locked(avoid) if s.in_flight <= room]
         if not tier:
             return None
         if len(tier) == 1:

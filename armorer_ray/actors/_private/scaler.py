@@ -41,7 +41,7 @@ class Scaler:
         self._controller = controller
         self.policy = policy
         self.decider = ScalingDecider(policy)
-        self.target = policy.clamp(controller._plan.replicas)
+        self.target = policy.clamp(controller.plan.replicas)
         self.events: deque[ScalingEvent] = deque(maxlen=EVENTS_KEPT)
         self.task: asyncio.Task[None] | None = None
         self.busy = False
@@ -124,7 +124,7 @@ class Scaler:
         try:
             from ray.autoscaler.sdk import request_resources
 
-            bundle = replica_bundle(self._controller._plan.actor_options)
+            bundle = replica_bundle(self._controller.plan.actor_options)
             await asyncio.to_thread(request_resources, bundles=[dict(bundle) for _ in range(replicas)])
         except Exception as exc:
             log.info("could not request resources from Ray's autoscaler: %s", describe(exc))
