@@ -133,23 +133,11 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
     if workers[victim] != controller_home:  # lose the controller too, at the same moment
         ray.kill(ray.get_actor(controller_name(name), namespace="cluster-test"), no_restart=False)
     await asyncio.to_thread(Path(state_path).write_text, json.dumps(state))
+    recovery = asyncio.ensure_future(_recovered(dep, before.epoch, workers[victim], killed_at))  # while calls run
     results = await asyncio.wait_for(running, 600)
     batch_s = time.monotonic() - killed_at
-
-    recovered_s = None
-    after = before
-    while time.monotonic() - killed_at < 300:
-        try:
-            after = await dep.stats()
-        except Exception:
-            await asyncio.sleep(0.5)
-            continue
-        nodes = {r.node_id for r in after.replicas}
-        if (after.epoch != before.epoch and after.healthy_replicas == 2 and len(after.replicas) == 2
-                and workers[victim] not in nodes):
-            recovered_s = time.monotonic() - killed_at
-            break
-        await asyncio.sleep(0.25)
+    recovered_s, seen = await recovery
+    after = seen or before
     second = await dep.execute([ToolCall(name="lookup", arguments={"i": i}) for i in range(200)])
     counts = await counter.snapshot.remote()
     report = await dep.shutdown(timeout_s=10)
@@ -174,6 +162,22 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
         "replica_nodes_after": sorted(str(r.node_id) for r in after.replicas), "victim_node": workers[victim],
         "second_ok": all(r.ok for r in second), "shutdown_ok": report.ok, "leftover": leftover,
     }
+
+
+async def _recovered(dep: Any, epoch: str, lost_node: str, since: float) -> tuple[float | None, Any]:
+    """Seconds from the kill until a new controller life has two healthy replicas, none on the lost node."""
+    after = None
+    while time.monotonic() - since < 300:
+        try:
+            after = await dep.stats()
+        except Exception:  # the controller is restarting
+            await asyncio.sleep(0.5)
+            continue
+        if (after.epoch != epoch and after.healthy_replicas == 2 and len(after.replicas) == 2
+                and lost_node not in {r.node_id for r in after.replicas}):
+            return time.monotonic() - since, after
+        await asyncio.sleep(0.25)
+    return None, after
 
 
 def main() -> None:
