@@ -8,7 +8,7 @@ A TARGET is ``module:attribute`` naming a `Toolbox`, a `Tool`, a list of tools, 
     armorer profile examples.demo_tools:build_toolbox search_customers --args '{"query": "ada"}' --repeat 50
     armorer export examples.demo_tools:build_toolbox --provider openai > tools.json
     armorer validate tools.json
-    armorer ui examples.workflow_research:build --port 8000     # the read-only web graph view
+    armorer ui examples.workflow_research:build --port 8000     # the web graph builder
 """
 
 from __future__ import annotations
@@ -239,19 +239,31 @@ def load_workflows(target: str) -> dict[str, Workflow]:
 
 @app.command()
 def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
-       host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-       tools: str = typer.Option("", help="A toolbox TARGET whose tools the index lists.")) -> None:
-    """Serve TARGET's workflows as the read-only web graph view (needs: pip install 'armorer-ray[web]')."""
+       host: str = typer.Option("127.0.0.1", help="Interface to listen on; beyond loopback a --token is required."),
+       tools: str = typer.Option("", help="A toolbox TARGET: the builder's and playground's catalogue."),
+       checkpoint: str = typer.Option("", help="Store URL runs checkpoint into and history is read from "
+                                               "(e.g. sqlite:///runs.db; default: in memory)."),
+       token: str = typer.Option("", envvar="ARMORER_UI_TOKEN",
+                                 help="Access token (16+ chars) every request must carry; printed in the URL."),
+       allow_host: list[str] = typer.Option([], help="Extra Host header names to accept (the name users type).")
+       ) -> None:
+    """Serve TARGET's workflows in the web graph builder (needs: pip install 'armorer-ray[web]')."""
     from armorer_ray.errors import MissingExtraError
     from armorer_ray.ui import create_app
+    from armorer_ray.ui.security import check_bind
 
     try:
-        web = create_app(load_workflows(target), toolbox=load_toolbox(tools) if tools else None)
+        check_bind(host, token or None)
+        web = create_app(load_workflows(target), toolbox=load_toolbox(tools) if tools else None,
+                         checkpoint=checkpoint or None, token=token or None,
+                         hosts=[*allow_host, *([host] if host not in ("0.0.0.0", "::") else [])])
         import uvicorn
     except ModuleNotFoundError as exc:
         raise _fail(str(MissingExtraError("armorer ui", "web"))) from exc
     except (ConfigError, MissingExtraError) as exc:
         raise _fail(str(exc)) from exc
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"armorer ui: http://{shown}:{port}/" + (f"?token={token}" if token else ""), err=True)
     uvicorn.run(web, host=host, port=port)
 
 
