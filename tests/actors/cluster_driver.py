@@ -130,8 +130,10 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
         await asyncio.sleep(0.05)
     killed_at = time.monotonic()
     _local().kill_node(state, worker_pids[victim])
-    if workers[victim] != controller_home:  # lose the controller too, at the same moment
+    try:  # lose the controller too, at the same moment (Ray's soft placement may have put it elsewhere)
         ray.kill(ray.get_actor(controller_name(name), namespace="cluster-test"), no_restart=False)
+    except Exception:  # it was on the node just killed, and Ray is already restarting it
+        pass
     await asyncio.to_thread(Path(state_path).write_text, json.dumps(state))
     recovery = asyncio.ensure_future(_recovered(dep, before.epoch, workers[victim], killed_at))  # while calls run
     results = await asyncio.wait_for(running, 600)
@@ -155,6 +157,8 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
         "lookups_ok": all(r.ok for r in results if r.tool_name == "lookup"),
         "write_failures": sorted({r.error.code for r in writes if r.error is not None}),
         "writes_died": sum(1 for r in writes if not r.ok),
+        "lookup_failures": sorted({f"{r.error.code}: {r.error.message[:300]}" for r in results
+                                   if r.tool_name == "lookup" and r.error is not None})[:3],
         "max_write_runs": max((counts.get(f"write:{r.call_id}", 0) for r in writes), default=0),
         "died_writes_that_ran": sum(1 for r in writes if not r.ok and counts.get(f"write:{r.call_id}", 0)),
         "controller_on_victim": workers[victim] == controller_home, "epoch_changed": after.epoch != before.epoch,
