@@ -8,7 +8,7 @@ joins, so every strategy starts from three nodes. Drivers run as subprocesses (`
 
 Recovery bound: a lost replica is running again on a surviving node within ``RECOVERY_BOUND_S`` of the kill. It
 is made of Ray declaring the node dead (~5 s with the cluster's health-check settings), one supervision period
-(1 s here), a controller restart when it was lost, and one replica start; measured 10-30 s on this 2-core machine
+(1 s here), a controller restart when it was lost, and one replica start; measured 9-47 s on this 2-core machine
 under load. The bound is generous because the machine is shared.
 """
 
