@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from armorer_ray.errors import Conflict, ToolError
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.results import ToolResult
 from armorer_ray.serve.auth import Authenticator
 from armorer_ray.serve.caller import CallerToolbox, current_caller
 from armorer_ray.serve.gate import Gate, error_body

@@ -30,6 +30,7 @@ def build_authenticator(source: AuthenticatorSource) -> Authenticator:
     return built
 
 
+@serve.deployment
 @serve.ingress()
 class ToolboxIngress:
     """One Serve replica: a toolbox built here (from its recipe or factory) behind the HTTP and MCP routes."""

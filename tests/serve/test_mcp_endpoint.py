@@ -48,7 +48,9 @@ async def test_mcp_without_credentials_is_refused(served: Served) -> None:
         async with client(served.url, {}) as session:
             await session.list_tools()
     ping = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
-    raw = httpx.post(f"{served.url}/mcp", json=ping, headers={"accept": "application/json, text/event-stream"})
+    async with httpx.AsyncClient() as plain:
+        raw = await plain.post(f"{served.url}/mcp", json=ping,
+                               headers={"accept": "application/json, text/event-stream"})
     assert raw.status_code == 401 and raw.json()["error"]["code"] == "UNAUTHENTICATED"
 
 
@@ -58,5 +60,7 @@ async def test_get_tools_in_mcp_shape_matches_the_mcp_endpoint(served: Served) -
     for token in TOKENS:
         async with client(served.url, bearer(token)) as session:
             listed = await session.list_tools()
-        over_http = httpx.get(f"{served.url}/tools", params={"format": "mcp"}, headers=bearer(token)).json()
+        async with httpx.AsyncClient() as plain:
+            over_http = (await plain.get(f"{served.url}/tools", params={"format": "mcp"},
+                                         headers=bearer(token))).json()
         assert over_http == [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools]
