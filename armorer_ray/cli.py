@@ -9,6 +9,7 @@ A TARGET is ``module:attribute`` naming a `Toolbox`, a `Tool`, a list of tools, 
     armorer export examples.demo_tools:build_toolbox --provider openai > tools.json
     armorer validate tools.json
     armorer ui examples.workflow_research:build --port 8000     # the read-only web graph view
+    armorer serve examples.demo_tools:build_toolbox --tokens-file tokens.json --port 8000   # HTTP + MCP
 """
 
 from __future__ import annotations
@@ -253,6 +254,12 @@ def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: a
     except (ConfigError, MissingExtraError) as exc:
         raise _fail(str(exc)) from exc
     uvicorn.run(web, host=host, port=port)
+
+
+# `armorer serve`: HTTP and MCP ingress on Ray Serve; the body lives with the ingress (armorer_ray/serve/command.py).
+from armorer_ray.serve.command import serve as _serve_command  # noqa: E402
+
+app.command("serve")(_serve_command)
 
 
 def main() -> None:
