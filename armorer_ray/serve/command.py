@@ -64,7 +64,7 @@ def serve(target: str,
                    "Ctrl-C stops", err=True)
         stop.wait()
     finally:
-        ray_serve.shutdown()
+        ray_serve.shutdown()  # type: ignore[no-untyped-call]
         ray.shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
