@@ -51,6 +51,9 @@ class Gate:
         self.limiter = limiter or (RateLimiter(limits.rate_per_s, limits.burst) if limits.rate_per_s else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # no route takes one; refuse before anything could accept it
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http" or _route_path(scope) in OPEN_PATHS:
             await self.app(scope, receive, send)
             return

@@ -45,10 +45,15 @@ def gate(ctx: PolicyContext) -> Decision | None:
     return None
 
 
-def build_toolbox() -> Toolbox:
-    """acme sees every tool; globex only the crm ones."""
+def build_toolbox(approvals_db: str | None = None) -> Toolbox:
+    """acme sees every tool; globex only the crm ones. With ``approvals_db``, paused calls wait in that SQLite
+    file, so every replica can resume them."""
+    from armorer_ray.approvals import StoreApprovalBook
+    from armorer_ray.stores import open_store
+
     access = TenantAccess({"acme": TenantGrant(tags={"crm", "finance"}), "globex": TenantGrant(tags={"crm"})})
-    return Toolbox([whoami, add, wire], policy=[access, gate], allow_mutation=True)
+    approvals = StoreApprovalBook(open_store(f"sqlite:///{approvals_db}")) if approvals_db else None
+    return Toolbox([whoami, add, wire], policy=[access, gate], allow_mutation=True, approvals=approvals)
 
 
 def free_port() -> int:

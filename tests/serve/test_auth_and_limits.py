@@ -101,3 +101,12 @@ def test_stamped_calls_always_run_as_the_caller(call: ToolCall, caller: Caller) 
         assert stamped.trace_context.items() >= caller.trace_context.items()
         assert (stamped.id, stamped.name, stamped.arguments) == (call.id, call.name, call.arguments)
         assert ToolCall.model_validate_json(stamped.model_dump_json()) == stamped
+
+
+def test_websockets_are_refused_even_with_credentials() -> None:
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    app = create_http_app(build_toolbox(), authenticator=BearerTokens(TOKENS), mcp=False)
+    with pytest.raises(WebSocketDisconnect), TestClient(app).websocket_connect("/mcp", headers=bearer(ADA)):
+        pass

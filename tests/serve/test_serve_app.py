@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,22 @@ def test_autoscaling_options_reach_serve_and_calls_run_as_the_tenant(serve_url: 
         assert httpx.post(f"{serve_url}/scaled/call", json={"name": "whoami"}, timeout=60).status_code == 401
     finally:
         serve.delete("scaled")
+
+
+async def test_with_a_shared_approval_book_any_replica_resumes_a_paused_call(serve_url: str, tmp_path: Path) -> None:
+    db = tmp_path / "approvals.db"
+    app = toolbox_app(partial(build_toolbox, str(db)), authenticator=BearerTokens(TOKENS),
+                      options=ServeOptions(num_replicas=2, ray_actor_options={"num_cpus": 0.1}))
+    serve.run(app, name="shared", route_prefix="/shared")
+    try:
+        assert running_replicas("shared") == 2
+        async with httpx.AsyncClient(base_url=f"{serve_url}/shared", headers=bearer(ADA), timeout=60) as client:
+            for amount in range(101, 109):  # Serve spreads these over both replicas; each resume may land anywhere
+                paused = (await client.post("/call", json={"name": "wire", "arguments": {"amount": amount}})).json()
+                resumed = await client.post("/resume", json={"token": paused["action"]["resume_token"]})
+                assert resumed.status_code == 200 and resumed.json()["result"] == f"sent {amount}"
+    finally:
+        serve.delete("shared")
 
 
 def test_fixed_replicas_and_autoscaling_are_exclusive() -> None:
