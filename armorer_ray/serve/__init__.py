@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from armorer_ray.errors import MissingExtraError
 from armorer_ray.serve.application import ServeOptions, toolbox_app
-from armorer_ray.serve.auth import AllowAnonymous, Authenticator, BearerTokens, Principal
+from armorer_ray.serve.auth import AllowAnonymous, Authenticator, BearerTokens, GatewayHeaders, Principal
 from armorer_ray.serve.caller import CallerToolbox
 from armorer_ray.serve.limits import RateLimiter, RequestLimits
 
@@ -26,6 +26,7 @@ __all__ = [
     "Authenticator",
     "BearerTokens",
     "CallerToolbox",
+    "GatewayHeaders",
     "Principal",
     "RateLimiter",
     "RequestLimits",

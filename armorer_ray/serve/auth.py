@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from armorer_ray.errors import ConfigError
 
-__all__ = ["AllowAnonymous", "Authenticator", "BearerTokens", "Principal"]
+__all__ = ["AllowAnonymous", "Authenticator", "BearerTokens", "GatewayHeaders", "Principal"]
 
 MIN_TOKEN_CHARS = 16  # shorter secrets are guessable; refusing them at construction is cheaper than an incident
 
@@ -112,6 +112,44 @@ class BearerTokens:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         return self._by_digest.get(_digest(token.strip()))
+
+
+class GatewayHeaders:
+    """Behind an API gateway that authenticates end users: the gateway proves itself with a shared bearer secret
+    and names the tenant and user in headers, which are believed only on requests carrying that secret.
+
+    Args:
+        gateway_token: The secret the gateway sends as ``Authorization: Bearer <secret>`` (16+ characters).
+        tenant_header: Header naming the tenant; a request without it is refused.
+        user_header: Header naming the user (optional on a request).
+
+    Raises:
+        ConfigError: for a secret shorter than 16 characters.
+
+    Example:
+        >>> import asyncio
+        >>> auth = GatewayHeaders("gateway-secret-0123456789")
+        >>> headers = {"authorization": "Bearer gateway-secret-0123456789", "x-tenant-id": "acme", "x-user-id": "ada"}
+        >>> asyncio.run(auth.authenticate(headers))
+        Principal(tenant_id='acme', user_id='ada', max_priority=0)
+        >>> asyncio.run(auth.authenticate({**headers, "authorization": "Bearer forged"})) is None
+        True
+    """
+
+    def __init__(self, gateway_token: str, *, tenant_header: str = "x-tenant-id",
+                 user_header: str = "x-user-id") -> None:
+        self._gateway = BearerTokens({gateway_token: Principal()})
+        self.tenant_header = tenant_header.lower()
+        self.user_header = user_header.lower()
+
+    def __repr__(self) -> str:
+        return f"GatewayHeaders(tenant_header={self.tenant_header!r}, user_header={self.user_header!r})"
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
+        tenant = headers.get(self.tenant_header, "").strip()
+        if not tenant or await self._gateway.authenticate(headers) is None:
+            return None
+        return Principal(tenant_id=tenant, user_id=headers.get(self.user_header, "").strip() or None)
 
 
 class AllowAnonymous:

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from armorer_ray import ConfigError, ToolCall
 from armorer_ray.results import Caller
-from armorer_ray.serve import AllowAnonymous, BearerTokens, Principal, RateLimiter, RequestLimits, create_http_app
+from armorer_ray.serve import (
+    AllowAnonymous,
+    BearerTokens,
+    GatewayHeaders,
+    Principal,
+    RateLimiter,
+    RequestLimits,
+    create_http_app,
+)
 from armorer_ray.serve.caller import stamp
 from armorer_ray.serve.config import AppArgs, build_app
 from tests.serve.conftest import ADA, BOB, TOKENS, bearer, build_toolbox
@@ -25,6 +33,21 @@ async def test_bearer_tokens_accept_only_known_tokens_with_the_bearer_scheme() -
     for value in ("", "Bearer", "Bearer ", f"Token {ADA}", f"Bearer {ADA}x", ADA):
         assert await auth.authenticate({"authorization": value}) is None
     assert ADA not in repr(auth)
+
+
+async def test_gateway_headers_name_the_tenant_only_with_the_gateway_secret() -> None:
+    auth = GatewayHeaders("gateway-secret-0123456789", tenant_header="X-Org")
+    secret = {"authorization": "Bearer gateway-secret-0123456789"}
+    assert await auth.authenticate({**secret, "x-org": "acme"}) == Principal(tenant_id="acme")
+    assert await auth.authenticate({**secret, "x-org": " "}) is None  # no tenant named: refused
+    assert await auth.authenticate({"x-org": "acme", "x-user-id": "ada"}) is None  # headers without the secret
+    with pytest.raises(ConfigError):
+        GatewayHeaders("short")
+    app = create_http_app(build_toolbox(), authenticator=auth, mcp=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        who = await client.post("/call", json={"name": "whoami"}, headers={**secret, "x-org": "globex",
+                                                                         "x-user-id": "bob"})
+    assert who.json()["result"]["tenant"] == "globex" and who.json()["result"]["user"] == "bob"
 
 
 def test_bearer_tokens_refuse_weak_or_missing_tables(tmp_path: Path) -> None:
