@@ -12,7 +12,7 @@ import pytest
 
 from tests.cluster.kuberay import KUBE, ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(1800)]
 
 
 def test_the_rehearsal_runs_every_step_and_leaves_nothing_running(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ def test_serve_refuses_anonymous_access_off_loopback_and_bad_targets(tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_serve_runs_the_ingress_until_sigterm(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({token: principal.model_dump() for token, principal in TOKENS.items()}))

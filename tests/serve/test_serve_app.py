@@ -16,7 +16,7 @@ from armorer_ray.serve import BearerTokens, ServeOptions, toolbox_app
 from armorer_ray.serve.config import build_app
 from tests.serve.conftest import ADA, BOB, TOKENS, bearer, build_toolbox, free_port
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(900)]
 serve = pytest.importorskip("ray.serve")
 
 
