@@ -25,8 +25,8 @@ def test_the_rehearsal_runs_every_step_and_leaves_nothing_running(tmp_path: Path
     assert summary["cluster"]["nodes"] >= 2  # multi-node, as the RayCluster describes
     assert summary["cluster"]["head"]["num-cpus"] == "0"
     assert summary["serve_deploy"]["status"] == "RUNNING"
-    assert summary["http"] == {"unauthenticated_status": 401, "tools": 12, "search_customers": "success"}
-    assert summary["mcp"]["check_service_health"] == "ok"
+    assert summary["http"]["unauthenticated_status"] == 401 and summary["http"]["search_customers"] == "success"
+    assert summary["mcp"]["check_service_health"] == "ok" and summary["mcp"]["tools"] == summary["http"]["tools"] > 0
     assert summary["scaled"]["running_replicas"] == 2 and summary["scaled"]["nodes"] == summary["cluster"]["nodes"] + 1
     assert summary["ray_job"]["succeeded"]
     assert "serve_shutdown_error" not in summary
