@@ -1,8 +1,8 @@
 """HTTP and MCP ingress on Ray Serve: a toolbox served to agents outside the cluster, authenticated and limited.
 
 `toolbox_app` needs the ``serve`` extra (``pip install 'armorer-ray[serve]'``: Ray Serve, Starlette, the MCP
-SDK); `create_http_app` runs under any ASGI server with the ``web`` extra. Both are imported on first use, so
-``import armorer_ray.serve`` works without them. See docs/deploy.md.
+SDK); `create_http_app` runs under any ASGI server. Names load on first use (as the package root's do), so
+``import armorer_ray.serve`` works, and stays light, without the extra. See docs/deploy.md.
 
 Example:
     >>> from armorer_ray.serve import BearerTokens, Principal, RequestLimits
@@ -12,14 +12,30 @@ Example:
 
 from typing import TYPE_CHECKING
 
+from armorer_ray._exports import lazy_exports
 from armorer_ray.errors import MissingExtraError
-from armorer_ray.serve.application import ServeOptions, toolbox_app
-from armorer_ray.serve.auth import AllowAnonymous, Authenticator, BearerTokens, GatewayHeaders, Principal
-from armorer_ray.serve.caller import CallerToolbox
-from armorer_ray.serve.limits import RateLimiter, RequestLimits
 
 if TYPE_CHECKING:
+    from armorer_ray.serve.application import ServeOptions, toolbox_app
+    from armorer_ray.serve.auth import AllowAnonymous, Authenticator, BearerTokens, GatewayHeaders, Principal
+    from armorer_ray.serve.caller import CallerToolbox
     from armorer_ray.serve.http import ResumeRequest, create_http_app
+    from armorer_ray.serve.limits import RateLimiter, RequestLimits
+
+_EXPORTS = {
+    "ServeOptions": "armorer_ray.serve.application",
+    "toolbox_app": "armorer_ray.serve.application",
+    "AllowAnonymous": "armorer_ray.serve.auth",
+    "Authenticator": "armorer_ray.serve.auth",
+    "BearerTokens": "armorer_ray.serve.auth",
+    "GatewayHeaders": "armorer_ray.serve.auth",
+    "Principal": "armorer_ray.serve.auth",
+    "CallerToolbox": "armorer_ray.serve.caller",
+    "ResumeRequest": "armorer_ray.serve.http",
+    "create_http_app": "armorer_ray.serve.http",
+    "RateLimiter": "armorer_ray.serve.limits",
+    "RequestLimits": "armorer_ray.serve.limits",
+}
 
 __all__ = [
     "AllowAnonymous",
@@ -36,12 +52,11 @@ __all__ = [
     "toolbox_app",
 ]
 
+_load, __dir__ = lazy_exports(__name__, globals(), _EXPORTS, __all__)
+
 
 def __getattr__(name: str) -> object:
-    if name in ("create_http_app", "ResumeRequest"):
-        try:
-            from armorer_ray.serve import http
-        except ImportError as exc:
-            raise MissingExtraError("armorer_ray.serve.create_http_app", "web") from exc
-        return getattr(http, name)
-    raise AttributeError(f"module 'armorer_ray.serve' has no attribute {name!r}")
+    try:
+        return _load(name)
+    except ModuleNotFoundError as exc:  # Starlette (the web routes) is missing
+        raise MissingExtraError(f"armorer_ray.serve.{name}", "serve") from exc
