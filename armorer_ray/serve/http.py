@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -38,7 +38,7 @@ class ResumeRequest(BaseModel):
 
     token: str
     approved: bool = True
-    input: Any = None
+    input: JsonValue = None
     reason: str | None = None
 
 
