@@ -78,8 +78,14 @@ class CallerToolbox:
         return f"CallerToolbox({self.inner.name!r})"
 
     def tools(self) -> list[Tool]:
-        """The tools the current caller may see (visibility rules such as `TenantAccess` decide)."""
-        caller = current_caller()
+        """The tools the current caller may see (visibility rules such as `TenantAccess` decide).
+
+        Outside a request (an MCP server reading the catalogue while it is built) this is every tool: listings
+        answered to a caller always run inside the request, and calls are checked again when they run.
+        """
+        caller = _caller.get()
+        if caller is None:
+            return self.inner.tools()
         return [found for found in self.inner.tools() if self.inner.is_visible(found, caller)]
 
     def get_tool(self, name_or_id: str, *, caller: Caller | None = None) -> Tool | None:

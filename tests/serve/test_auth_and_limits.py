@@ -133,3 +133,12 @@ def test_websockets_are_refused_even_with_credentials() -> None:
     app = create_http_app(build_toolbox(), authenticator=BearerTokens(TOKENS), mcp=False)
     with pytest.raises(WebSocketDisconnect), TestClient(app).websocket_connect("/mcp", headers=bearer(ADA)):
         pass
+
+
+async def test_the_caller_toolbox_lists_everything_outside_a_request_but_runs_nothing() -> None:
+    from armorer_ray.serve import CallerToolbox
+
+    served = CallerToolbox(build_toolbox())
+    assert sorted(t.name for t in served.tools()) == ["add", "whoami", "wire"]
+    with pytest.raises(ConfigError, match="outside an ingress request"):
+        await served.execute({"name": "add", "arguments": {"a": 1, "b": 2}})
