@@ -94,6 +94,26 @@ def node_command(params: dict[str, str], *, head: bool, address: str | None,
     return command, named
 
 
+def wait_for_nodes(address: str, count: int, env: dict[str, str], timeout_s: float = 420) -> None:
+    """Poll until ``count`` nodes are alive; a probe that hangs (a loaded machine) is retried, not fatal."""
+    probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+             "print(sum(n['Alive'] for n in ray.nodes()))")
+    deadline = time.monotonic() + timeout_s
+    seen = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            done = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, env=env,
+                                  timeout=90)
+            lines = done.stdout.strip().splitlines()
+            seen = lines[-1] if lines else done.stderr[-500:]
+            if seen.isdigit() and int(seen) >= count:
+                return
+        except subprocess.TimeoutExpired:
+            seen = "the probe hung for 90 s"
+        time.sleep(2)
+    raise TimeoutError(f"cluster at {address} did not reach {count} live nodes in {timeout_s:.0f} s: {seen}")
+
+
 class Rehearsal:
     def __init__(self, logs: Path) -> None:
         service = yaml.safe_load((HERE / "rayservice.yaml").read_text())
@@ -123,12 +143,12 @@ class Rehearsal:
         command, named = node_command(head_params, head=True, address=None, temp_dir=self.temp_dir)
         self.address, self.dashboard = f"127.0.0.1:{named['gcs']}", f"http://127.0.0.1:{named['dashboard']}"
         self.pids.append(local._spawn(command, self.env, self.logs / "head.log"))
-        local._wait_for_nodes(self.address, 1, 180, self.env)
+        wait_for_nodes(self.address, 1, self.env)
         for group in self.cluster["workerGroupSpecs"]:
             for _ in range(group["replicas"]):
                 self.add_worker(group)
         nodes = 1 + sum(group["replicas"] for group in self.cluster["workerGroupSpecs"])
-        local._wait_for_nodes(self.address, nodes, 180, self.env)
+        wait_for_nodes(self.address, nodes, self.env)
         self.steps["cluster"] = {"nodes": nodes, "head": head_params,
                                  "workers": [start_params(g) for g in self.cluster["workerGroupSpecs"]]}
 
@@ -234,18 +254,24 @@ class Rehearsal:
 
     def rehearse(self) -> dict[str, Any]:
         try:
+            self.steps["phase"] = "start cluster"
             self.start_cluster()
+            self.steps["phase"] = "serve deploy"
             self.serve_deploy(self.local_serve_config())
             self.steps["serve_deploy"] = self.wait_running(1)
+            self.steps["phase"] = "calls"
             self.steps["http"] = self.call_http()
             self.steps["mcp"] = self.call_mcp()
+            self.steps["phase"] = "scale"
             group = self.cluster["workerGroupSpecs"][0]
             self.add_worker(group)  # what the autoscaler does when replicas or tasks do not fit
             nodes = self.steps["cluster"]["nodes"] + 1
-            local._wait_for_nodes(self.address, nodes, 180, self.env)
+            wait_for_nodes(self.address, nodes, self.env)
             self.serve_deploy(self.local_serve_config(min_replicas=2))
             self.steps["scaled"] = {"nodes": nodes, **self.wait_running(2), "http": self.call_http()}
+            self.steps["phase"] = "ray job"
             self.steps["ray_job"] = self.run_job()
+            self.steps["phase"] = "done"
             self.steps["ok"] = True
         except Exception as exc:
             self.steps["ok"] = False
