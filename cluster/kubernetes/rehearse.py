@@ -94,13 +94,17 @@ def node_command(params: dict[str, str], *, head: bool, address: str | None,
     return command, named
 
 
-def wait_for_nodes(address: str, count: int, env: dict[str, str], timeout_s: float = 420) -> None:
-    """Poll until ``count`` nodes are alive; a probe that hangs (a loaded machine) is retried, not fatal."""
+def wait_for_nodes(address: str, count: int, env: dict[str, str], pids: list[int], timeout_s: float = 420) -> None:
+    """Poll until ``count`` nodes are alive; a probe that hangs (a loaded machine) is retried, not fatal, but a
+    node process that exited (``ray start`` gave up) fails at once."""
     probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
              "print(sum(n['Alive'] for n in ray.nodes()))")
     deadline = time.monotonic() + timeout_s
     seen = "no answer"
     while time.monotonic() < deadline:
+        dead = [pid for pid in pids if not local._alive(pid) or _reaped(pid)]
+        if dead:
+            raise RuntimeError(f"node process(es) {dead} exited before the cluster had {count} live nodes")
         try:
             done = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, env=env,
                                   timeout=90)
@@ -112,6 +116,13 @@ def wait_for_nodes(address: str, count: int, env: dict[str, str], timeout_s: flo
             seen = "the probe hung for 90 s"
         time.sleep(2)
     raise TimeoutError(f"cluster at {address} did not reach {count} live nodes in {timeout_s:.0f} s: {seen}")
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return False
 
 
 class Rehearsal:
@@ -143,14 +154,29 @@ class Rehearsal:
         command, named = node_command(head_params, head=True, address=None, temp_dir=self.temp_dir)
         self.address, self.dashboard = f"127.0.0.1:{named['gcs']}", f"http://127.0.0.1:{named['dashboard']}"
         self.pids.append(local._spawn(command, self.env, self.logs / "head.log"))
-        wait_for_nodes(self.address, 1, self.env)
+        wait_for_nodes(self.address, 1, self.env, self.pids)
         for group in self.cluster["workerGroupSpecs"]:
             for _ in range(group["replicas"]):
                 self.add_worker(group)
         nodes = 1 + sum(group["replicas"] for group in self.cluster["workerGroupSpecs"])
-        wait_for_nodes(self.address, nodes, self.env)
+        wait_for_nodes(self.address, nodes, self.env, self.pids)
         self.steps["cluster"] = {"nodes": nodes, "head": head_params,
                                  "workers": [start_params(g) for g in self.cluster["workerGroupSpecs"]]}
+
+    def start_cluster_retrying(self, attempts: int = 2) -> None:
+        """`start_cluster`, once more on a fresh set of ports if a node gave up (a loaded machine's raylet can miss
+        its startup window, as the test suite's own Ray start allows for)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.start_cluster()
+                return
+            except (RuntimeError, TimeoutError) as exc:
+                self.steps[f"cluster_attempt_{attempt}"] = str(exc)[:300]
+                local.down({"pids": self.pids, "temp_dir": self.temp_dir})
+                self.pids = []
+                self.temp_dir = tempfile.mkdtemp(prefix="arr-", dir="/tmp")
+                if attempt == attempts:
+                    raise
 
     def add_worker(self, group: dict[str, Any]) -> None:
         index = len(self.pids)
@@ -255,7 +281,7 @@ class Rehearsal:
     def rehearse(self) -> dict[str, Any]:
         try:
             self.steps["phase"] = "start cluster"
-            self.start_cluster()
+            self.start_cluster_retrying()
             self.steps["phase"] = "serve deploy"
             self.serve_deploy(self.local_serve_config())
             self.steps["serve_deploy"] = self.wait_running(1)
@@ -266,7 +292,7 @@ class Rehearsal:
             group = self.cluster["workerGroupSpecs"][0]
             self.add_worker(group)  # what the autoscaler does when replicas or tasks do not fit
             nodes = self.steps["cluster"]["nodes"] + 1
-            wait_for_nodes(self.address, nodes, self.env)
+            wait_for_nodes(self.address, nodes, self.env, self.pids)
             self.serve_deploy(self.local_serve_config(min_replicas=2))
             self.steps["scaled"] = {"nodes": nodes, **self.wait_running(2), "http": self.call_http()}
             self.steps["phase"] = "ray job"
