@@ -155,11 +155,11 @@ class Rehearsal:
         self.address, self.dashboard = f"127.0.0.1:{named['gcs']}", f"http://127.0.0.1:{named['dashboard']}"
         self.pids.append(local._spawn(command, self.env, self.logs / "head.log"))
         wait_for_nodes(self.address, 1, self.env, self.pids)
+        nodes = 1
         for group in self.cluster["workerGroupSpecs"]:
             for _ in range(group["replicas"]):
-                self.add_worker(group)
-        nodes = 1 + sum(group["replicas"] for group in self.cluster["workerGroupSpecs"])
-        wait_for_nodes(self.address, nodes, self.env, self.pids)
+                nodes += 1
+                self.add_worker_until_up(group, nodes)
         self.steps["cluster"] = {"nodes": nodes, "head": head_params,
                                  "workers": [start_params(g) for g in self.cluster["workerGroupSpecs"]]}
 
@@ -177,6 +177,20 @@ class Rehearsal:
                 self.temp_dir = tempfile.mkdtemp(prefix="arr-", dir="/tmp")
                 if attempt == attempts:
                     raise
+
+    def add_worker_until_up(self, group: dict[str, Any], nodes: int, attempts: int = 3) -> None:
+        """Start one worker and wait for ``nodes`` live nodes; a worker whose raylet missed Ray's fixed 30 s
+        registration window (a loaded machine) is replaced, as Kubernetes would restart its pod."""
+        for attempt in range(1, attempts + 1):
+            self.add_worker(group)
+            try:
+                wait_for_nodes(self.address, nodes, self.env, self.pids)
+                return
+            except RuntimeError:
+                if attempt == attempts:
+                    raise
+                self.steps[f"worker_restarts_{group['groupName']}"] = attempt
+                local._terminate(self.pids.pop(), 30)
 
     def add_worker(self, group: dict[str, Any]) -> None:
         index = len(self.pids)
@@ -289,10 +303,9 @@ class Rehearsal:
             self.steps["http"] = self.call_http()
             self.steps["mcp"] = self.call_mcp()
             self.steps["phase"] = "scale"
-            group = self.cluster["workerGroupSpecs"][0]
-            self.add_worker(group)  # what the autoscaler does when replicas or tasks do not fit
             nodes = self.steps["cluster"]["nodes"] + 1
-            wait_for_nodes(self.address, nodes, self.env, self.pids)
+            # What the autoscaler does when replicas or tasks do not fit: one more pod of the worker group.
+            self.add_worker_until_up(self.cluster["workerGroupSpecs"][0], nodes)
             self.serve_deploy(self.local_serve_config(min_replicas=2))
             self.steps["scaled"] = {"nodes": nodes, **self.wait_running(2), "http": self.call_http()}
             self.steps["phase"] = "ray job"
