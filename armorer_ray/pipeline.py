@@ -20,6 +20,7 @@ caller's own cancellation propagates (as `asyncio.CancelledError`, after ``tool.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 import tracemalloc
@@ -28,7 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import Approval, CallContext
@@ -87,6 +88,38 @@ def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError
         message=f"ValidationError: invalid {what}: " + "; ".join(parts),
         details={"issues": issues},  # type: ignore[dict-item]
     )
+
+
+def arguments_error(arguments: object, exc: ValidationError) -> ToolError:
+    """`validation_error`, unless the arguments are JSON text that does not parse: then say so, with where.
+
+    A model whose answer was cut off sends truncated JSON; "field required" would send it looking for the
+    wrong mistake.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class P(BaseModel):
+        ...     n: int
+        >>> try:
+        ...     P.model_validate('{"n": 1')
+        ... except ValidationError as exc:
+        ...     print(arguments_error('{"n": 1', exc).message)  # doctest: +ELLIPSIS
+        ValidationError: arguments are not valid JSON (malformed or truncated): Expecting ',' delimiter: ...
+    """
+    if isinstance(arguments, str | bytes):
+        try:
+            json.loads(arguments)
+        except ValueError as parse:
+            return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                             message=f"ValidationError: arguments are not valid JSON (malformed or truncated): {parse}",
+                             details={"issues": [{"code": "json_invalid", "path": [], "message": str(parse)}]})
+    if not isinstance(arguments, Mapping | BaseModel):
+        kind = {list: "an array", str: "a string", bytes: "a string", bool: "a boolean", int: "a number",
+                float: "a number"}.get(type(arguments), type(arguments).__name__)
+        return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                         message=f"ValidationError: arguments must be a JSON object, got {kind}",
+                         details={"issues": [{"code": "model_type", "path": [], "message": "not a JSON object"}]})
+    return validation_error(exc)
 
 
 class _Compiled:
@@ -156,7 +189,7 @@ class Pipeline:
         try:
             params = tool._validate(call.arguments)
         except ValidationError as exc:
-            error = validation_error(exc)
+            error = arguments_error(call.arguments, exc)
             if hub.wants("validate-error"):
                 hub.emit("validate-error", {"tool": tool, "call": call, "params": call.arguments, "error": error})
             result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)

@@ -215,6 +215,9 @@ class Toolbox:
     def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
 
+        A bare name that tools of several namespaces share resolves to nothing (the call's answer says it is
+        ambiguous and lists the ids): running one of them silently would be a guess.
+
         Args:
             name_or_id: What a call names.
             caller: Resolve only among the tools the toolbox's visibility rules show this caller (see
@@ -238,6 +241,9 @@ class Toolbox:
         if ids and shown is not None:
             ids = [i for i in ids if shown(self._entries[i].tool)]
         if ids:
+            # A bare name tools of several namespaces share is ambiguous: never pick one of them silently.
+            if len({self._entries[i].tool.namespace for i in ids}) > 1:
+                return None
             return self._entries[ids[-1]].tool
         if ":" in name_or_id:
             try:
@@ -568,7 +574,11 @@ class Toolbox:
             shown = self._shown_to(call)
             names = self._by_name if shown is None else {t.name for t in self.tools() if shown(t)}
             known = ", ".join(sorted(names)[:20])
-            error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
+            sharing = sorted(i for i in self._by_name.get(call.name, ())
+                             if shown is None or shown(self._entries[i].tool))
+            message = (f"Tool name {call.name!r} is ambiguous: call one of {', '.join(sharing)} by id"
+                       if len(sharing) > 1 else f"Tool not found: {call.name}. Available tools: {known}")
+            error = ToolError.of("not_found", message)
             return ToolResult.failure(call.id, call.name, error)
         approval: Approval | None = options.get("approval")
         if approval is not None and not approval.granted:

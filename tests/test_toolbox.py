@@ -39,11 +39,13 @@ def test_duplicate_ids_are_refused_unless_replaced() -> None:
     assert len(box) == 1
 
 
-def test_same_name_in_other_namespaces_coexist_and_latest_wins_by_name() -> None:
+def test_same_name_in_other_namespaces_coexist_and_a_shared_bare_name_is_ambiguous() -> None:
     first = named("echo", "one", namespace="x")
     second = named("echo", "two", namespace="y")
     box = Toolbox([first, second])  # type: ignore[list-item]
-    assert box.get_tool("echo") is second
+    assert box.get_tool("echo") is None  # issue 17: never run one of two namespaces' tools silently
+    refused = box.execute_sync({"name": "echo"})
+    assert refused.error is not None and "ambiguous" in refused.error.message and "y:echo" in refused.error.message
     assert box.get_tool("x:echo") is first
     assert box.execute_sync({"name": "x:echo"}).result == "one"
     assert box.ids() == ["x:echo", "y:echo"]
