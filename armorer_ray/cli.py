@@ -281,6 +281,30 @@ def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: a
     uvicorn.run(web, host=host, port=port)
 
 
+@app.command("mcp")
+def mcp_server(target: str, http: int = typer.Option(None, help="Serve streamable HTTP on this port (default: stdio)."),
+               host: str = typer.Option("127.0.0.1", help="Interface for --http.")) -> None:
+    """Serve TARGET's tools over MCP: stdio by default, streamable HTTP at /mcp with --http PORT.
+
+    Needs: pip install 'armorer-ray\\[mcp]' (and 'armorer-ray\\[web]' for --http).
+    """
+    import anyio
+
+    from armorer_ray.errors import MissingExtraError
+
+    try:
+        box = load_toolbox(target)
+        from armorer_ray.adapters.mcp import create_mcp_server, serve_http, serve_stdio
+
+        server = create_mcp_server(box)
+        if http is not None:
+            serve_http(server, host=host, port=http)
+        else:
+            anyio.run(serve_stdio, server)
+    except (ConfigError, MissingExtraError) as exc:
+        raise _fail(str(exc)) from exc
+
+
 def main() -> None:
     """Entry point of the ``armorer`` console script."""
     app()

@@ -33,7 +33,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import Approval, CallContext
-from armorer_ray.errors import ToolError, ToolFailure, classify_exception
+from armorer_ray.errors import ActionRequired, ToolError, ToolFailure, classify_exception
 from armorer_ray.json_values import digest
 from armorer_ray.middleware.base import Next, chain
 from armorer_ray.policy import PolicyContext, compile_hooks, evaluate_after, evaluate_before
@@ -239,6 +239,8 @@ class Pipeline:
                 hub.emit("execute-success", {"tool": tool, "call": call, "result": result.result,
                                              "dry_run": dry_run})
             status = "success"
+        elif result.outcome == "action_required":  # the body raised ActionRequired
+            status = "paused"
         else:
             status = "cancelled" if result.error is not None and result.error.category == "cancelled" else "error"
             if hub.wants("execute-error"):
@@ -246,7 +248,7 @@ class Pipeline:
         if hub.wants("settled"):
             hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
         if status != "cancelled" and pctx is not None and compiled.afters:
-            await self._after(compiled, pctx, status, result)
+            await self._after(compiled, pctx, "action_required" if status == "paused" else status, result)
         result = self._finished(tool, call, result, status)
         return result if clock is None else self._timed(clock, "after", tool, call, result)
 
@@ -343,6 +345,8 @@ class Pipeline:
                         value = await self._invoke_stoppable(executor, tool, kwargs, ctx)
             except _Stopped as stop:
                 return ToolResult.failure(call.id, tool.name, stop.error, tool_id=tool.id, dry_run=ctx.dry_run)
+            except ActionRequired as pause:
+                return await self._pause_from_body(tool, call, ctx, pause)
             except Exception as exc:
                 return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
                                           dry_run=ctx.dry_run)
@@ -356,6 +360,22 @@ class Pipeline:
             return result
 
         return run_body
+
+    async def _pause_from_body(self, tool: Tool, call: ToolCall, ctx: CallContext,
+                               pause: ActionRequired) -> ToolResult:
+        """A body's `ActionRequired`: the call kept for `Toolbox.resume`, as a policy's pause keeps it."""
+        token = secrets.token_urlsafe(18)
+        await self.toolbox.approvals.put(token, PausedCall(call, tool.id, pause.kind, ctx.timeout_s, ctx.dry_run))
+        if self.hub.wants("policy-action-required"):
+            self.hub.emit("policy-action-required", {"tool": tool, "call": call, "params": call.arguments,
+                                                     "reason": pause.message, "resume_token": token})
+        return build_result(
+            call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="action_required", result=None,
+            content=pause.message, error=None,
+            action=ActionRequest(type=pause.kind, message=pause.message, schema_=pause.schema, resume_token=token),
+            output_validation=None, dry_run=ctx.dry_run, input_digest=None, output_digest=None,
+            started_at=ctx.started_at, duration_ms=0.0, compression=None, attempts=1,
+        )
 
     async def _invoke_stoppable(self, executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
         # A deadline or an external abort signal: run the body as a task we can cancel on either.

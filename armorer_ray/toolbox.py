@@ -190,6 +190,7 @@ class Toolbox:
             for alias in aliases:
                 self._aliases[alias] = tool_id
             self._version += 1
+            self._announce_change()
         return self
 
     def unregister(self, name_or_id: str) -> Tool:
@@ -210,7 +211,13 @@ class Toolbox:
             del self._aliases[alias]
         self._pipeline.forget(found)
         self._version += 1
+        self._announce_change()
         return found
+
+    def _announce_change(self) -> None:
+        # "tools.changed" lets live listings (MCP listChanged) follow registrations; free when nobody listens.
+        if self.events.wants("tools.changed"):
+            self.events.emit("tools.changed", {"version": self._version})
 
     def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
