@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from armorer_ray.errors import ConfigError
-from armorer_ray.text import STOPWORDS as _STOPWORDS
-from armorer_ray.text import search_terms, stem, tokenize
+from armorer_ray.text import english_stopwords, search_terms, stem, tokenize
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from armorer_ray.tools import Tool
 
 __all__ = [
@@ -263,6 +263,8 @@ class LexicalIndex:
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 score of every tool for ``text`` (0 where no term is shared)."""
+        import numpy as np
+
         words = [w for w in dict.fromkeys(search_terms(text)) if w in self._vocab]
         if not self.tools or not words:
             return np.zeros(len(self.tools), dtype=np.float32)
@@ -276,7 +278,8 @@ class LexicalIndex:
     def search(self, text: str, candidates: Iterable[int] | None = None, limit: int | None = None) -> list[QueryMatch]:
         """Tools sharing at least one word with ``text``, best first (ties keep registration order)."""
         scores = self.scores(text)
-        words = {w for w in tokenize(text) if w not in _STOPWORDS}
+        stopwords = english_stopwords()
+        words = {w for w in tokenize(text) if w not in stopwords}
         pool = range(len(self.tools)) if candidates is None else candidates
         hits = [(float(scores[i]), i) for i in pool if scores[i] > 0]
         hits.sort(key=lambda pair: (-pair[0], pair[1]))

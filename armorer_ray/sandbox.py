@@ -312,7 +312,7 @@ def _snapshot(tool: Tool, ctx: CallContext) -> _Snapshot:
 
 def _dumps(value: object) -> bytes:
     try:
-        import cloudpickle  # type: ignore[import-untyped]
+        import cloudpickle
     except ImportError:  # plain pickle: module-level tools and values still travel, by reference
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     return bytes(cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))

@@ -37,7 +37,7 @@ from armorer_ray.embeddings.protocols import Embedder, VectorStore
 from armorer_ray.embeddings.rows import VectorRow
 from armorer_ray.errors import ConfigError
 from armorer_ray.query import LexicalIndex
-from armorer_ray.text import STOPWORDS, split_subqueries, tokenize
+from armorer_ray.text import english_stopwords, split_subqueries, tokenize
 
 if TYPE_CHECKING:
     from armorer_ray.toolbox import Toolbox
@@ -372,7 +372,8 @@ class ToolIndex:
 
     def _hits(self, ranked: list[str], total: dict[str, float], lexical_rank: dict[str, int],
               vector_rank: dict[str, int], similarity: dict[str, float], words: set[str]) -> list[SearchHit]:
-        words = {w for w in words if w not in STOPWORDS}
+        stopwords = english_stopwords()
+        words = {w for w in words if w not in stopwords}
         hits = []
         for tool_id in ranked:
             position = self._positions.get(tool_id)
