@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from armorer_ray.cli_progress import DelayedProgress
+from armorer_ray.cli_progress import DelayedProgress, delayed_status
 from armorer_ray.definitions_check import count_tools, detect_shape, validate_definitions
 from armorer_ray.errors import ConfigError
 from armorer_ray.inspection import inspect_tool
@@ -150,7 +150,8 @@ def call(target: str, tool: str, args: str = typer.Option("{}", help="Arguments 
         box = load_toolbox(target)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    result = box.execute_sync(ToolCall(name=tool, arguments=arguments), dry_run=dry_run, timeout_s=timeout_s)
+    with delayed_status(errors, f"calling {tool}..."):
+        result = box.execute_sync(ToolCall(name=tool, arguments=arguments), dry_run=dry_run, timeout_s=timeout_s)
     console.print_json(result.model_dump_json(by_alias=True))
     if result.outcome == "error":
         raise typer.Exit(EXIT_FAILED)

@@ -6,13 +6,16 @@ goes to the console it is given (the CLI's stderr), so stdout keeps only the com
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-__all__ = ["DelayedProgress"]
+__all__ = ["DelayedProgress", "delayed_status"]
 
 
 class DelayedProgress:
@@ -64,3 +67,35 @@ class DelayedProgress:
                  trace: TracebackType | None) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+@contextmanager
+def delayed_status(console: Console, message: str, *, delay_s: float = 1.0) -> Iterator[None]:
+    """A rich spinner with ``message`` for one blocking step, drawn only if the step takes over ``delay_s``.
+
+    Example:
+        >>> from io import StringIO
+        >>> with delayed_status(Console(file=StringIO()), "calling"):
+        ...     pass
+    """
+    status = console.status(message)
+    shown = threading.Event()
+    lock = threading.Lock()
+
+    def show() -> None:
+        with lock:
+            if not shown.is_set():
+                status.start()
+                shown.set()
+
+    timer = threading.Timer(delay_s, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            if shown.is_set():
+                status.stop()
+            shown.set()  # a timer firing now finds the step over and draws nothing

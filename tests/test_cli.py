@@ -135,3 +135,23 @@ def test_the_progress_bar_appears_only_for_work_over_a_second() -> None:
         slow.advance()
         slow.advance()
     assert slow.shown and "slow" in out.getvalue()
+
+
+def test_the_call_spinner_appears_only_for_a_step_over_a_second() -> None:
+    import io
+    import time
+
+    from rich.console import Console
+
+    from armorer_ray.cli_progress import delayed_status
+
+    quick_out = io.StringIO()
+    with delayed_status(Console(file=quick_out, force_terminal=True), "quick"):
+        pass
+    assert quick_out.getvalue() == ""
+    slow_out = io.StringIO()
+    with delayed_status(Console(file=slow_out, force_terminal=True), "slow step", delay_s=0.0):
+        deadline = time.monotonic() + 30  # bounded wait for the timer thread to draw the spinner
+        while "slow step" not in slow_out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert "slow step" in slow_out.getvalue()

@@ -257,3 +257,27 @@ def test_armorer_mcp_serves_streamable_http() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+async def test_json_rpc_errors_of_any_server_map_to_our_categories() -> None:
+    from mcp.server import Server
+    from mcp.shared.exceptions import MCPError
+
+    remote_tools = [types.Tool(name=name, input_schema={"type": "object"}) for name in ("gone", "odd", "plain")]
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=remote_tools)
+
+    async def call_tool(ctx: Any, params: Any) -> types.CallToolResult:
+        if params.name == "gone":
+            raise MCPError(-32602, "Unknown tool: gone")
+        if params.name == "odd":
+            raise MCPError(-32602, "argument 'x' is odd")
+        return types.CallToolResult(content=[types.TextContent(type="text", text="it broke")], is_error=True)
+
+    async with Client(Server("plain", on_list_tools=list_tools, on_call_tool=call_tool)) as client:
+        local = Toolbox(from_mcp_tools(client, (await client.list_tools()).tools))
+        gone, odd, plain = [await local.execute({"name": name}) for name in ("gone", "odd", "plain")]
+    assert gone.error is not None and gone.error.category == "not_found"
+    assert odd.error is not None and odd.error.category == "validation"
+    assert plain.error is not None and plain.error.code == "MCP_TOOL_ERROR" and "it broke" in plain.error.message

@@ -161,7 +161,9 @@ def _parse_result(name: str, result: Any) -> Any:
 
 def _rpc_failure(name: str, exc: Exception) -> BaseException:
     code = getattr(getattr(exc, "error", None), "code", None)
-    if code in _RPC_NOT_FOUND:
+    text = str(exc).lower()
+    # MCP answers a call to an unknown tool with -32602 (invalid params): its message says which it is.
+    if code in _RPC_NOT_FOUND or (code in _RPC_INVALID and ("unknown tool" in text or "not found" in text)):
         return NotFound(f"MCP server has no tool {name!r}: {exc}", code="MCP_TOOL_NOT_FOUND")
     if code in _RPC_INVALID:
         return InvalidArguments(f"MCP server refused the call to {name!r}: {exc}", code="MCP_INVALID_PARAMS")
