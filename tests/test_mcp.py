@@ -281,3 +281,16 @@ async def test_json_rpc_errors_of_any_server_map_to_our_categories() -> None:
     assert gone.error is not None and gone.error.category == "not_found"
     assert odd.error is not None and odd.error.category == "validation"
     assert plain.error is not None and plain.error.code == "MCP_TOOL_ERROR" and "it broke" in plain.error.message
+
+
+async def test_only_object_output_schemas_are_advertised() -> None:
+    @tool
+    def names() -> list[str]:
+        """Some names."""
+        return ["a", "b"]
+
+    async with Client(create_mcp_server(Toolbox([names, lookup]))) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        assert listed["names"].output_schema is None
+        result = await client.call_tool("names", {})
+        assert not result.is_error and result.structured_content is None and '"a"' in result.content[0].text

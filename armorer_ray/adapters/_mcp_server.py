@@ -37,6 +37,14 @@ def _schema(tool: Tool) -> dict[str, Any]:
     return {key: value for key, value in tool.json_schema.items() if key != "$schema"}
 
 
+def _output_schema(tool: Tool) -> dict[str, Any] | None:
+    # MCP output schemas describe structuredContent, which is always an object: other shapes are left out.
+    schema = tool.output_json_schema
+    if schema is None or schema.get("type") != "object":
+        return None
+    return {key: value for key, value in schema.items() if key != "$schema"}
+
+
 def _text(content: object) -> str:
     return content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False, default=str)
 
@@ -256,7 +264,7 @@ def create_mcp_server(source: Any, *, name: str | None = None, version: str = "0
         tools, names = serving.names()
         return types.ListToolsResult(tools=[
             types.Tool(name=names.name(t.id), title=t.title, description=t.description, input_schema=_schema(t),
-                       output_schema=t.output_json_schema, annotations=types.ToolAnnotations(
+                       output_schema=_output_schema(t), annotations=types.ToolAnnotations(
                            title=t.title, read_only_hint=t.is_read_only,
                            destructive_hint=t.is_dangerous or t.is_mutating, idempotent_hint=t.idempotent))
             for t in tools])
