@@ -113,14 +113,22 @@ class _Serving:
         # standalone channel). Kept until a notification to it fails, i.e. until the connection is gone.
         self.sessions: dict[int, Any] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._names: tuple[tuple[tuple[str, str], ...], ToolNames] | None = None
         from mcp.server.subscriptions import InMemorySubscriptionBus
 
         self.bus = InMemorySubscriptionBus()
         self.stop_watching = self.box.events.on("tools.changed", self._changed)
 
     def names(self) -> tuple[list[Tool], ToolNames]:
+        """The tools served now, and their names (recomputed only when the set of tools changes).
+
+        Measured: naming 1000 tools takes ~15 ms, listing them ~1 ms; every call needs the names.
+        """
         tools = list(self.source.tools())
-        return tools, ToolNames.from_ids([(t.id, t.name) for t in tools], naming=self.naming)
+        key = tuple((t.id, t.name) for t in tools)
+        if self._names is None or self._names[0] != key:
+            self._names = (key, ToolNames.from_ids(key, naming=self.naming))
+        return tools, self._names[1]
 
     def remember(self, ctx: Any) -> None:
         self.loop = asyncio.get_running_loop()
