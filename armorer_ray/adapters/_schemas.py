@@ -42,6 +42,8 @@ def openai_strict(schema: Mapping[str, Any]) -> dict[str, Any] | None:
         {'type': ['string', 'null']}
         >>> openai_strict({"type": "object", "properties": {"d": {"type": "object"}}}) is None
         True
+        >>> openai_strict({"type": "object", "properties": {}, "additionalProperties": False})["required"]
+        []
     """
     try:
         out = _strict(dict(schema))
@@ -65,7 +67,8 @@ def _strict(node: dict[str, Any]) -> dict[str, Any]:
     kind = out.get("type")
     if kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in out:
         properties = out.get("properties") or {}
-        if not properties or node.get("additionalProperties") not in (None, False):
+        closed = node.get("additionalProperties") is False
+        if node.get("additionalProperties") not in (None, False) or (not properties and not closed):
             raise _NotStrict  # a free-form object: strict mode would forbid every key
         required = set(node.get("required", ()))
         out["properties"] = {key: (_strict(dict(sub)) if key in required else _nullable(_strict(dict(sub))))
