@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from armorer_ray.cancellation import AbortController, AbortSignal
     from armorer_ray.context import Approval, CallContext
     from armorer_ray.errors import (
+        ActionRequired,
         ArmorerError,
         Backpressure,
         Cancelled,
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
     from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
 
 _EXPORTS: dict[str, str] = {
+    "ActionRequired": "armorer_ray.errors",
     "AbortController": "armorer_ray.cancellation",
     "AbortSignal": "armorer_ray.cancellation",
     "ActionRequest": "armorer_ray.results",
@@ -162,6 +164,7 @@ __all__ = [
     "AbortController",
     "AbortSignal",
     "ActionRequest",
+    "ActionRequired",
     "AdmissionController",
     "Approval",
     "ApprovalBook",
