@@ -78,10 +78,10 @@ if TYPE_CHECKING:
     from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
 
 _EXPORTS: dict[str, str] = {
-    "ActionRequired": "armorer_ray.errors",
     "AbortController": "armorer_ray.cancellation",
     "AbortSignal": "armorer_ray.cancellation",
     "ActionRequest": "armorer_ray.results",
+    "ActionRequired": "armorer_ray.errors",
     "AdmissionController": "armorer_ray.middleware",
     "Approval": "armorer_ray.context",
     "ApprovalBook": "armorer_ray.approvals",
