@@ -19,7 +19,8 @@ from armorer_ray.adapters._mcp_client import (
     from_mcp_tools,
     model_from_json_schema,
 )
-from armorer_ray.adapters._mcp_server import create_mcp_server, serve_http, serve_stdio, to_mcp_result
+from armorer_ray.adapters._mcp_results import to_mcp_result
+from armorer_ray.adapters._mcp_server import create_mcp_server, serve_http, serve_stdio
 
 __all__ = ["RESUME_INPUT_META_KEY", "RESUME_META_KEY", "create_mcp_server", "from_mcp_tools",
            "model_from_json_schema", "serve_http", "serve_stdio", "to_mcp_result"]
