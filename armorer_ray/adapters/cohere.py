@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from armorer_ray.adapters._inputs import AdapterInput, result_list, without_dialect
 from armorer_ray.adapters.naming import names_for
+from armorer_ray.adapters.openai import parse_tool_calls  # Cohere's tool_calls have the OpenAI shape
 from armorer_ray.json_values import to_json_compatible
 from armorer_ray.results import ToolResult
 
-__all__ = ["format_tool_results", "to_cohere"]
+__all__ = ["format_tool_results", "parse_tool_calls", "to_cohere"]
 
 
 def to_cohere(source: AdapterInput, naming: Literal["auto", "safe-id"] = "auto") -> Any:

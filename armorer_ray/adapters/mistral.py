@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from armorer_ray.adapters._inputs import AdapterInput
-from armorer_ray.adapters.openai import to_openai
+from armorer_ray.adapters.openai import format_tool_results, parse_tool_calls, to_openai
 
-__all__ = ["to_mistral"]
+# Mistral's tool_calls and role: tool messages have the OpenAI shapes: the same parser and formatter serve.
+__all__ = ["format_tool_results", "parse_tool_calls", "to_mistral"]
 
 
 def to_mistral(source: AdapterInput, naming: Literal["auto", "default", "safe-id"] = "auto", *,

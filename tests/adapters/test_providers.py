@@ -267,10 +267,12 @@ def test_mistral_export_validates_and_round_trips() -> None:
         same(models.Tool.model_validate(spec), spec)
     message = models.AssistantMessage(tool_calls=[models.ToolCall(id="m1", function=models.FunctionCall(
         name="page_oncall", arguments='{"team": "db", "message": "down"}'))])
-    calls = openai.parse_tool_calls(message, openai.create_name_mapper(box))
+    from armorer_ray.adapters import mistral
+
+    calls = mistral.parse_tool_calls(message, openai.create_name_mapper(box))
     results = box.execute_sync(calls)
     assert results[0].ok
-    for item in openai.format_tool_results(results):
+    for item in mistral.format_tool_results(results):
         same(models.ToolMessage.model_validate(item), item)
 
 
@@ -283,7 +285,7 @@ def test_cohere_export_validates_and_round_trips() -> None:
     message = sdk.AssistantMessageResponse(role="assistant", tool_calls=[sdk.ToolCallV2(
         id="k1", type="function", function=sdk.ToolCallV2Function(name="get_metrics",
                                                                   arguments='{"service": "api"}'))])
-    calls = openai.parse_tool_calls(message, openai.create_name_mapper(box))
+    calls = cohere.parse_tool_calls(message, openai.create_name_mapper(box))
     results = box.execute_sync(calls)
     assert results[0].ok
     failed = ToolResult(call_id="k2", tool_name="get_metrics", outcome="error", content="boom")
