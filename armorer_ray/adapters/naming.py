@@ -28,18 +28,27 @@ from armorer_ray.results import ToolCall
 __all__ = ["Mapper", "ToolNames", "resolve_call", "safe_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Every provider's rule at once: Gemini also wants a letter or underscore first.
+_SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 MAX_NAME = 64
 
 
 def safe_name(tool_id: str) -> str:
-    """``tool_id`` with every character outside ``[A-Za-z0-9_-]`` replaced by ``_``, cut to 64 characters.
+    """``tool_id`` with every character outside ``[A-Za-z0-9_-]`` replaced by ``_``, ``_`` put first unless it
+    starts with a letter, cut to 64 characters.
 
     Example:
-        >>> safe_name("ns:mut@1.0.0")
-        'ns_mut_1_0_0'
+        >>> safe_name("ns:mut@1.0.0"), safe_name("2fa:check")
+        ('ns_mut_1_0_0', '_2fa_check')
     """
-    return _UNSAFE.sub("_", tool_id)[:MAX_NAME] or "_"
+    return _uncut(tool_id)[:MAX_NAME]
+
+
+def _uncut(tool_id: str) -> str:
+    name = _UNSAFE.sub("_", tool_id)
+    if not name or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")):
+        name = "_" + name
+    return name
 
 
 def _hashed(tool_id: str) -> str:
@@ -102,7 +111,7 @@ class ToolNames:
             if tool_id in chosen:
                 continue
             candidate = safe_name(tool_id)
-            if candidate in taken or len(_UNSAFE.sub("_", tool_id)) > MAX_NAME:
+            if candidate in taken or len(_uncut(tool_id)) > MAX_NAME:
                 candidate = _hashed(tool_id)
             chosen[tool_id] = candidate
             taken[candidate] = tool_id

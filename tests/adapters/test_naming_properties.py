@@ -14,7 +14,7 @@ from armorer_ray import Toolbox, tool
 from armorer_ray.adapters import ToolNames, openai
 from armorer_ray.adapters._schemas import drop_strict_nulls, openai_strict
 
-SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 parts = st.text(alphabet=st.sampled_from("abcXY_-.:/@ é9"), min_size=1, max_size=40)
 ids = st.lists(st.tuples(parts, parts, st.none() | st.sampled_from(["1.0.0", "2.0.0"])), min_size=1, max_size=12)
 
