@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,7 +72,17 @@ class _Serving:
         from mcp.server.subscriptions import InMemorySubscriptionBus
 
         self.bus = InMemorySubscriptionBus()
-        self.stop_watching = self.box.events.on("tools.changed", self._changed)
+        # The toolbox may outlive this server: its listener holds the server's state weakly and then leaves.
+        ref = weakref.ref(self)
+
+        def changed(event: Event) -> None:
+            serving = ref()
+            if serving is None:
+                stop()
+            else:
+                serving._changed(event)
+
+        stop = self.box.events.on("tools.changed", changed)
 
     def names(self) -> tuple[list[Tool], ToolNames]:
         """The tools served now, and their names (recomputed only when the set of tools changes).
