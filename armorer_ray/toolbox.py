@@ -15,6 +15,7 @@ from armorer_ray._sync import run_sync
 from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
+from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError
 from armorer_ray.events import EventHub, Listener
 from armorer_ray.executors import Executor, LocalExecutor
@@ -111,7 +112,7 @@ class Toolbox:
         tool_concurrency: PositiveInt | None = None,
         executor: Executor | None = None,
         resources: Mapping[str, Any] | None = None,
-        digests: bool = False,
+        digests: DigestSetting = False,
         output: OutputShaping | None = None,
         approvals: ApprovalBook | None = None,
         on_start: Sequence[LifecycleHook] = (),
@@ -356,8 +357,9 @@ class Toolbox:
             self._lexical = (self._version, LexicalIndex(self.tools()))
         return self._lexical[1]
 
-    def query(self, query: ToolQuery | None = None, /, *, offset: int = 0, limit: int | None = None,
-              select: Select = "tool", **criteria: Any) -> list[Any]:
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Select = "tool", include_schema: bool = False,
+              **criteria: Any) -> list[Any]:
         """Tools matching criteria, ranked by BM25 when ``text`` is given (see `armorer_ray.query.query_tools`).
 
         Example:
@@ -367,9 +369,11 @@ class Toolbox:
             >>> box.query(tags_any=["X"], select="name")
             ['a']
         """
-        index = self.lexical_index() if (query and query.text) or criteria.get("text") else None
-        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select, index=index,
-                              **criteria)
+        spec = query if query is not None else criteria
+        text = spec.text if isinstance(spec, ToolQuery) else spec.get("text") if isinstance(spec, Mapping) else None
+        index = self.lexical_index() if isinstance(text, str) and text else None
+        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select,
+                              include_schema=include_schema, index=index, **criteria)
         if self.events.wants("query"):
             self.events.emit("query", {"query": query or criteria, "results": matches})
         return matches

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -38,6 +39,8 @@ from armorer_ray.embeddings.rows import VectorRow
 from armorer_ray.errors import ConfigError
 from armorer_ray.query import LexicalIndex
 from armorer_ray.text import english_stopwords, split_subqueries, tokenize
+
+logger = logging.getLogger("armorer_ray.embeddings")
 
 if TYPE_CHECKING:
     from armorer_ray.toolbox import Toolbox
@@ -237,11 +240,11 @@ class ToolIndex:
             if removed:
                 await self.store.delete(removed)
             if stale:
-                vectors = await embed_batched(self.embedder, [texts[i] for i in stale], progress=progress)
-                await self.store.upsert([
-                    VectorRow(tools[i].id, vectors[n], tool_metadata(tools[i], hashes[i]))
-                    for n, i in enumerate(stale)
-                ])
+                vectors = await _usable_vectors(self.embedder, [texts[i] for i in stale], progress)
+                rows = [VectorRow(tools[i].id, vector, tool_metadata(tools[i], hashes[i]))
+                        for vector, i in zip(vectors, stale, strict=True) if vector is not None]
+                if rows:
+                    await self.store.upsert(rows)
             self._tools = tools
             self._row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
             self._names = {t.id: t.name for t in tools}
@@ -337,6 +340,10 @@ class ToolIndex:
     async def _vector_scores(self, vector: np.ndarray, depth: int, where: ToolFilter | None) -> dict[str, float]:
         if not np.any(vector):
             return {}
+        if np.shape(vector) != (self.embedder.dimension,):
+            logger.warning("query vector has shape %s, not (%d,): ranking lexically only",
+                           np.shape(vector), self.embedder.dimension)
+            return {}
         return {hit.id: hit.score for hit in await self.store.query(vector, depth, where=where)}
 
     def _lexical_scores(self, text: str, depth: int, where: ToolFilter | None) -> dict[str, float]:
@@ -390,3 +397,24 @@ class ToolIndex:
     async def persist(self) -> None:
         """Make the store durable (for stores with a path); a reload then re-embeds nothing."""
         await self.store.persist()
+
+
+async def _usable_vectors(embedder: Embedder, texts: list[str], progress: bool) -> list[np.ndarray | None]:
+    """One vector per text, None where it cannot be searched: all zeros (no direction for cosine similarity) or
+    not of the declared dimension. Those tools are skipped with a warning and found lexically only (Armorer
+    likewise leaves a tool without embeddings when its vectors are invalid)."""
+    try:
+        raw: list[np.ndarray] = list(await embed_batched(embedder, texts, progress=progress))
+    except ValueError:  # rows of another width cannot be stacked: embed one at a time to find them
+        raw = [np.asarray((await embedder.embed([text]))[0]) for text in texts]
+    out: list[np.ndarray | None] = []
+    for text, vector in zip(texts, raw, strict=True):
+        array = np.asarray(vector, dtype=np.float32)
+        if array.shape != (embedder.dimension,) or not np.isfinite(array).all() or not array.any():
+            logger.warning("skipping the embedding of %r from %s: shape %s (declared dimension %d)%s", text[:60],
+                           embedder.model_id, array.shape, embedder.dimension,
+                           ", all zeros" if array.size and not array.any() else "")
+            out.append(None)
+        else:
+            out.append(array)
+    return out
