@@ -13,11 +13,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()  # in-process runs, for tests (tests/ui) that need the app object rather than the command
 TARGET = "examples.demo_tools:build_toolbox"
 PROVIDERS = ["json", "openai", "openai-responses", "azure-openai", "anthropic", "gemini", "bedrock", "mistral",
              "cohere"]
+
+
+@pytest.fixture(autouse=True)
+def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
 
 
 def armorer(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
