@@ -78,7 +78,7 @@ class ToolCall(BaseModel):
         if isinstance(value, str | bytes):
             try:
                 parsed = json.loads(value) if value.strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: hostile nesting past the decoder's limit
                 return value  # reported as a validation error by the pipeline, with the parse failure
             return parsed
         return value

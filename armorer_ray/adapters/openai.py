@@ -92,8 +92,10 @@ def _arguments(text: object) -> object:
         return text
     try:
         return json.loads(text) if text.strip() else {}
-    except ValueError:
-        return text  # kept: the toolbox answers with a validation error saying the JSON is invalid or truncated
+    except (ValueError, RecursionError):
+        # Kept as sent: the toolbox answers with a validation error saying the JSON is invalid or truncated
+        # (or, for hostile nesting, refuses the text itself).
+        return text
 
 
 def _items(source: Any) -> list[Mapping[str, Any]]:
