@@ -114,6 +114,10 @@ def arguments_error(arguments: object, exc: ValidationError) -> ToolError:
             return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
                              message=f"ValidationError: arguments are not valid JSON (malformed or truncated): {parse}",
                              details={"issues": [{"code": "json_invalid", "path": [], "message": str(parse)}]})
+        except RecursionError:  # hostile nesting past the decoder's limit
+            return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                             message="ValidationError: arguments nest too deeply to be read as JSON",
+                             details={"issues": [{"code": "json_invalid", "path": [], "message": "too deep"}]})
     if not isinstance(arguments, Mapping | BaseModel):
         kind = {list: "an array", str: "a string", bytes: "a string", bool: "a boolean", int: "a number",
                 float: "a number"}.get(type(arguments), type(arguments).__name__)
