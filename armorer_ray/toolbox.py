@@ -198,6 +198,7 @@ class Toolbox:
             for alias in aliases:
                 self._aliases[alias] = tool_id
             self._version += 1
+            self._announce_change()
         return self
 
     def unregister(self, name_or_id: str) -> Tool:
@@ -218,10 +219,19 @@ class Toolbox:
             del self._aliases[alias]
         self._pipeline.forget(found)
         self._version += 1
+        self._announce_change()
         return found
+
+    def _announce_change(self) -> None:
+        # "tools.changed" lets live listings (MCP listChanged) follow registrations; free when nobody listens.
+        if self.events.wants("tools.changed"):
+            self.events.emit("tools.changed", {"version": self._version})
 
     def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
+
+        A bare name that tools of several namespaces share resolves to nothing (the call's answer says it is
+        ambiguous and lists the ids): running one of them silently would be a guess.
 
         Args:
             name_or_id: What a call names.
@@ -570,7 +580,10 @@ class Toolbox:
                 hub.emit("not-found", {"call": call})
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
             known = self._resolution().listing(call)
-            error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
+            sharing = self._resolution().sharing(call.name, call)
+            message = (f"Tool name {call.name!r} is ambiguous: call one of {', '.join(sharing)} by id"
+                       if sharing else f"Tool not found: {call.name}. Available tools: {known}")
+            error = ToolError.of("not_found", message)
             return await self._refused(call, ToolResult.failure(call.id, call.name, error))
         if too_large is None:
             too_large = self._bounds.check(call.arguments)  # iterative: no recursion on hostile nesting
