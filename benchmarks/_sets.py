@@ -101,7 +101,7 @@ def load_set(name: SetName, split: Split = "dev", *, directory: Path | None = No
     if name == "long":
         return DevSet(name, long_pool(root), _live_queries(root, split))
     if name == "conversation":
-        pool = {**multi_turn_pool(root), **{k: v for k, v in _pool(root).items()}}
+        pool = {**_pool(root), **multi_turn_pool(root)}  # a multi-turn definition wins a name clash
         return DevSet(name, pool, conversation_queries(root, split, pool))
     raise ValueError(f"unknown set {name!r}; expected one of {SET_NAMES}")
 

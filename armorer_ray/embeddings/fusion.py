@@ -5,7 +5,7 @@ Example:
     'Book a flight to Oslo\\nBooked AF12 and KL34.'
     >>> [round(w, 2) for w in adaptive_weights([(0.5, {"a": 9.0, "b": 1.0, "c": 1.0}),
     ...                                         (0.5, {"a": 0.8, "b": 0.79, "c": 0.78})])]
-    [0.91, 0.09]
+    [0.57, 0.43]
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def separation(scores: Sequence[float]) -> float:
     as good as the best, so the ranking says little about which tool is meant).
 
     Example:
-        >>> separation([3.0, 1.0, 1.0]), separation([2.0, 2.0, 0.0])
-        (1.0, 0.0)
+        >>> separation([3.0, 1.0, 1.0]), separation([2.0, 2.0, 0.0])  # the second: a tie for first
+        (1.0, 0.5)
     """
     array = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
     if array.size < 2:

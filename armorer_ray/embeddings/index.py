@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, NonNegativeFloat, PositiveInt
 
 from armorer_ray._sync import run_sync
+from armorer_ray.embeddings._dense import DenseMatrix
 from armorer_ray.embeddings.batching import embed_batched
 from armorer_ray.embeddings.filters import ToolFilter
 from armorer_ray.embeddings.fusion import Turn, adaptive_weights, conversation_text
@@ -87,7 +88,7 @@ class FusionWeights(BaseModel):
     candidates: PositiveInt = 100
     context: NonNegativeFloat = 0.5
     context_turns: PositiveInt = 2
-    adaptive: bool = True
+    adaptive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,7 @@ class ToolIndex:
         self._row_metadata: list[dict[str, JsonValue]] = []
         self._names: dict[str, str] = {}
         self._positions: dict[str, int] = {}
+        self._dense: DenseMatrix | None = None
 
     @property
     def store(self) -> VectorStore:
@@ -245,12 +247,16 @@ class ToolIndex:
             removed = sorted(stored_ids - set(wanted))
             if removed:
                 await self.store.delete(removed)
+            by_id = {row.id: row.vector for row in present}
             if stale:
                 vectors = await embed_batched(self.embedder, [texts[i] for i in stale], progress=progress)
                 await self.store.upsert([
                     VectorRow(tools[i].id, vectors[n], tool_metadata(tools[i], hashes[i]))
                     for n, i in enumerate(stale)
                 ])
+                by_id.update((tools[i].id, vectors[n]) for n, i in enumerate(stale))
+            self._dense = DenseMatrix(np.array([by_id[t.id] for t in tools], dtype=np.float32).reshape(
+                len(tools), self.embedder.dimension))
             self._tools = tools
             self._row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
             self._names = {t.id: t.name for t in tools}
@@ -354,6 +360,10 @@ class ToolIndex:
     async def _vector_scores(self, vector: np.ndarray, depth: int, where: ToolFilter | None) -> dict[str, float]:
         if not np.any(vector):
             return {}
+        if where is None and self._dense is not None:
+            positions, scores = self._dense.top(vector, depth)
+            return {self._tools[p].id: float(score) for p, score in zip(positions.tolist(), scores.tolist(),
+                                                                          strict=True)}
         return {hit.id: hit.score for hit in await self.store.query(vector, depth, where=where)}
 
     def _lexical_scores(self, text: str, depth: int, where: ToolFilter | None) -> dict[str, float]:
@@ -363,7 +373,11 @@ class ToolIndex:
         positive = np.flatnonzero(scores > 0)
         if positive.size == 0:
             return {}
-        # Sort only the tools that share a term (usually few), best first, registration order on ties.
+        if where is None and positive.size > depth:
+            # Common words match thousands of tools: keep the best ``depth`` in O(n) before sorting them (a tie at
+            # the cut may keep a later-registered tool over an earlier one; both score the same).
+            positive = positive[np.argpartition(-scores[positive], depth - 1)[:depth]]
+        # Sort only the tools that share a term, best first, registration order on ties.
         order = positive[np.lexsort((positive, -scores[positive]))]
         out: dict[str, float] = {}
         for position in order:
