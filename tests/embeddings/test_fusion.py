@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from armorer_ray import ConfigError, Toolbox, tool
+from armorer_ray.embeddings import ToolFilter
 from armorer_ray.embeddings.fusion import adaptive_weights, conversation_text, separation
 from armorer_ray.embeddings.index import FusionWeights, ToolIndex
 from armorer_ray.embeddings.testing import HashingEmbedder, HashingOptions
@@ -93,3 +94,16 @@ def test_the_coarse_scan_of_a_large_catalogue_finds_the_exact_best_rows() -> Non
         exact = np.argsort(-(matrix.matrix @ query), kind="stable")[:20]
         assert len(set(positions.tolist()) & set(exact.tolist())) >= 18
         assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_the_in_process_scan_ranks_like_the_store() -> None:
+    tools = [tool(name=f"tool_{i}", namespace="ns", description=f"Handles {word} records for the {other} team.")(
+        lambda x: x) for i, (word, other) in enumerate(
+            (w, o) for w in ("invoice", "order", "ticket", "flight", "hotel") for o in ("sales", "ops", "travel"))]
+    box = use_hashing(Toolbox(tools))
+    everything = ToolFilter(namespaces={"ns"})  # matches every tool, but goes through the store's own query
+    for request in ("invoice for sales", "book a hotel for the travel team", "ops tickets"):
+        unfiltered = box.search_sync(request, k=8)
+        through_store = box.search_sync(request, k=8, filters=everything)
+        assert [hit.name for hit in unfiltered] == [hit.name for hit in through_store]
+        assert [hit.score for hit in unfiltered] == pytest.approx([hit.score for hit in through_store], abs=1e-5)
