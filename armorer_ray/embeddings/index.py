@@ -248,17 +248,19 @@ class ToolIndex:
             if removed:
                 await self.store.delete(removed)
             by_id = {row.id: row.vector for row in present}
+            # Built once: VectorRow keeps its own deep copy, so the index's filter rows stay private.
+            row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
             if stale:
                 vectors = await embed_batched(self.embedder, [texts[i] for i in stale], progress=progress)
                 await self.store.upsert([
-                    VectorRow(tools[i].id, vectors[n], tool_metadata(tools[i], hashes[i]))
+                    VectorRow(tools[i].id, vectors[n], row_metadata[i])
                     for n, i in enumerate(stale)
                 ])
                 by_id.update((tools[i].id, vectors[n]) for n, i in enumerate(stale))
             self._dense = DenseMatrix(np.array([by_id[t.id] for t in tools], dtype=np.float32).reshape(
                 len(tools), self.embedder.dimension))
             self._tools = tools
-            self._row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
+            self._row_metadata = row_metadata
             self._names = {t.id: t.name for t in tools}
             self._positions = {t.id: n for n, t in enumerate(tools)}
             self._lexical = (self._toolbox.lexical_index() if self._toolbox is not None else LexicalIndex(tools))
