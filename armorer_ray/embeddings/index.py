@@ -202,6 +202,7 @@ class ToolIndex:
         self._names: dict[str, str] = {}
         self._positions: dict[str, int] = {}
         self._dense: DenseMatrix | None = None
+        self._ids: list[str] = []
 
     @property
     def store(self) -> VectorStore:
@@ -261,6 +262,7 @@ class ToolIndex:
                 len(tools), self.embedder.dimension))
             self._tools = tools
             self._row_metadata = row_metadata
+            self._ids = [t.id for t in tools]  # Tool.id is computed on each access; searches read it per candidate
             self._names = {t.id: t.name for t in tools}
             self._positions = {t.id: n for n, t in enumerate(tools)}
             self._lexical = (self._toolbox.lexical_index() if self._toolbox is not None else LexicalIndex(tools))
@@ -364,7 +366,7 @@ class ToolIndex:
             return {}
         if where is None and self._dense is not None:
             positions, scores = self._dense.top(vector, depth)
-            return {self._tools[p].id: float(score) for p, score in zip(positions.tolist(), scores.tolist(),
+            return {self._ids[p]: float(score) for p, score in zip(positions.tolist(), scores.tolist(),
                                                                           strict=True)}
         return {hit.id: hit.score for hit in await self.store.query(vector, depth, where=where)}
 
@@ -385,7 +387,7 @@ class ToolIndex:
         for position in order:
             if where is not None and not where.matches(self._row_metadata[position]):
                 continue
-            out[self._tools[position].id] = float(scores[position])
+            out[self._ids[position]] = float(scores[position])
             if len(out) >= depth:
                 break
         return out
