@@ -8,7 +8,7 @@ A TARGET is ``module:attribute`` naming a `Toolbox`, a `Tool`, a list of tools, 
     armorer profile examples.demo_tools:build_toolbox search_customers --args '{"query": "ada"}' --repeat 50
     armorer export examples.demo_tools:build_toolbox --provider openai > tools.json
     armorer validate tools.json
-    armorer ui examples.workflow_research:build --port 8000     # the read-only web graph view
+    armorer ui examples.workflow_research:build --port 8000     # the web graph builder
 """
 
 from __future__ import annotations
@@ -84,6 +84,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _warn_deprecated(tools: list[Tool]) -> None:
+    from armorer_ray.registry import deprecation_notice
+
+    for notice in filter(None, map(deprecation_notice, tools)):
+        errors.print(f"[yellow]warning:[/yellow] {escape(notice)}")
+
+
 @app.command("list")
 def list_tools(target: str, tag: list[str] = typer.Option([], help="Only tools with any of these tags."),
                text: str = typer.Option("", help="Rank by relevance to this text.")) -> None:
@@ -100,6 +107,7 @@ def list_tools(target: str, tag: list[str] = typer.Option([], help="Only tools w
                                               ("dangerous", t.is_dangerous)) if on)
         table.add_row(t.id, risk, ", ".join(t.tags), t.description.splitlines()[0])
     console.print(table)
+    _warn_deprecated(box.tools())
 
 
 @app.command()
@@ -111,6 +119,7 @@ def describe(target: str, tool: str) -> None:
         raise _fail(str(exc)) from exc
     if found is None:
         raise _fail(f"no tool {tool!r} in {target}")
+    _warn_deprecated([found])
     console.print_json(json.dumps({"summary": inspect_tool(found, "full").model_dump(by_alias=True),
                                    "definition": found.to_json()}, default=str))
 
@@ -164,11 +173,12 @@ def export(target: str, provider: str = typer.Option("json", help="json, openai,
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     exporters: dict[str, Callable[[Toolbox], Any]] = {
-        "json": Toolbox.to_json, "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini,
+        "json": lambda b: b.to_json(), "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini,
     }
     if provider not in exporters:
         raise _fail(f"unknown provider {provider!r}; choose from {', '.join(sorted(exporters))}")
     typer.echo(json.dumps(exporters[provider](box), indent=2, ensure_ascii=False))
+    _warn_deprecated(box.tools())  # on stderr, so the exported JSON stays clean
 
 
 def validate_definitions(definitions: object) -> list[str]:
@@ -239,20 +249,51 @@ def load_workflows(target: str) -> dict[str, Workflow]:
 
 @app.command()
 def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
-       host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-       tools: str = typer.Option("", help="A toolbox TARGET whose tools the index lists.")) -> None:
-    """Serve TARGET's workflows as the read-only web graph view (needs: pip install 'armorer-ray[web]')."""
+       host: str = typer.Option("127.0.0.1", help="Interface to listen on; beyond loopback a --token is required."),
+       tools: str = typer.Option("", help="A toolbox TARGET: the builder's and playground's catalogue."),
+       checkpoint: str = typer.Option("", help="Store URL runs checkpoint into and history is read from "
+                                               "(e.g. sqlite:///runs.db; default: in memory)."),
+       token: str = typer.Option("", envvar="ARMORER_UI_TOKEN",
+                                 help="Access token (16+ chars) every request must carry; printed in the URL."),
+       allow_host: list[str] = typer.Option([], help="Extra Host header names to accept (the name users type).")
+       ) -> None:
+    """Serve TARGET's workflows in the web graph builder (needs: pip install 'armorer-ray[web]')."""
     from armorer_ray.errors import MissingExtraError
     from armorer_ray.ui import create_app
+    from armorer_ray.ui.security import check_bind
 
     try:
-        web = create_app(load_workflows(target), toolbox=load_toolbox(tools) if tools else None)
+        check_bind(host, token or None)
+        web = create_app(load_workflows(target), toolbox=load_toolbox(tools) if tools else None,
+                         checkpoint=checkpoint or None, token=token or None,
+                         hosts=[*allow_host, *([host] if host not in ("0.0.0.0", "::") else [])])
         import uvicorn
     except ModuleNotFoundError as exc:
         raise _fail(str(MissingExtraError("armorer ui", "web"))) from exc
     except (ConfigError, MissingExtraError) as exc:
         raise _fail(str(exc)) from exc
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"armorer ui: http://{shown}:{port}/" + (f"?token={token}" if token else ""), err=True)
     uvicorn.run(web, host=host, port=port)
+
+
+@app.command()
+def migrate(paths: list[Path], write: bool = typer.Option(False, help="Apply the changes (default: print the diff)."),
+            check: bool = typer.Option(False, help="Exit 1 when any file needs changes.")) -> None:
+    """Rewrite code under PATHS for renamed armorer-ray names (a dry-run diff unless --write)."""
+    from armorer_ray.errors import MissingExtraError
+    from armorer_ray.migrate import migrate_paths
+
+    try:
+        changed = migrate_paths(paths, write=write)
+    except (ConfigError, MissingExtraError) as exc:
+        raise _fail(str(exc)) from exc
+    for item in changed:
+        sys.stdout.write(item.diff)
+        errors.print(f"{item.path}: " + "; ".join(item.changes))
+    errors.print(f"{len(changed)} file(s) {'rewritten' if write else 'to rewrite (dry run; --write applies)'}")
+    if check and changed and not write:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import Approval, CallContext
+from armorer_ray.digests import wants_digest
 from armorer_ray.errors import ToolError, ToolFailure, classify_exception
 from armorer_ray.json_values import digest
 from armorer_ray.middleware.base import Next, chain
@@ -144,7 +145,8 @@ class Pipeline:
         hub = self.hub
         compiled = self.compiled(tool)
         clock = _StageClock(t0) if hub.subscribed("timings") else None
-        input_digest = digest(call.arguments) if (tool.digests or self.toolbox.digests) else None
+        input_digest = (digest(call.arguments) if (tool.digests or self.toolbox.digests)
+                        and wants_digest(tool.digests, self.toolbox.digests, "input") else None)
         if hub.wants("tool.started"):
             hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
                                       "started_at": started_at, "input_digest": input_digest, "dry_run": dry_run})
@@ -211,7 +213,7 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": result.error, "dry_run": dry_run})
         if hub.wants("settled"):
-            hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            hub.emit("settled", _settled(tool, call, result, dry_run))
         if status != "cancelled" and pctx is not None and compiled.afters:
             await self._after(compiled, pctx, status, result)
         result = self._finished(tool, call, result, status)
@@ -246,7 +248,7 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
-                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+                hub.emit("settled", _settled(tool, call, result, dry_run))
             await self._after(compiled, pctx, "denied", result, reason=reason)
             return self._finished(tool, call, result, "denied")
         kind = "approval" if decision.status == "needs_approval" else "input"
@@ -386,7 +388,8 @@ class Pipeline:
             call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="success", result=value,
             content=content, error=None, action=None, output_validation=output_validation, dry_run=ctx.dry_run,
             input_digest=None,
-            output_digest=digest(value) if (tool.digests or self.toolbox.digests) else None,
+            output_digest=digest(value) if (tool.digests or self.toolbox.digests)
+            and wants_digest(tool.digests, self.toolbox.digests, "output") else None,
             started_at=ctx.started_at, duration_ms=(time.time() - ctx.started_at) * 1000.0, compression=None,
             attempts=ctx.attempt,
         )
@@ -410,10 +413,10 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
-                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+                hub.emit("settled", _settled(tool, call, result, dry_run))
             return self._finished(tool, call, result, status)
         if self.hub.wants("settled"):
-            self.hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            self.hub.emit("settled", _settled(tool, call, result, dry_run))
         return result
 
     def _finished(self, tool: Tool, call: ToolCall, result: ToolResult, status: str) -> ToolResult:
@@ -508,6 +511,12 @@ async def _collect(value: Any, ctx: CallContext) -> Any:
 async def _run_collecting(executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
     value = await executor.run(tool, kwargs, ctx)
     return await _collect(value, ctx) if isinstance(value, _STREAMS) else value
+
+
+def _settled(tool: Tool, call: ToolCall, result: ToolResult, dry_run: bool) -> dict[str, Any]:
+    # ``result`` is the ToolResult; ``value`` (the raw output) and ``error`` are what Armorer's settled carries.
+    return {"tool": tool, "call": call, "result": result, "value": result.result, "error": result.error,
+            "dry_run": dry_run}
 
 
 def own_signal_abort(signal: AbortSignal, reason: str) -> None:

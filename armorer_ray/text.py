@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 
 __all__ = ["normalize_text", "search_terms", "similarity", "split_subqueries", "stem", "tokenize"]
 
@@ -67,19 +68,32 @@ def similarity(a: str, b: str) -> float:
     return 1.0 - previous[-1] / max(len(a), len(b))
 
 
-try:  # Snowball stemming (PyStemmer, a core dependency); the fallback keeps plurals apart from singulars only
-    import Stemmer as _Stemmer
+@functools.cache
+def english_stopwords() -> frozenset[str]:
+    """The English stopword list the lexical ranker drops (bm25s's), loaded on first use.
 
-    _STEMMER: object | None = _Stemmer.Stemmer("english")
-except ImportError:  # pragma: no cover - exercised only without PyStemmer
-    _STEMMER = None
+    Loaded lazily because importing bm25s pulls in scipy (about 0.15 s), which `import armorer_ray` must not pay.
 
-try:
-    from bm25s.stopwords import STOPWORDS_EN as _STOPWORDS
+    Example:
+        >>> "the" in english_stopwords(), "weather" in english_stopwords()
+        (True, False)
+    """
+    try:
+        from bm25s.stopwords import STOPWORDS_EN
+    except ImportError:  # pragma: no cover - bm25s is a core dependency
+        return frozenset({"a", "an", "and", "the", "of", "to", "in", "for", "on", "is", "it", "with", "by"})
+    return frozenset(STOPWORDS_EN)
 
-    STOPWORDS: frozenset[str] = frozenset(_STOPWORDS)
-except ImportError:  # pragma: no cover
-    STOPWORDS = frozenset({"a", "an", "and", "the", "of", "to", "in", "for", "on", "is", "it", "with", "by"})
+
+@functools.cache
+def _stemmer() -> Callable[[str], str] | None:
+    """Snowball stemming (PyStemmer, a core dependency), built on first use; None falls back to plural-stripping."""
+    try:
+        import Stemmer
+    except ImportError:  # pragma: no cover - exercised only without PyStemmer
+        return None
+    stem_word: Callable[[str], str] = Stemmer.Stemmer("english").stemWord
+    return stem_word
 
 
 @functools.lru_cache(maxsize=65536)
@@ -90,8 +104,9 @@ def stem(word: str) -> str:
         >>> stem("refunding"), stem("customers")
         ('refund', 'custom')
     """
-    if _STEMMER is not None:
-        return str(_STEMMER.stemWord(word))  # type: ignore[attr-defined]
+    stem_word = _stemmer()
+    if stem_word is not None:
+        return str(stem_word(word))
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
@@ -105,7 +120,8 @@ def search_terms(text: str) -> list[str]:
         >>> search_terms("getWeatherForecasts for the next days")
         ['get', 'weather', 'forecast', 'next', 'day']
     """
-    return [stem(token) for token in tokenize(text) if len(token) > 1 and token not in STOPWORDS]
+    stopwords = english_stopwords()
+    return [stem(token) for token in tokenize(text) if len(token) > 1 and token not in stopwords]
 
 
 _SUBQUERY_SPLIT = re.compile(

@@ -17,18 +17,30 @@ def test_a_run_interrupted_from_outside_is_cancelled_not_resumed_by_the_next_run
     # Ray cancels a running task by raising KeyboardInterrupt in its worker's main thread; the worker then runs
     # other tasks on the same thread and loop. The abandoned call must not wake up inside them.
     seen: list[str] = []
+    sleeping = threading.Event()
 
     async def long_call() -> None:
         try:
-            await asyncio.sleep(30)
+            sleeping.set()
+            await asyncio.sleep(60)
             seen.append("resumed")
         except asyncio.CancelledError:
             seen.append("cancelled")
             raise
 
-    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
-        run_sync(long_call(), "long_call")
+    def interrupt_once_sleeping() -> None:
+        if sleeping.wait(timeout=60):  # interrupt the run, not whatever ran before it
+            os.kill(os.getpid(), signal.SIGINT)
+
+    # Python's own SIGINT handler raises KeyboardInterrupt; an earlier test (or a library it started) may have
+    # replaced it, so install it for this test instead of relying on the process's state.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt_once_sleeping, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            run_sync(long_call(), "long_call")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert seen == ["cancelled"]
 
     @tool

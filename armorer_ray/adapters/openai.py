@@ -95,6 +95,8 @@ def parse_tool_calls(tool_calls: Any, mapper: Callable[[str], str] | None = None
             arguments = json.loads(function.get("arguments") or "{}")
         except (TypeError, ValueError):
             arguments = {}
+        except RecursionError:  # hostile nesting: the toolbox refuses the text itself, as a validation error
+            arguments = function.get("arguments")
         calls.append(loose_call(data.get("id"), mapper(name) if mapper else name, arguments))
     return calls
 

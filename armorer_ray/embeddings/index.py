@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -39,7 +40,9 @@ from armorer_ray.embeddings.protocols import Embedder, VectorStore
 from armorer_ray.embeddings.rows import VectorRow
 from armorer_ray.errors import ConfigError
 from armorer_ray.query import LexicalIndex
-from armorer_ray.text import STOPWORDS, split_subqueries, tokenize
+from armorer_ray.text import english_stopwords, split_subqueries, tokenize
+
+logger = logging.getLogger("armorer_ray.embeddings")
 
 if TYPE_CHECKING:
     from armorer_ray.toolbox import Toolbox
@@ -203,6 +206,7 @@ class ToolIndex:
         self._positions: dict[str, int] = {}
         self._dense: DenseMatrix | None = None
         self._ids: list[str] = []
+        self._dense_ids: list[str] = []
 
     @property
     def store(self) -> VectorStore:
@@ -252,14 +256,20 @@ class ToolIndex:
             # Built once: VectorRow keeps its own deep copy, so the index's filter rows stay private.
             row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
             if stale:
-                vectors = await embed_batched(self.embedder, [texts[i] for i in stale], progress=progress)
-                await self.store.upsert([
-                    VectorRow(tools[i].id, vectors[n], row_metadata[i])
-                    for n, i in enumerate(stale)
-                ])
-                by_id.update((tools[i].id, vectors[n]) for n, i in enumerate(stale))
-            self._dense = DenseMatrix(np.array([by_id[t.id] for t in tools], dtype=np.float32).reshape(
-                len(tools), self.embedder.dimension))
+                vectors = await _usable_vectors(self.embedder, [texts[i] for i in stale], progress)
+                rows = [VectorRow(tools[i].id, vector, row_metadata[i])
+                        for vector, i in zip(vectors, stale, strict=True) if vector is not None]
+                if rows:
+                    await self.store.upsert(rows)
+                for vector, i in zip(vectors, stale, strict=True):
+                    if vector is None:
+                        by_id.pop(tools[i].id, None)  # an old row of a changed tool must not be scored
+                    else:
+                        by_id[tools[i].id] = vector
+            # Tools without a usable vector are found lexically only, as in the store.
+            self._dense_ids = [t.id for t in tools if t.id in by_id]
+            self._dense = DenseMatrix(np.array([by_id[i] for i in self._dense_ids], dtype=np.float32).reshape(
+                len(self._dense_ids), self.embedder.dimension))
             self._tools = tools
             self._row_metadata = row_metadata
             self._ids = [t.id for t in tools]  # Tool.id is computed on each access; searches read it per candidate
@@ -364,10 +374,14 @@ class ToolIndex:
     async def _vector_scores(self, vector: np.ndarray, depth: int, where: ToolFilter | None) -> dict[str, float]:
         if not np.any(vector):
             return {}
+        if np.shape(vector) != (self.embedder.dimension,):
+            logger.warning("query vector has shape %s, not (%d,): ranking lexically only",
+                           np.shape(vector), self.embedder.dimension)
+            return {}
         if where is None and self._dense is not None:
             positions, scores = self._dense.top(vector, depth)
-            return {self._ids[p]: float(score) for p, score in zip(positions.tolist(), scores.tolist(),
-                                                                          strict=True)}
+            return {self._dense_ids[p]: float(score) for p, score in zip(positions.tolist(), scores.tolist(),
+                                                                         strict=True)}
         return {hit.id: hit.score for hit in await self.store.query(vector, depth, where=where)}
 
     def _lexical_scores(self, text: str, depth: int, where: ToolFilter | None) -> dict[str, float]:
@@ -409,7 +423,8 @@ class ToolIndex:
 
     def _hits(self, ranked: list[str], total: dict[str, float], lexical_rank: dict[str, int],
               vector_rank: dict[str, int], similarity: dict[str, float], words: set[str]) -> list[SearchHit]:
-        words = {w for w in words if w not in STOPWORDS}
+        stopwords = english_stopwords()
+        words = {w for w in words if w not in stopwords}
         hits = []
         for tool_id in ranked:
             position = self._positions.get(tool_id)
@@ -427,3 +442,24 @@ class ToolIndex:
     async def persist(self) -> None:
         """Make the store durable (for stores with a path); a reload then re-embeds nothing."""
         await self.store.persist()
+
+
+async def _usable_vectors(embedder: Embedder, texts: list[str], progress: bool) -> list[np.ndarray | None]:
+    """One vector per text, None where it cannot be searched: all zeros (no direction for cosine similarity) or
+    not of the declared dimension. Those tools are skipped with a warning and found lexically only (Armorer
+    likewise leaves a tool without embeddings when its vectors are invalid)."""
+    try:
+        raw: list[np.ndarray] = list(await embed_batched(embedder, texts, progress=progress))
+    except ValueError:  # rows of another width cannot be stacked: embed one at a time to find them
+        raw = [np.asarray((await embedder.embed([text]))[0]) for text in texts]
+    out: list[np.ndarray | None] = []
+    for text, vector in zip(texts, raw, strict=True):
+        array = np.asarray(vector, dtype=np.float32)
+        if array.shape != (embedder.dimension,) or not np.isfinite(array).all() or not array.any():
+            logger.warning("skipping the embedding of %r from %s: shape %s (declared dimension %d)%s", text[:60],
+                           embedder.model_id, array.shape, embedder.dimension,
+                           ", all zeros" if array.size and not array.any() else "")
+            out.append(None)
+        else:
+            out.append(array)
+    return out

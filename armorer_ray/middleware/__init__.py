@@ -26,30 +26,77 @@ values (put it first), and `Quota` caps each tenant's usage per calendar or roll
 
 from __future__ import annotations
 
-from armorer_ray.middleware.admission import AdmissionController, AdmissionStats
-from armorer_ray.middleware.audit import AuditLog, Redactor
-from armorer_ray.middleware.base import Middleware, Next, chain
-from armorer_ray.middleware.batching import execute_chunked, iter_chunks
-from armorer_ray.middleware.cache import Cache, CacheStats, caches_by_default
-from armorer_ray.middleware.cache_stores import (
-    CacheStore,
-    MemcachedCacheStore,
-    MemoryCacheStats,
-    MemoryCacheStore,
-    RedisCacheStore,
-    StoreCacheStore,
-)
-from armorer_ray.middleware.circuit_breaker import CircuitBreaker, CircuitState
-from armorer_ray.middleware.compression import Compression, decompress_content
-from armorer_ray.middleware.dedupe import Dedupe, dedupes_by_default
-from armorer_ray.middleware.fallback import Fallback
-from armorer_ray.middleware.keys import KeyFunction, arguments_key, per_tenant, per_tool, per_user
-from armorer_ray.middleware.quota import CostFunction, Quota
-from armorer_ray.middleware.quota_windows import CalendarWindow, RollingWindow
-from armorer_ray.middleware.rate_limit import RateLimit
-from armorer_ray.middleware.retry import Retry
-from armorer_ray.middleware.tenant_context import TenantContext
-from armorer_ray.middleware.timeout import Timeout
+from typing import TYPE_CHECKING
+
+from armorer_ray._exports import lazy_exports
+
+# Public names load on first use (PEP 562): the pipeline imports middleware.base without every layer.
+if TYPE_CHECKING:
+    from armorer_ray.middleware.admission import AdmissionController, AdmissionStats
+    from armorer_ray.middleware.audit import AuditLog, Redactor
+    from armorer_ray.middleware.base import Middleware, Next, chain
+    from armorer_ray.middleware.batching import execute_chunked, iter_chunks
+    from armorer_ray.middleware.cache import Cache, CacheStats, caches_by_default
+    from armorer_ray.middleware.cache_stores import (
+        CacheStore,
+        MemcachedCacheStore,
+        MemoryCacheStats,
+        MemoryCacheStore,
+        RedisCacheStore,
+        StoreCacheStore,
+    )
+    from armorer_ray.middleware.circuit_breaker import CircuitBreaker, CircuitState
+    from armorer_ray.middleware.compression import Compression, decompress_content
+    from armorer_ray.middleware.dedupe import Dedupe, dedupes_by_default
+    from armorer_ray.middleware.fallback import Fallback
+    from armorer_ray.middleware.keys import KeyFunction, arguments_key, per_tenant, per_tool, per_user
+    from armorer_ray.middleware.quota import CostFunction, Quota
+    from armorer_ray.middleware.quota_windows import CalendarWindow, RollingWindow
+    from armorer_ray.middleware.rate_limit import RateLimit
+    from armorer_ray.middleware.retry import Retry
+    from armorer_ray.middleware.tenant_context import TenantContext
+    from armorer_ray.middleware.timeout import Timeout
+
+_EXPORTS: dict[str, str] = {
+    "AdmissionController": "armorer_ray.middleware.admission",
+    "AdmissionStats": "armorer_ray.middleware.admission",
+    "AuditLog": "armorer_ray.middleware.audit",
+    "Cache": "armorer_ray.middleware.cache",
+    "CacheStats": "armorer_ray.middleware.cache",
+    "CacheStore": "armorer_ray.middleware.cache_stores",
+    "CalendarWindow": "armorer_ray.middleware.quota_windows",
+    "CircuitBreaker": "armorer_ray.middleware.circuit_breaker",
+    "CircuitState": "armorer_ray.middleware.circuit_breaker",
+    "Compression": "armorer_ray.middleware.compression",
+    "CostFunction": "armorer_ray.middleware.quota",
+    "Dedupe": "armorer_ray.middleware.dedupe",
+    "Fallback": "armorer_ray.middleware.fallback",
+    "KeyFunction": "armorer_ray.middleware.keys",
+    "MemcachedCacheStore": "armorer_ray.middleware.cache_stores",
+    "MemoryCacheStats": "armorer_ray.middleware.cache_stores",
+    "MemoryCacheStore": "armorer_ray.middleware.cache_stores",
+    "Middleware": "armorer_ray.middleware.base",
+    "Next": "armorer_ray.middleware.base",
+    "Quota": "armorer_ray.middleware.quota",
+    "RateLimit": "armorer_ray.middleware.rate_limit",
+    "Redactor": "armorer_ray.middleware.audit",
+    "RedisCacheStore": "armorer_ray.middleware.cache_stores",
+    "Retry": "armorer_ray.middleware.retry",
+    "RollingWindow": "armorer_ray.middleware.quota_windows",
+    "StoreCacheStore": "armorer_ray.middleware.cache_stores",
+    "TenantContext": "armorer_ray.middleware.tenant_context",
+    "Timeout": "armorer_ray.middleware.timeout",
+    "arguments_key": "armorer_ray.middleware.keys",
+    "caches_by_default": "armorer_ray.middleware.cache",
+    "chain": "armorer_ray.middleware.base",
+    "decompress_content": "armorer_ray.middleware.compression",
+    "dedupes_by_default": "armorer_ray.middleware.dedupe",
+    "execute_chunked": "armorer_ray.middleware.batching",
+    "iter_chunks": "armorer_ray.middleware.batching",
+    "per_tenant": "armorer_ray.middleware.keys",
+    "per_tool": "armorer_ray.middleware.keys",
+    "per_user": "armorer_ray.middleware.keys",
+}
 
 __all__ = [
     "AdmissionController",
@@ -91,3 +138,5 @@ __all__ = [
     "per_tool",
     "per_user",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS, __all__)

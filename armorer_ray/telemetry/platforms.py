@@ -207,8 +207,12 @@ def sentry_errors(toolbox: Toolbox, *, categories: Collection[ErrorCategory] = (
     One event per failed call, at level ``error``, grouped by tool and error code, tagged ``armorer.tool``,
     ``armorer.tool_id``, ``armorer.call_id``, ``armorer.tenant_id`` (when the call has one),
     ``armorer.error.code`` and ``armorer.error.category``. The call's arguments and the result are never
-    sent. The error message is (``include_message``): turn it off if your tools put argument values in their
-    exception messages.
+    sent, whatever the SDK is configured to add: the event goes to the client without a scope (so no
+    breadcrumbs, request data, user, extras or scope event processors are merged in) and with an empty thread
+    list (so ``attach_stacktrace`` cannot add frames, nor ``include_local_variables`` their locals). Only your
+    own ``before_send`` still sees it. The error message is sent (``include_message``) with every argument
+    value of four or more characters that occurs in it replaced by ``[redacted]``; turn it off if your tools
+    may echo shorter secrets.
 
     Args:
         toolbox: The toolbox to watch.
@@ -216,7 +220,7 @@ def sentry_errors(toolbox: Toolbox, *, categories: Collection[ErrorCategory] = (
             permission, not_found, ...) and reports our faults and timeouts.
         capture: Receives each Sentry event dict (default ``sentry_sdk.capture_event``, so the process's
             ``sentry_sdk.init`` decides where events go).
-        include_message: Put the error's message in the event.
+        include_message: Put the error's message, with argument values redacted, in the event.
 
     Returns:
         A function that stops reporting.
@@ -256,9 +260,11 @@ def sentry_errors(toolbox: Toolbox, *, categories: Collection[ErrorCategory] = (
         if call.tenant_id:
             tags["armorer.tenant_id"] = call.tenant_id
         # The code is a tag already; the message replaces it in the title when it may be sent.
-        reason = f": {error.message}" if include_message else f" ({error.code})"
+        reason = f": {_redact(error.message, call.arguments)}" if include_message else f" ({error.code})"
         send({"level": "error", "logger": "armorer_ray", "message": f"tool {result.tool_name} failed{reason}",
-              "tags": tags, "fingerprint": ["armorer", result.tool_name, error.code]})
+              "tags": tags, "fingerprint": ["armorer", result.tool_name, error.code],
+              # Present but empty, so the SDK's attach_stacktrace adds no frames (and no frame locals).
+              "threads": {"values": []}})
 
     return toolbox.on("tool.finished", on_finished)
 
@@ -270,10 +276,32 @@ def _sentry_capture() -> Callable[[dict[str, Any]], object]:
         raise MissingExtraError("Sentry error reports (armorer_ray.telemetry.sentry_errors)", "sentry") from exc
 
     def capture(event: dict[str, Any]) -> object:
-        # sentry_sdk types events as a TypedDict; ours is the documented subset (level, message, tags, ...).
-        return sentry_sdk.capture_event(cast(Any, event))
+        # Straight to the client with no scope: scopes carry breadcrumbs, request bodies, users and extras
+        # that integrations collect from the running call, arguments included (sentry-sdk 3 attaches frames
+        # and their locals by default). sentry_sdk types events as a TypedDict; ours is a documented subset.
+        return sentry_sdk.get_client().capture_event(cast(Any, event), scope=None)
 
     return capture
+
+
+_REDACTED = "[redacted]"
+
+
+def _redact(message: str, arguments: Mapping[str, object]) -> str:
+    """``message`` with each scalar argument value (4+ characters as text, nested ones included) replaced."""
+    values: set[str] = set()
+    pending: list[object] = [arguments]
+    while pending:  # iterative: arguments may nest deeper than the recursion limit
+        value = pending.pop()
+        if isinstance(value, Mapping):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool) and len(str(value)) >= 4:
+            values.add(str(value))
+    for text in sorted(values, key=len, reverse=True):  # longest first: a value may contain another
+        message = message.replace(text, _REDACTED)
+    return message
 
 
 def _check_endpoint(endpoint: str) -> str:

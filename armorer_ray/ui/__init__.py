@@ -1,4 +1,4 @@
-"""The web graph view: a read-only Starlette app that draws workflows and colours their nodes as runs report.
+"""The web graph builder: a Starlette app and page to run, watch, debug, approve and build workflows.
 
 ```python
 from armorer_ray.ui import create_app
@@ -7,8 +7,9 @@ import uvicorn
 uvicorn.run(create_app([workflow], toolbox=toolbox), port=8000)   # needs: pip install 'armorer-ray[web]'
 ```
 
-The layout (`layered_layout`), the SVG (`workflow_svg`) and the event feed (`EventFeed`) need no extra;
-only `create_app` imports Starlette, on first use. See docs/ui.md.
+The page is prebuilt JavaScript in ``armorer_ray/ui/static`` (sources in ``ui-src/``). The server-side layout
+(`layered_layout`), SVG (`workflow_svg`) and event feed (`EventFeed`) need no extra; only `create_app` imports
+Starlette, on first use. See docs/ui.md.
 """
 
 from armorer_ray.ui.app import create_app

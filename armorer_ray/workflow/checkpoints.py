@@ -2,7 +2,8 @@
 
 Layout, under ``workflow/<name>/<run id>/``: ``meta`` holds the workflow's structure fingerprint and the run's
 inputs; ``node/<node>`` holds one succeeded `NodeRun` as JSON; ``paused/<node>`` holds a `PausedNode` (what it
-asked, and the id and argument digest of each call that paused), what `Workflow.resume` checks approvals against.
+asked, and the id and argument digest of each call that paused), what `Workflow.resume` checks approvals against;
+``finished`` holds how the latest attempt ended: the run's status and each node's status, reason and error.
 Nodes are written when they settle; a resumed run restores the succeeded ones and runs the rest. A node that
 later succeeds or fails loses its paused record; one skipped or cancelled keeps it (its call never ran again).
 Spliced nodes are written under their own names, so an expansion that is generated again with the same names
@@ -11,7 +12,8 @@ reuses what already succeeded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import JsonValue
@@ -73,7 +75,8 @@ class Checkpoints:
         meta = await get_json(self.store, self._prefix + "meta")
         if meta is None:
             await set_json(self.store, self._prefix + "meta",
-                           {"fingerprint": fingerprint, "inputs": json_inputs, "inputs_digest": digest(json_inputs)})
+                           {"fingerprint": fingerprint, "inputs": json_inputs, "inputs_digest": digest(json_inputs),
+                            "started_at": time.time()})
             self._paused = set()
             return {}
         if not isinstance(meta, dict) or meta.get("fingerprint") != fingerprint:
@@ -146,3 +149,16 @@ class Checkpoints:
         elif run.status in ("succeeded", "failed", "paused") and run.node in self._paused:
             await self.store.delete(f"{self._prefix}paused/{run.node}")
             self._paused.discard(run.node)
+
+    async def finish(self, status: str, runs: Iterable[NodeRun]) -> None:
+        """Record how the run's latest attempt ended: its status and, per node, status, reason and error message.
+
+        Run history (`armorer_ray.workflow.history`) reads it to show runs made by any process.
+        """
+        nodes: dict[str, JsonValue] = {
+            run.node: {"status": run.status, "reason": run.reason,
+                       "error": run.error.model_dump(mode="json") if run.error is not None else None,
+                       "attempts": run.attempts, "duration_ms": run.duration_ms, "started_at": run.started_at}
+            for run in runs}
+        await set_json(self.store, self._prefix + "finished",
+                       {"status": status, "finished_at": time.time(), "nodes": nodes})

@@ -266,7 +266,7 @@ async def schedule(ship: _Shipment, holder: list[Any], run: _RunInfo, inputs: An
     try:
         while waiting or finished:
             if waiting:
-                arrived = await arrivals.get()
+                arrived = await _next_arrival(arrivals, refs, waiting, stopped)
                 finished[waiting.pop(arrived)] = arrived.result()
             # Settle in graph order (a node only after its upstream nodes), so events and errors read causally.
             for name in sorted(finished, key=position.__getitem__):
@@ -285,6 +285,24 @@ async def schedule(ship: _Shipment, holder: list[Any], run: _RunInfo, inputs: An
             _cancel(refs[name])
             future.cancel()
     return runs
+
+
+# Ray's cancellation is best effort: a cancel that reaches a task while its worker is still starting it can be
+# lost (seen on a loaded 2-core machine: a fail_fast run's 60 s node ran to the end). A stopped run repeats it.
+_RECANCEL_EVERY_S = 1.0
+
+
+async def _next_arrival(arrivals: asyncio.Queue[asyncio.Future[Any]], refs: Mapping[str, Any],
+                        waiting: Mapping[asyncio.Future[Any], str], stopped: str | None) -> asyncio.Future[Any]:
+    """The next settled node task; once the run is stopped, cancel what is left again each second until it ends."""
+    if stopped is None:
+        return await arrivals.get()
+    while True:
+        try:
+            return await asyncio.wait_for(arrivals.get(), timeout=_RECANCEL_EVERY_S)
+        except asyncio.TimeoutError:
+            for name in waiting.values():
+                _cancel(refs[name])
 
 
 def _cancel(ref: Any) -> None:

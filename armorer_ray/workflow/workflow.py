@@ -66,6 +66,11 @@ class Workflow:
         return dict(self._nodes)
 
     @property
+    def edges(self) -> tuple[Edge, ...]:
+        """The edge definitions, as given to `create_workflow` (normalised to `Edge`)."""
+        return self._edges
+
+    @property
     def order(self) -> tuple[str, ...]:
         """Node names in the topological order runs respect."""
         return self._plan.order
@@ -146,10 +151,12 @@ class Workflow:
             recorder.queued(self._plan.full_id(name) for name in self._plan.order)
             await chosen.execute(RunSetup(self._plan, self.toolbox, values, run_id, on_error, recorder, restored,
                                           self._key, caller or Caller(), approvals))
+            result = self._result(recorder, run_id, started_at, (time.perf_counter() - t0) * 1000.0)
+            if checkpoints is not None:  # how every node ended, so run history can show runs of other processes
+                await checkpoints.finish(result.status, result.nodes.values())
         finally:
             if isinstance(checkpoint, str) and store is not None:
                 await store.close()
-        result = self._result(recorder, run_id, started_at, (time.perf_counter() - t0) * 1000.0)
         recorder.emit("run.finished", result=result)
         return result
 

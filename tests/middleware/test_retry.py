@@ -123,6 +123,6 @@ async def test_a_tool_deadline_is_retried_with_a_fresh_run() -> None:
         await asyncio.sleep(delays.pop(0))
         return "second run"
 
-    slow_once = mock_tool("slow_once", impl=body, idempotent=True, timeout_s=0.02)
+    slow_once = mock_tool("slow_once", impl=body, idempotent=True, timeout_s=0.5)  # the 2nd run must fit
     result = await Toolbox([slow_once], middleware=[Retry(base_delay_s=0)]).execute(ToolCall(name="slow_once"))
     assert result.result == "second run" and result.attempts == 2

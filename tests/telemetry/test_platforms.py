@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -323,6 +324,51 @@ def test_messages_can_be_left_out_when_tools_echo_arguments(sentry: CapturingTra
     got = events(sentry)
     assert len(got) == 1 and got[0]["tags"]["armorer.tool"] == "charge"
     assert SECRET not in json.dumps(got, default=str)
+
+
+SDK_MAJOR = int(sentry_sdk.VERSION.split(".")[0])
+# Every option that adds call data to events, spelled as the installed SDK spells it (3.x folds the 2.x
+# switches into data_collection).
+EVERYTHING_ON: dict[str, Any] = {"attach_stacktrace": True, "max_request_body_size": "always",
+                                 "default_integrations": True}
+if SDK_MAJOR >= 3:
+    EVERYTHING_ON["data_collection"] = {"user_info": True, "stack_frame_variables": True, "frame_context_lines": 5}
+else:
+    EVERYTHING_ON.update(include_local_variables=True, send_default_pii=True)
+SDK_CONFIGURATIONS: dict[str, dict[str, Any]] = {"defaults": {}, "everything_on": EVERYTHING_ON}
+
+
+@pytest.mark.parametrize("include_message", [True, False])
+@pytest.mark.parametrize("configuration", sorted(SDK_CONFIGURATIONS))
+def test_sentry_never_receives_arguments_whatever_the_sdk_adds(configuration: str, include_message: bool) -> None:
+    """Everything the transport receives, serialised, never contains an argument value."""
+    sentry_sdk.init(dsn="http://public@127.0.0.1:9/1", transport=CapturingTransport,
+                    **SDK_CONFIGURATIONS[configuration])
+    transport = sentry_sdk.get_client().transport
+    assert isinstance(transport, CapturingTransport)
+    try:
+        box = sentry_toolbox()
+        sentry_errors(box, include_message=include_message)
+        # What integrations and user code put on the scopes while a call runs: all of it must stay out.
+        sentry_sdk.add_breadcrumb(message=f"charging {SECRET}")
+        sentry_sdk.set_extra("card", SECRET)
+        sentry_sdk.set_user({"id": SECRET})
+        logging.getLogger("checkout").warning("about to charge %s", SECRET)
+        result = box.execute_sync(ToolCall(name="charge", arguments={"card": SECRET, "amount": 1234}))
+        assert result.error is not None and result.error.category == "internal"
+        sentry_sdk.flush()
+        sent = b"".join(envelope.serialize() for envelope in transport.envelopes)
+        got = events(transport)
+    finally:
+        sentry_sdk.init(dsn=None)
+    assert len(got) == 1 and got[0]["tags"]["armorer.tool"] == "charge"
+    assert SECRET.encode() not in sent and b"1234" not in sent
+    assert got[0]["threads"] == {"values": []}
+    assert not got[0].get("breadcrumbs", {}).get("values") and "user" not in got[0] and "extra" not in got[0]
+    if include_message:
+        assert got[0]["message"].endswith("card [redacted] declined for [redacted]")
+    else:
+        assert got[0]["message"] == f"tool charge failed ({result.error.code})"
 
 
 def test_only_the_chosen_categories_are_reported(sentry: CapturingTransport) -> None:

@@ -63,9 +63,17 @@ def test_the_command_serves_the_graph_view() -> None:
             address = found.group(1) if found else None
         with httpx.Client(base_url=address, timeout=10) as http:
             index = http.get("/").text
-            page = http.get("/workflows/support-research")
-        assert 'href="workflows/support-research"' in index and "crm:search_customers" in index
-        assert page.status_code == 200 and page.text.count('<g class="node"') == 5
+            graph = http.get("/api/workflows/support-research").json()
+            tools = http.get("/api/tools").json()
+        assert '<script src="/static/app.js">' in index and len(graph["nodes"]) == 5
+        assert "crm:search_customers" in [item["id"] for item in tools]
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_non_loopback_bind_needs_a_token() -> None:
+    refused = runner.invoke(app, ["ui", WORKFLOW, "--host", "0.0.0.0"])
+    assert refused.exit_code == 2 and "without a token" in refused.output
+    short = runner.invoke(app, ["ui", WORKFLOW, "--host", "0.0.0.0", "--token", "short"])
+    assert short.exit_code == 2 and "16 characters" in short.output
