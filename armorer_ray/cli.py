@@ -9,6 +9,7 @@ A TARGET is ``module:attribute`` naming a `Toolbox`, a `Tool`, a list of tools, 
     armorer export examples.demo_tools:build_toolbox --provider openai > tools.json
     armorer validate tools.json
     armorer ui examples.workflow_research:build --port 8000     # the web graph builder
+    armorer serve examples.demo_tools:build_toolbox --tokens-file tokens.json --port 8000   # HTTP + MCP
 """
 
 from __future__ import annotations
@@ -294,6 +295,12 @@ def migrate(paths: list[Path], write: bool = typer.Option(False, help="Apply the
     errors.print(f"{len(changed)} file(s) {'rewritten' if write else 'to rewrite (dry run; --write applies)'}")
     if check and changed and not write:
         raise typer.Exit(1)
+
+
+# `armorer serve`: HTTP and MCP ingress on Ray Serve; the body lives with the ingress (armorer_ray/serve/command.py).
+from armorer_ray.serve.command import serve as _serve_command  # noqa: E402
+
+app.command("serve")(_serve_command)
 
 
 def main() -> None:
