@@ -33,6 +33,7 @@ from armorer_ray.tools import Tool
 
 if TYPE_CHECKING:
     from armorer_ray.embeddings.filters import ToolFilter
+    from armorer_ray.embeddings.fusion import Turn
     from armorer_ray.embeddings.index import SearchHit, ToolIndex
 
 __all__ = ["Budget", "CallInput", "Toolbox", "combine_toolboxes"]
@@ -376,7 +377,8 @@ class Toolbox:
         """Use ``index`` for `search` (built over this toolbox, with any embedder and store)."""
         self._index = index
 
-    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                     context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """The ``k`` tools that best match a natural-language ``query`` (hybrid lexical + semantic ranking).
 
         The index follows registrations: tools added or changed since the last search are embedded first.
@@ -385,15 +387,17 @@ class Toolbox:
             query: What the agent wants to do.
             k: How many tools to return.
             filters: Tags, namespaces or metadata the tools must have.
+            context: Earlier turns of the conversation (strings or chat messages), oldest first.
 
         Returns:
             Hits (``name``, ``id``, ``score``, ``reasons``...), best first.
         """
-        return await self.tool_index().search(query, k, filters)
+        return await self.tool_index().search(query, k, filters, context=context)
 
-    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                    context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """Blocking form of `search`."""
-        return run_sync(self.search(query, k, filters), "toolbox.search")
+        return run_sync(self.search(query, k, filters, context=context), "toolbox.search")
 
     # -- events ----------------------------------------------------------------------------------------
 
