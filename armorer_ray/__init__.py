@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook, StoreApprovalBook
     from armorer_ray.cancellation import AbortController, AbortSignal
     from armorer_ray.context import Approval, CallContext
+    from armorer_ray.digests import Digests
     from armorer_ray.errors import (
+        ActionRequired,
         ArmorerError,
         Backpressure,
         Cancelled,
@@ -67,12 +69,15 @@ if TYPE_CHECKING:
         Timeout,
     )
     from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
+    from armorer_ray.policy_context import PolicyContextProvider
     from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
+    from armorer_ray.registry import Migration, create_registry
     from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
     from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
     from armorer_ray.sanitize import ArgumentLimits, ConfinePaths
     from armorer_ray.shaping import OutputShaping
     from armorer_ray.tenancy import TenantAccess, TenantGrant, TenantView
+    from armorer_ray.text_match import TextQuery
     from armorer_ray.toolbox import Budget, Toolbox, combine_toolboxes
     from armorer_ray.tools import Lifecycle, Tool, ToolRisk, lazy, tool, with_context
 
@@ -80,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "AbortController": "armorer_ray.cancellation",
     "AbortSignal": "armorer_ray.cancellation",
     "ActionRequest": "armorer_ray.results",
+    "ActionRequired": "armorer_ray.errors",
     "AdmissionController": "armorer_ray.middleware",
     "Approval": "armorer_ray.context",
     "ApprovalBook": "armorer_ray.approvals",
@@ -154,6 +160,11 @@ _EXPORTS: dict[str, str] = {
     "lazy": "armorer_ray.tools",
     "parse_tool_id": "armorer_ray.identity",
     "query_tools": "armorer_ray.query",
+    "Digests": "armorer_ray.digests",
+    "Migration": "armorer_ray.registry",
+    "create_registry": "armorer_ray.registry",
+    "PolicyContextProvider": "armorer_ray.policy_context",
+    "TextQuery": "armorer_ray.text_match",
     "tool": "armorer_ray.tools",
     "with_context": "armorer_ray.tools",
 }
@@ -162,6 +173,7 @@ __all__ = [
     "AbortController",
     "AbortSignal",
     "ActionRequest",
+    "ActionRequired",
     "AdmissionController",
     "Approval",
     "ApprovalBook",
@@ -183,6 +195,7 @@ __all__ = [
     "Dedupe",
     "Denied",
     "DeploymentError",
+    "Digests",
     "Event",
     "EventHub",
     "Executor",
@@ -194,11 +207,13 @@ __all__ = [
     "MemoryApprovalBook",
     "MetadataFilter",
     "Middleware",
+    "Migration",
     "MissingExtraError",
     "Next",
     "NotFound",
     "OutputShaping",
     "PolicyContext",
+    "PolicyContextProvider",
     "PolicyHooks",
     "Quota",
     "RateLimit",
@@ -214,6 +229,7 @@ __all__ = [
     "TenantContext",
     "TenantGrant",
     "TenantView",
+    "TextQuery",
     "TimedOut",
     "Timeout",
     "Tool",
@@ -231,6 +247,7 @@ __all__ = [
     "__version__",
     "classify_exception",
     "combine_toolboxes",
+    "create_registry",
     "format_tool_id",
     "inspect_tool",
     "inspect_toolbox",

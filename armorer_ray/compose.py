@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue, create_model
 
 from armorer_ray.cancellation import cancellation_message
 from armorer_ray.context import CallContext
-from armorer_ray.errors import Cancelled, ConfigError, ToolError, ToolFailure
+from armorer_ray.errors import Cancelled, ConfigError, ToolError, ToolExecutionError, ToolFailure
 from armorer_ray.results import Caller, ToolResult
 from armorer_ray.schema import model_from_fields
 from armorer_ray.tools import Tool, ToolOptions
@@ -135,10 +135,13 @@ async def _resolve(value: Any) -> Any:
 async def _run(ctx: CallContext, index: int, step: Tool, arguments: Mapping[str, Any]) -> ToolResult:
     outer = ctx.call
     call = Caller.of(outer).make_call(step.id, dict(arguments), id=f"{outer.id}/{index}")
+    # Steps inherit the composed call's deadline and, when the caller gave one, its abort signal (as the
+    # reference's wrappers forward `timeout` and `signal`), so a step's own ctx.timeout_s is the caller's.
+    signal = ctx.signal if ctx.state.get("external_signal") else None
     box = ctx.toolbox
     if box is not None and box.get_tool(step.id) is step:
-        return await box.execute(call, dry_run=ctx.dry_run)
-    return await step.execute(call, dry_run=ctx.dry_run)
+        return await box.execute(call, dry_run=ctx.dry_run, timeout_s=ctx.timeout_s, signal=signal)
+    return await step.execute(call, dry_run=ctx.dry_run, timeout_s=ctx.timeout_s, signal=signal)
 
 
 def _error_of(result: ToolResult) -> ToolError:
@@ -161,7 +164,8 @@ async def _step(ctx: CallContext, index: int, step: Tool, arguments: Mapping[str
         ctx.emit("step-complete", {**base, "output": output})
         return output
     error = _error_of(result)
-    ctx.emit("step-error", {**base, "error": error})
+    # ``error`` is the step's ToolError; ``exception`` is an exception carrying it, as Armorer's step-error has.
+    ctx.emit("step-error", {**base, "error": error, "exception": ToolExecutionError(error, result)})
     raise PipelineError(index, step.name, error)
 
 
@@ -213,7 +217,8 @@ def _check_tools(what: str, tools: Sequence[object], least: int) -> list[Tool]:
     return list(tools)  # type: ignore[arg-type]
 
 
-def pipe(*tools: Tool, name: str | None = None, description: str | None = None) -> Tool:
+def pipe(*tools: Tool, name: str | None = None, description: str | None = None,
+         errors: Literal["step", "armorer"] = "step") -> Tool:
     """A tool that runs ``tools`` in order, each step's output becoming the next step's arguments.
 
     An object output (a mapping or a model) is the next step's arguments; any other value goes to the next
@@ -223,6 +228,9 @@ def pipe(*tools: Tool, name: str | None = None, description: str | None = None) 
         *tools: Two or more steps.
         name: Tool name (default ``pipe(a, b, ...)``).
         description: Tool description (default ``Composed pipeline: a → b → ...``).
+        errors: ``step`` (default): a failure keeps the failed step's category and code (see `PipelineError`);
+            ``armorer``: as Armorer, an ``internal`` error coded ``PipelineError``, message
+            ``PipelineError: Pipeline failed at step <i> (<name>): ...``.
 
     Returns:
         The composed tool, taking the first step's arguments and returning the last step's output.
@@ -238,11 +246,19 @@ def pipe(*tools: Tool, name: str | None = None, description: str | None = None) 
         2
     """
     steps = _check_tools("pipe", tools, 2)
+    if errors not in ("step", "armorer"):
+        raise ConfigError(f"pipe() errors must be 'step' or 'armorer', got {errors!r}")
 
     async def run_pipe(composition_ctx: CallContext, **_: Any) -> Any:
         value: Any = _arguments(composition_ctx)
-        for index, step in enumerate(steps):
-            value = await _step(composition_ctx, index, step, value if index == 0 else _feed(value, step, index))
+        try:
+            for index, step in enumerate(steps):
+                value = await _step(composition_ctx, index, step, value if index == 0 else _feed(value, step, index))
+        except PipelineError as exc:
+            if errors == "step":
+                raise
+            raise ToolFailure(f"PipelineError: {exc.message}", code="PipelineError", retryable=False,
+                              details=exc.details) from exc
         return value
 
     return _make(run_pipe, name=name or f"pipe({', '.join(s.name for s in steps)})",

@@ -113,11 +113,18 @@ class CallContext:
         """User of the call."""
         return self.call.user_id
 
-    def emit(self, event_type: str, detail: Mapping[str, Any] | None = None) -> None:
-        """Emit a custom event on the toolbox, tagged with this call and tool."""
+    def emit(self, event_type: str, detail: Mapping[str, Any] | JsonValue = None) -> None:
+        """Emit a custom event on the toolbox (and the tool's own hub), tagged with this call and tool.
+
+        Args:
+            event_type: Any name (``progress``, ``chunk``, ``ping``...).
+            detail: A mapping, whose keys the event's detail gets; or any other JSON value, which the detail
+                carries as ``value`` (``ctx.emit("ping", 1)`` gives ``{"value": 1, "call": ..., "tool": ...}``).
+        """
         hub = self.hub
         if hub.wants(event_type):
-            hub.emit(event_type, {**(detail or {}), "call": self.call, "tool": self.tool})
+            fields = dict(detail) if isinstance(detail, Mapping) else {} if detail is None else {"value": detail}
+            hub.emit(event_type, {**fields, "call": self.call, "tool": self.tool})
 
     def progress(self, percent: float | None = None, message: str | None = None) -> None:
         """Report progress (a ``progress`` event with ``percent`` and ``message``)."""

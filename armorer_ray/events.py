@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,17 @@ class Event:
 
 Listener = Callable[[Event], "Awaitable[None] | None"]
 
+# Event types that the hub of some Tool listens to (``tool.on(...)``), with the tool hubs that do. With it a toolbox's
+# hub knows to build an event that only a tool-level listener wants, then forwards it to the tool's hub. An explicit
+# registry: hubs leave it when their listeners are removed or the tool is collected, and while it is empty `wants`
+# pays a single truth test.
+_tool_interest: dict[str, weakref.WeakSet[EventHub]] = {}
+
+
+def _forget_collected() -> None:
+    for kind in [kind for kind, hubs in _tool_interest.items() if not hubs]:
+        del _tool_interest[kind]
+
 
 class EventHub:
     """Delivers events to listeners (sync or async) and to async-iterator subscribers.
@@ -55,16 +67,19 @@ class EventHub:
         [50]
     """
 
-    __slots__ = ("_listeners", "_pending")
+    __slots__ = ("__weakref__", "_listeners", "_owned", "_pending")
 
-    def __init__(self) -> None:
+    def __init__(self, *, tool_hub: bool = False) -> None:
         self._listeners: dict[str, list[Listener]] = {}
         self._pending: set[asyncio.Future[None]] = set()
+        self._owned = tool_hub  # the hub of one Tool: events of its calls in any toolbox are forwarded here
 
     def wants(self, event_type: str) -> bool:
-        """Whether anyone listens to ``event_type`` (directly or via ``*``)."""
+        """Whether anyone listens to ``event_type`` (directly or via ``*``), here or on the hub of a tool."""
         listeners = self._listeners
-        return event_type in listeners or ALL_EVENTS in listeners if listeners else False
+        if listeners and (event_type in listeners or ALL_EVENTS in listeners):
+            return True
+        return bool(_tool_interest) and bool(_tool_interest.get(event_type) or _tool_interest.get(ALL_EVENTS))
 
     def subscribed(self, event_type: str) -> bool:
         """Whether anyone listens to ``event_type`` by name; ``*`` listeners do not count.
@@ -102,6 +117,10 @@ class EventHub:
             bucket = self._listeners.setdefault(kind, [])
             if target not in bucket:
                 bucket.append(target)
+                if self._owned:
+                    if not any(self in hubs for hubs in _tool_interest.values()):
+                        weakref.finalize(self, _forget_collected)
+                    _tool_interest.setdefault(kind, weakref.WeakSet()).add(self)
 
         def unsubscribe() -> None:
             for kind in types:
@@ -110,6 +129,9 @@ class EventHub:
                     bucket.remove(target)
                     if not bucket:
                         del self._listeners[kind]
+                        if self._owned and kind in _tool_interest:
+                            _tool_interest[kind].discard(self)
+                            _forget_collected()
 
         return unsubscribe
 
@@ -118,7 +140,14 @@ class EventHub:
         if not self.wants(event_type):
             return
         event = Event(event_type, detail)
-        targets = [*self._listeners.get(event_type, ()), *self._listeners.get(ALL_EVENTS, ())]
+        self._deliver(event)
+        if _tool_interest:
+            tool_hub = getattr(detail.get("tool"), "_events", None)
+            if tool_hub is not None and tool_hub is not self:
+                tool_hub._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        targets = [*self._listeners.get(event.type, ()), *self._listeners.get(ALL_EVENTS, ())]
         for listener in targets:
             try:
                 outcome = listener(event)

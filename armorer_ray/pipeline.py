@@ -20,6 +20,7 @@ caller's own cancellation propagates (as `asyncio.CancelledError`, after ``tool.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 import tracemalloc
@@ -28,11 +29,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import Approval, CallContext
-from armorer_ray.errors import ToolError, ToolFailure, classify_exception
+from armorer_ray.digests import wants_digest
+from armorer_ray.errors import ActionRequired, ToolError, ToolFailure, classify_exception
 from armorer_ray.json_values import digest
 from armorer_ray.middleware.base import Next, chain
 from armorer_ray.policy import PolicyContext, compile_hooks, evaluate_after, evaluate_before
@@ -87,6 +89,42 @@ def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError
         message=f"ValidationError: invalid {what}: " + "; ".join(parts),
         details={"issues": issues},  # type: ignore[dict-item]
     )
+
+
+def arguments_error(arguments: object, exc: ValidationError) -> ToolError:
+    """`validation_error`, unless the arguments are JSON text that does not parse: then say so, with where.
+
+    A model whose answer was cut off sends truncated JSON; "field required" would send it looking for the
+    wrong mistake.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class P(BaseModel):
+        ...     n: int
+        >>> try:
+        ...     P.model_validate('{"n": 1')
+        ... except ValidationError as exc:
+        ...     print(arguments_error('{"n": 1', exc).message)  # doctest: +ELLIPSIS
+        ValidationError: arguments are not valid JSON (malformed or truncated): Expecting ',' delimiter: ...
+    """
+    if isinstance(arguments, str | bytes):
+        try:
+            json.loads(arguments)
+        except ValueError as parse:
+            return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                             message=f"ValidationError: arguments are not valid JSON (malformed or truncated): {parse}",
+                             details={"issues": [{"code": "json_invalid", "path": [], "message": str(parse)}]})
+        except RecursionError:  # hostile nesting past the decoder's limit
+            return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                             message="ValidationError: arguments nest too deeply to be read as JSON",
+                             details={"issues": [{"code": "json_invalid", "path": [], "message": "too deep"}]})
+    if not isinstance(arguments, Mapping | BaseModel):
+        kind = {list: "an array", str: "a string", bytes: "a string", bool: "a boolean", int: "a number",
+                float: "a number"}.get(type(arguments), type(arguments).__name__)
+        return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                         message=f"ValidationError: arguments must be a JSON object, got {kind}",
+                         details={"issues": [{"code": "model_type", "path": [], "message": "not a JSON object"}]})
+    return validation_error(exc)
 
 
 class _Compiled:
@@ -144,7 +182,8 @@ class Pipeline:
         hub = self.hub
         compiled = self.compiled(tool)
         clock = _StageClock(t0) if hub.subscribed("timings") else None
-        input_digest = digest(call.arguments) if (tool.digests or self.toolbox.digests) else None
+        input_digest = (digest(call.arguments) if (tool.digests or self.toolbox.digests)
+                        and wants_digest(tool.digests, self.toolbox.digests, "input") else None)
         if hub.wants("tool.started"):
             hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
                                       "started_at": started_at, "input_digest": input_digest, "dry_run": dry_run})
@@ -156,7 +195,7 @@ class Pipeline:
         try:
             params = tool._validate(call.arguments)
         except ValidationError as exc:
-            error = validation_error(exc)
+            error = arguments_error(call.arguments, exc)
             if hub.wants("validate-error"):
                 hub.emit("validate-error", {"tool": tool, "call": call, "params": call.arguments, "error": error})
             result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
@@ -206,14 +245,16 @@ class Pipeline:
                 hub.emit("execute-success", {"tool": tool, "call": call, "result": result.result,
                                              "dry_run": dry_run})
             status = "success"
+        elif result.outcome == "action_required":  # the body raised ActionRequired
+            status = "paused"
         else:
             status = "cancelled" if result.error is not None and result.error.category == "cancelled" else "error"
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": result.error, "dry_run": dry_run})
         if hub.wants("settled"):
-            hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            hub.emit("settled", _settled(tool, call, result, dry_run))
         if status != "cancelled" and pctx is not None and compiled.afters:
-            await self._after(compiled, pctx, status, result)
+            await self._after(compiled, pctx, "action_required" if status == "paused" else status, result)
         result = self._finished(tool, call, result, status)
         return result if clock is None else self._timed(clock, "after", tool, call, result)
 
@@ -246,7 +287,7 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
-                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+                hub.emit("settled", _settled(tool, call, result, dry_run))
             await self._after(compiled, pctx, "denied", result, reason=reason)
             return self._finished(tool, call, result, "denied")
         kind = "approval" if decision.status == "needs_approval" else "input"
@@ -310,6 +351,8 @@ class Pipeline:
                         value = await self._invoke_stoppable(executor, tool, kwargs, ctx)
             except _Stopped as stop:
                 return ToolResult.failure(call.id, tool.name, stop.error, tool_id=tool.id, dry_run=ctx.dry_run)
+            except ActionRequired as pause:
+                return await self._pause_from_body(tool, call, ctx, pause)
             except Exception as exc:
                 return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
                                           dry_run=ctx.dry_run)
@@ -323,6 +366,22 @@ class Pipeline:
             return result
 
         return run_body
+
+    async def _pause_from_body(self, tool: Tool, call: ToolCall, ctx: CallContext,
+                               pause: ActionRequired) -> ToolResult:
+        """A body's `ActionRequired`: the call kept for `Toolbox.resume`, as a policy's pause keeps it."""
+        token = secrets.token_urlsafe(18)
+        await self.toolbox.approvals.put(token, PausedCall(call, tool.id, pause.kind, ctx.timeout_s, ctx.dry_run))
+        if self.hub.wants("policy-action-required"):
+            self.hub.emit("policy-action-required", {"tool": tool, "call": call, "params": call.arguments,
+                                                     "reason": pause.message, "resume_token": token})
+        return build_result(
+            call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="action_required", result=None,
+            content=pause.message, error=None,
+            action=ActionRequest(type=pause.kind, message=pause.message, schema_=pause.schema, resume_token=token),
+            output_validation=None, dry_run=ctx.dry_run, input_digest=None, output_digest=None,
+            started_at=ctx.started_at, duration_ms=0.0, compression=None, attempts=1,
+        )
 
     async def _invoke_stoppable(self, executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
         # A deadline or an external abort signal: run the body as a task we can cancel on either.
@@ -386,7 +445,8 @@ class Pipeline:
             call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="success", result=value,
             content=content, error=None, action=None, output_validation=output_validation, dry_run=ctx.dry_run,
             input_digest=None,
-            output_digest=digest(value) if (tool.digests or self.toolbox.digests) else None,
+            output_digest=digest(value) if (tool.digests or self.toolbox.digests)
+            and wants_digest(tool.digests, self.toolbox.digests, "output") else None,
             started_at=ctx.started_at, duration_ms=(time.time() - ctx.started_at) * 1000.0, compression=None,
             attempts=ctx.attempt,
         )
@@ -410,10 +470,10 @@ class Pipeline:
             if hub.wants("execute-error"):
                 hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
             if hub.wants("settled"):
-                hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+                hub.emit("settled", _settled(tool, call, result, dry_run))
             return self._finished(tool, call, result, status)
         if self.hub.wants("settled"):
-            self.hub.emit("settled", {"tool": tool, "call": call, "result": result, "dry_run": dry_run})
+            self.hub.emit("settled", _settled(tool, call, result, dry_run))
         return result
 
     def _finished(self, tool: Tool, call: ToolCall, result: ToolResult, status: str) -> ToolResult:
@@ -508,6 +568,12 @@ async def _collect(value: Any, ctx: CallContext) -> Any:
 async def _run_collecting(executor: Any, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
     value = await executor.run(tool, kwargs, ctx)
     return await _collect(value, ctx) if isinstance(value, _STREAMS) else value
+
+
+def _settled(tool: Tool, call: ToolCall, result: ToolResult, dry_run: bool) -> dict[str, Any]:
+    # ``result`` is the ToolResult; ``value`` (the raw output) and ``error`` are what Armorer's settled carries.
+    return {"tool": tool, "call": call, "result": result, "value": result.result, "error": result.error,
+            "dry_run": dry_run}
 
 
 def own_signal_abort(signal: AbortSignal, reason: str) -> None:

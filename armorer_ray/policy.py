@@ -104,6 +104,7 @@ class PolicyContext:
         result: After a success: the raw return value.
         error: After a failure: the `ToolError`.
         reason: After a denial or pause: the reason.
+        policy_context: Values `armorer_ray.policy_context.PolicyContextProvider` policies computed for this call.
     """
 
     tool: Tool
@@ -115,6 +116,7 @@ class PolicyContext:
     result: Any = None
     error: ToolError | None = None
     reason: str | None = None
+    policy_context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tool_name(self) -> str:

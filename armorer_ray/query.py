@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from armorer_ray.errors import ConfigError
 from armorer_ray.text import english_stopwords, search_terms, stem, tokenize
+from armorer_ray.text_match import TextQuery, score_text_match
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "NumberRange",
     "QueryMatch",
     "RiskFilter",
+    "TextQuery",
     "ToolQuery",
     "query_tools",
     "tool_document",
@@ -128,7 +130,15 @@ class ToolQuery(BaseModel):
     """Criteria that select tools; all given criteria must hold (AND), groups give OR and NOT.
 
     Tag comparisons are case-insensitive; empty lists mean "no constraint". A predicate that raises counts as
-    "no match". ``text`` both filters (a tool must share at least one word with it) and ranks (BM25).
+    "no match". A ``text`` string both filters (a tool must share a word with it, or contain one of its words
+    in a name, description, tag, parameter name or metadata key: ``mail`` finds ``send-email``) and ranks
+    (BM25 matches first). A `TextQuery` (or a mapping ``{query, mode, fields, threshold, weights}``) chooses
+    the matching mode (``contains``, ``exact``, ``fuzzy``) and ranks by its score (see
+    `armorer_ray.text_match`).
+
+    ``schema_keys`` (when given, even empty) requires a tool with parameters, having each key
+    (case-insensitive); ``schema_matches`` requires every field of a model to be a parameter (types are not
+    compared). The reference's ``schema={"keys": [...], "matches": Model}`` is accepted too.
 
     Example:
         >>> ToolQuery(tags_any=["Search"], any_of=[ToolQuery(namespaces=["crm"]), ToolQuery(schema_keys=["q"])])
@@ -137,13 +147,14 @@ class ToolQuery(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    text: str | None = None
+    text: str | TextQuery | None = None
     tags_any: tuple[str, ...] = ()
     tags_all: tuple[str, ...] = ()
     tags_none: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
     versions: tuple[str, ...] = ()
-    schema_keys: tuple[str, ...] = ()
+    schema_keys: tuple[str, ...] | None = None
+    schema_matches: type[BaseModel] | None = None
     metadata: MetadataFilter | None = None
     risk: RiskFilter | None = None
     deprecated: bool | None = None
@@ -151,6 +162,20 @@ class ToolQuery(BaseModel):
     any_of: tuple[ToolQuery, ...] = ()
     none_of: tuple[ToolQuery, ...] = ()
     predicate: Callable[[Any], bool] | None = Field(default=None, exclude=True)  # called with a Tool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reference_schema(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "schema" in data:
+            data = dict(data)
+            schema = data.pop("schema")
+            if not isinstance(schema, Mapping) or set(schema) - {"keys", "matches"}:
+                raise ValueError('schema must be a mapping {"keys": [...], "matches": Model}')
+            if "keys" in schema:
+                data["schema_keys"] = schema["keys"]
+            if "matches" in schema:
+                data["schema_matches"] = schema["matches"]
+        return data
 
     def model_post_init(self, __context: Any) -> None:
         for name in ("tags_any", "tags_all", "tags_none"):
@@ -169,10 +194,13 @@ class ToolQuery(BaseModel):
             return False
         if self.versions and (tool.version or "") not in self.versions:
             return False
-        if self.schema_keys:
+        if self.schema_keys is not None:
             keys = {k.lower() for k in tool.parameters.model_fields}
             if not keys or any(k.lower() not in keys for k in self.schema_keys):
                 return False
+        if self.schema_matches is not None and not set(self.schema_matches.model_fields) <= set(
+                tool.parameters.model_fields):
+            return False
         if self.metadata is not None and not _safe(lambda: self.metadata.matches(tool.metadata)):  # type: ignore[union-attr]
             return False
         if self.risk is not None and not self._risk_matches(tool):
@@ -198,9 +226,22 @@ class ToolQuery(BaseModel):
         )
 
     def _text_matches(self, tool: Tool) -> bool:
-        if not self.text or not search_terms(self.text):
+        text = self.text
+        if text is None:
             return True
-        return bool(set(search_terms(self.text)) & set(tool_document(tool)))
+        if isinstance(text, TextQuery):
+            return text.is_blank() or score_text_match(tool, text).score > 0
+        if not search_terms(text) and not tokenize(text):
+            return True
+        return bool(set(search_terms(text)) & set(tool_document(tool))) or _substring_match(tool, text)
+
+
+def _substring_match(tool: Tool, text: str) -> bool:
+    # The substring fallback of a plain text string skips stopwords and words under three letters, which are
+    # inside too many identifiers ("the" in "weather", "id" in "valid") to say anything.
+    stopwords = english_stopwords()
+    words = [w for w in tokenize(text) if len(w) >= 3 and w not in stopwords]
+    return bool(words) and score_text_match(tool, TextQuery(query=" ".join(words))).score > 0
 
 
 def _safe(check: Callable[[], bool]) -> bool:
@@ -288,59 +329,107 @@ class LexicalIndex:
         return [QueryMatch(self.tools[i], s, self.matched_terms(i, words)) for s, i in hits]
 
 
-def _summary(tool: Tool) -> dict[str, Any]:
-    return {
+def _summary(tool: Tool, include_schema: bool) -> dict[str, Any]:
+    summary: dict[str, Any] = {
         "id": tool.id, "name": tool.name, "description": tool.description, "tags": list(tool.tags),
         "schema_keys": list(tool.parameters.model_fields), "metadata": dict(tool.metadata),
         "risk": tool.risk.model_dump(exclude_none=True, exclude_defaults=True),
     }
+    if tool.lifecycle is not None:
+        summary["lifecycle"] = tool.lifecycle.model_dump(exclude_defaults=True)
+        if tool.lifecycle.deprecated:
+            summary["deprecated"] = True
+    if include_schema:
+        summary["schema"] = tool.json_schema
+    return summary
+
+
+def _as_tools(tools: object) -> list[Tool]:
+    from armorer_ray.tools import Tool
+
+    if isinstance(tools, Tool):
+        return [tools]
+    listing = getattr(tools, "tools", None)
+    if callable(listing):
+        tools = listing()
+    if isinstance(tools, str | bytes | Mapping) or not isinstance(tools, Iterable):
+        raise ConfigError(f"query_tools expects a toolbox, a tool or an iterable of tools, got {type(tools).__name__}")
+    pool = list(tools)
+    for item in pool:
+        if not isinstance(item, Tool):
+            raise ConfigError(f"query_tools expects tools, got {type(item).__name__} in the input")
+    return pool
+
+
+def _rank(pool: list[Tool], matching: list[int], text: str | TextQuery, index: LexicalIndex | None) -> list[Tool]:
+    if isinstance(text, TextQuery):
+        if text.is_blank():
+            return [pool[i] for i in matching]
+        scored = [(score_text_match(pool[i], text).score, i) for i in matching]
+        return [pool[i] for score, i in sorted(scored, key=lambda pair: -pair[0]) if score > 0]
+    if not search_terms(text):
+        return [pool[i] for i in matching]
+    lexical = index if index is not None else LexicalIndex(pool)
+    ranked = [m.tool for m in lexical.search(text, matching)]
+    # Words BM25 does not share (``mail`` inside ``send-email``) still find tools by substring, after BM25's.
+    seen = {id(t) for t in ranked}
+    return ranked + [pool[i] for i in matching if id(pool[i]) not in seen and _substring_match(pool[i], text)]
 
 
 def query_tools(
-    tools: Iterable[Tool],
-    query: ToolQuery | None = None,
+    tools: Iterable[Tool] | Tool,
+    query: ToolQuery | Mapping[str, Any] | None = None,
     *,
     offset: int = 0,
     limit: int | None = None,
     select: Select = "tool",
+    include_schema: bool = False,
     index: LexicalIndex | None = None,
     **criteria: Any,
 ) -> list[Any]:
-    """Select tools matching ``query`` (or keyword criteria), ranked by BM25 when there is text.
+    """Select tools matching ``query`` (or keyword criteria), ranked when there is text.
 
     Args:
-        tools: A toolbox or any iterable of tools.
-        query: A `ToolQuery`; or pass its fields as keyword arguments instead.
+        tools: A toolbox, a single tool, or any iterable of tools.
+        query: A `ToolQuery` or a mapping of its fields; or pass its fields as keyword arguments instead.
         offset: Skip this many matches (paging).
         limit: Return at most this many (None or < 1: all).
         select: ``tool`` objects, ``name`` strings, or ``summary`` dicts.
+        include_schema: Put each tool's JSON Schema in its summary (``schema``).
         index: A prebuilt `LexicalIndex` over exactly ``tools`` (toolboxes pass their cached one).
         **criteria: `ToolQuery` fields, when ``query`` is not given.
 
     Returns:
-        Matches: in input order without text, best first with text.
+        Matches: in input order without text; with a text string, BM25 matches best first, then substring
+        matches in input order; with a `TextQuery`, by its score.
 
     Raises:
-        ConfigError: for unknown criteria or both ``query`` and keyword criteria.
+        ConfigError: for an input that is not tools, a query that is not a `ToolQuery` or mapping, unknown
+            criteria, or both ``query`` and keyword criteria.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> send = tool(name="send-email", description="Deliver a message.")(lambda to: to)
+        >>> query_tools(send, text="mail", select="name")
+        ['send-email']
     """
     if query is not None and criteria:
         raise ConfigError("pass either a ToolQuery or keyword criteria, not both")
+    if query is not None and not isinstance(query, ToolQuery | Mapping):
+        raise ConfigError(f"query expects a ToolQuery object or a mapping, got {type(query).__name__}")
+    pool = _as_tools(tools)
     try:
-        query = query or ToolQuery(**criteria)
+        if not isinstance(query, ToolQuery):
+            query = ToolQuery(**(query or criteria))
     except Exception as exc:
         raise ConfigError(f"invalid query: {exc}") from exc
-    pool = list(tools)
     matching = [i for i, t in enumerate(pool) if query.matches(t)]
-    if query.text and search_terms(query.text):
-        lexical = index if index is not None else LexicalIndex(pool)
-        ordered = [m.tool for m in lexical.search(query.text, matching)]
-    else:
-        ordered = [pool[i] for i in matching]
+    ordered = _rank(pool, matching, query.text, index) if query.text is not None else [pool[i] for i in matching]
     ordered = ordered[max(0, offset):]
     if limit is not None and limit >= 1:
         ordered = ordered[:limit]
     if select == "name":
         return [t.name for t in ordered]
     if select == "summary":
-        return [_summary(t) for t in ordered]
+        return [_summary(t, include_schema) for t in ordered]
     return ordered

@@ -78,7 +78,7 @@ class ToolCall(BaseModel):
         if isinstance(value, str | bytes):
             try:
                 parsed = json.loads(value) if value.strip() else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: hostile nesting past the decoder's limit
                 return value  # reported as a validation error by the pipeline, with the parse failure
             return parsed
         return value
@@ -168,6 +168,8 @@ class ToolResult(BaseModel):
         duration_ms: Time from admission to result.
         compression: Codec of ``content`` when compression middleware packed it (see `ToolResult.value`).
         attempts: How many times the body ran (retries count).
+        migrated_from: The tool version the call's arguments were written for, when a declared migration upgraded
+            them to the version that ran (see `armorer_ray.registry`).
 
     Example:
         >>> r = ToolResult.failure("c1", "lookup", ToolError.of("not_found", "no such user"))
@@ -193,6 +195,7 @@ class ToolResult(BaseModel):
     duration_ms: float = 0.0
     compression: str | None = None
     attempts: int = 1
+    migrated_from: str | None = None
 
     @property
     def tool_call_id(self) -> str:
@@ -294,6 +297,8 @@ def build_result(**fields: Any) -> ToolResult:
     pipeline already knows each value is well-typed, so it fills the instance directly. Every field must be
     given; tests compare results built here with validated ones through JSON and pickle.
     """
+    if "migrated_from" not in fields:  # the one field added after the hot path was written; callers may omit it
+        fields["migrated_from"] = None
     result = _new(ToolResult)
     _set(result, "__dict__", fields)
     _set(result, "__pydantic_fields_set__", set(_RESULT_FIELDS))

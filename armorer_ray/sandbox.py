@@ -11,8 +11,9 @@ What crosses the process boundary:
   its validated keyword arguments, and for tools that take a `CallContext`, a copy of the call, the context values,
   the approval and the attempt. The toolbox, its resource pools and the event hub stay behind: a body in the sandbox
   sees ``ctx.toolbox`` as None, no ``ctx.resources``, and its events go nowhere;
-- back, one reply: the return value (pickled, or JSON with ``results="json"``), or the `ToolError` of what the
-  body raised, always as JSON. A generator body's chunks are collected in the worker and replayed here at the end.
+- back, one reply: the return value (JSON by default; pickled with the ``results="pickle"`` opt-in), or the
+  `ToolError` of what the body raised, always as JSON. A generator body's chunks are collected in the worker and
+  replayed here at the end.
 
 The limits are POSIX rlimits set in the worker before the body runs, plus a kill from this side:
 
@@ -23,7 +24,11 @@ wall_s   SIGKILL from here when the reply is late             timeout, ``SANDBOX
 cpu_s    ``RLIMIT_CPU`` (whole seconds): SIGXCPU, then SIGKILL  timeout, ``SANDBOX_CPU_TIME``
 memory   ``RLIMIT_AS``: allocations fail, MemoryError          internal, ``SANDBOX_MEMORY``
 output   size of the encoded reply, checked on both sides      internal, ``SANDBOX_OUTPUT_SIZE``
+procs    ``RLIMIT_NPROC`` under the call's own uid (root only)  ``fork`` fails in the body
 ======== ==================================================== ============================================
+
+The worker also leads its own session, runs under a uid of its own when the parent is root, sees only the
+environment it is given, and has its descendants killed at every end of the call: see `sandbox_boundary`.
 
 A call's own deadline and abort signal kill the worker too (the pipeline cancels the run; the kill follows at
 once). This is process isolation plus rlimits, not a container or a VM: see docs/sandbox.md for what it does not
@@ -42,8 +47,10 @@ import os
 import pickle
 import signal as signals
 import threading
+import time
+import warnings
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -63,6 +70,18 @@ from armorer_ray.errors import (
 from armorer_ray.events import EventHub
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.json_values import to_json_compatible
+from armorer_ray.sandbox_boundary import (
+    DEFAULT_ENV,
+    Boundary,
+    UidPool,
+    become_subreaper,
+    enter,
+    kill_descendants,
+    kill_group,
+    kill_same_uid,
+    protect_parent_memory,
+    reap_uid,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext
@@ -89,6 +108,11 @@ class SandboxLimits:
         memory_bytes: Address space the body may add on top of the worker's own (the interpreter and its imports,
             some hundreds of MB of mostly shared mappings); allocations past it raise MemoryError in the worker.
         output_bytes: Largest encoded reply (the pickled or JSON return value).
+        processes: Most processes the body may have at once, itself included (``RLIMIT_NPROC``). Enforced only
+            where each call runs under a uid of its own (a root parent; see `SandboxExecutor`): the kernel counts
+            processes per uid and ignores the limit for root.
+        file_bytes: Largest file the body may write (``RLIMIT_FSIZE``): a write past it fails with ``OSError``
+            (EFBIG), in ``/dev/shm`` and ``/tmp`` as anywhere. It bounds each file, not how many there are.
 
     Raises:
         ConfigError: for a limit that is not a positive number (whole for bytes), or a CPU limit under one second.
@@ -106,13 +130,15 @@ class SandboxLimits:
     cpu_s: float | None = None
     memory_bytes: int | None = None
     output_bytes: int | None = None
+    processes: int | None = 64
+    file_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.wall_s is not None and not (_is_number(self.wall_s) and 0 < self.wall_s < math.inf):
             raise ConfigError(f"SandboxLimits wall_s must be a positive number, got {self.wall_s!r}")
         if self.cpu_s is not None and not (_is_number(self.cpu_s) and 1 <= self.cpu_s < math.inf):
             raise ConfigError(f"SandboxLimits cpu_s must be a number >= 1 (whole seconds), got {self.cpu_s!r}")
-        for name in ("memory_bytes", "output_bytes"):
+        for name in ("memory_bytes", "output_bytes", "processes", "file_bytes"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
                 raise ConfigError(f"SandboxLimits {name} must be a positive integer, got {value!r}")
@@ -130,8 +156,16 @@ class SandboxExecutor:
         only: Which tools to sandbox, ``(tool) -> bool``; the others go to ``local``. None sandboxes every tool.
         local: Where the tools ``only`` passes over run (default: a `LocalExecutor`).
         warm: Worker processes kept started ahead of calls (0: start one per call when it arrives).
-        results: ``pickle`` (any picklable value comes back) or ``json`` (only JSON comes back, and nothing
-            the worker sends is ever unpickled here; values become JSON as in `to_json_compatible`).
+        results: ``json`` (the default: only JSON comes back, and nothing the worker sends is ever unpickled
+            here; values become JSON as in `to_json_compatible`) or ``pickle`` (any picklable value comes back,
+            and a body can run code in this process by sending a crafted pickle: opt in only for trusted bodies;
+            a `UserWarning` says so).
+        env: The environment bodies see (default: ``PATH`` and ``LANG`` only): nothing of this process's
+            environment (API keys...) reaches a body unless passed here.
+        separate_uid: Run each call under a uid of its own (see `armorer_ray.sandbox_boundary`). None: when this
+            process is root, which it must be to switch uids.
+        protect_parent: Make this process non-dumpable when bodies share its uid (not root), so a body cannot
+            read its memory through ``/proc/<pid>/mem`` (the process then leaves no core dump).
 
     Raises:
         ConfigError: for a negative ``warm``, an unknown ``results``, or a platform without POSIX rlimits and
@@ -143,17 +177,32 @@ class SandboxExecutor:
     """
 
     def __init__(self, limits: SandboxLimits | None = None, *, only: Callable[[Tool], bool] | None = None,
-                 local: Executor | None = None, warm: int = 1, results: ResultFormat = "pickle") -> None:
+                 local: Executor | None = None, warm: int = 1, results: ResultFormat = "json",
+                 env: Mapping[str, str] | None = None, separate_uid: bool | None = None,
+                 protect_parent: bool = True) -> None:
         if "forkserver" not in multiprocessing.get_all_start_methods():
             raise ConfigError("SandboxExecutor needs POSIX (rlimits and a fork server); this platform has neither")
         if not isinstance(warm, int) or warm < 0:
             raise ConfigError(f"SandboxExecutor warm must be an integer >= 0, got {warm!r}")
         if results not in ("pickle", "json"):
             raise ConfigError(f"SandboxExecutor results must be 'pickle' or 'json', got {results!r}")
+        if results == "pickle":
+            warnings.warn("SandboxExecutor(results='pickle') unpickles what the worker sends: a body can run code "
+                          "in this process. Use it only for trusted bodies; results='json' is the safe default.",
+                          UserWarning, stacklevel=2)
+        is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        if separate_uid and not is_root:
+            raise ConfigError("SandboxExecutor separate_uid=True needs this process to run as root")
         self.limits = limits or SandboxLimits()
         self.only = only
         self.local: Executor = local or LocalExecutor()
         self.results: ResultFormat = results
+        self.env: Mapping[str, str] = dict(DEFAULT_ENV if env is None else env)
+        self.separate_uid = is_root if separate_uid is None else separate_uid
+        self.protect_parent = protect_parent
+        if protect_parent and not self.separate_uid:
+            protect_parent_memory()
+        self._uids = UidPool() if self.separate_uid else None
         self._pool = _WorkerPool(warm)
 
     async def run(self, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
@@ -167,12 +216,23 @@ class SandboxExecutor:
         """
         if self.only is not None and not self.only(tool):
             return await self.local.run(tool, kwargs, ctx)
-        job = _pack(_Job(tool, kwargs, _snapshot(tool, ctx), self.limits, self.results))
-        worker = await self._pool.take()
+        uid = self._uids.take() if self._uids is not None else None
+        boundary = Boundary(self.env, uid, self.limits.processes)
         try:
-            reply = await self._exchange(worker, job, ctx)
+            job = _pack(_Job(tool, kwargs, _snapshot(tool, ctx), self.limits, self.results, boundary))
+            worker = await self._pool.take()
+            replied = False
+            try:
+                reply = await self._exchange(worker, job, ctx)
+                replied = True
+            finally:
+                self._pool.release(worker)
+                if uid is not None and not replied:
+                    # The worker did not get to kill its descendants itself: do it from a process with its uid.
+                    await asyncio.get_running_loop().run_in_executor(self._pool.threads(), _reap, uid)
         finally:
-            self._pool.release(worker)
+            if uid is not None and self._uids is not None:
+                self._uids.give_back(uid)
         return self._unpack(reply)
 
     async def _exchange(self, worker: _Worker, job: bytes, ctx: CallContext) -> bytes:
@@ -207,7 +267,7 @@ class SandboxExecutor:
         if answer == "too long":
             raise SandboxLimitExceeded("output", limits.output_bytes or 0,
                                        f"the sandboxed body's reply is over {limits.output_bytes} bytes")
-        raise _death(worker.exitcode(), limits)
+        raise _death(worker.exitcode(), limits, worker.killed)
 
     def _unpack(self, reply: bytes) -> Any:
         kind, payload = reply[:1], reply[1:]
@@ -229,7 +289,8 @@ class SandboxExecutor:
         local = self.local
         if type(local) is LocalExecutor:
             local = LocalExecutor(max_threads=local._max_threads)
-        return (_rebuild_executor, (self.limits, self.only, local, self._pool.warm, self.results))
+        return (_rebuild_executor, (self.limits, self.only, local, self._pool.warm, self.results, self.env,
+                                    self.separate_uid, self.protect_parent))
 
     def shutdown(self) -> None:
         """Kill the worker processes (idle and running) and shut the local executor down.
@@ -243,8 +304,18 @@ class SandboxExecutor:
 
 
 def _rebuild_executor(limits: SandboxLimits, only: Callable[[Tool], bool] | None, local: Executor, warm: int,
-                      results: ResultFormat) -> SandboxExecutor:
-    return SandboxExecutor(limits, only=only, local=local, warm=warm, results=results)
+                      results: ResultFormat, env: Mapping[str, str] | None = None, separate_uid: bool | None = None,
+                      protect_parent: bool = True) -> SandboxExecutor:
+    with warnings.catch_warnings():  # warned once where it was made
+        warnings.simplefilter("ignore", UserWarning)
+        return SandboxExecutor(limits, only=only, local=local, warm=warm, results=results, env=env,
+                               separate_uid=separate_uid if separate_uid else None, protect_parent=protect_parent)
+
+
+def _reap(uid: int) -> None:
+    process = _process_context().Process(target=reap_uid, args=(uid,), daemon=True, name="armorer-sandbox-reap")
+    process.start()
+    process.join(30)
 
 
 def _replay(chunks: list[Any]) -> Iterator[Any]:
@@ -252,8 +323,11 @@ def _replay(chunks: list[Any]) -> Iterator[Any]:
     yield from chunks
 
 
-def _death(exitcode: int | None, limits: SandboxLimits) -> ToolFailure:
-    if exitcode == -signals.SIGXCPU:
+def _death(exitcode: int | None, limits: SandboxLimits, killed_by_us: bool = False) -> ToolFailure:
+    # A body that catches SIGXCPU runs on to the hard CPU limit, where the kernel sends SIGKILL: when we did not
+    # kill the worker ourselves, a SIGKILL under a CPU limit is that limit.
+    cpu_kill = exitcode == -signals.SIGKILL and limits.cpu_s is not None and not killed_by_us
+    if exitcode == -signals.SIGXCPU or cpu_kill:
         return SandboxLimitExceeded("cpu", limits.cpu_s or 0, f"the sandboxed body used up its CPU time limit of "
                                     f"{limits.cpu_s:g}s and was stopped")
     if exitcode is not None and exitcode < 0:
@@ -300,6 +374,7 @@ class _Job:
     context: _Snapshot | None
     limits: SandboxLimits
     results: ResultFormat
+    boundary: Boundary
 
     def dry_run(self) -> bool:
         return self.context.dry_run if self.context is not None else False
@@ -343,6 +418,9 @@ def _pack(job: _Job) -> bytes:
 
 def _serve_one(conn: Connection) -> None:
     """A worker process: wait for one job, run it under its limits, send one reply, exit."""
+    with contextlib.suppress(OSError):
+        os.setsid()  # a session and process group of its own: killed as one, apart from the parent's
+    become_subreaper()  # orphans of the body (setsid, double fork) come back to us, to be killed before the reply
     try:
         data = conn.recv_bytes()
     except (EOFError, OSError):
@@ -351,6 +429,9 @@ def _serve_one(conn: Connection) -> None:
         reply = _run_job(data)
     except BaseException as exc:
         reply = _error_reply(exc, None)
+    kill_descendants()  # every descendant, adopted escapers included, is gone before the reply is
+    if os.getuid() != 0 and _OWN_UID[0]:
+        kill_same_uid()  # and every process of the call's uid (a descendant that escaped even the subreaper)
     with contextlib.suppress(OSError):
         conn.send_bytes(reply)
     # Exit now: threads or atexit hooks the body left behind must not keep the process (and its memory) alive.
@@ -364,6 +445,12 @@ def _run_job(data: bytes) -> bytes:
         return _error_reply(SandboxError(f"the call could not be loaded in the sandbox: "
                                          f"{classify_exception(exc).message}"), None)
     _apply_limits(job.limits)
+    try:
+        enter(job.boundary)
+        _OWN_UID[0] = job.boundary.uid is not None
+    except BaseException as exc:
+        return _error_reply(SandboxError(f"the sandbox could not drop privileges: {classify_exception(exc).message}",
+                                         code="SANDBOX_CRASHED"), None)
     try:
         kind, value = _call_body(job)
     except BaseException as exc:
@@ -381,6 +468,9 @@ def _run_job(data: bytes) -> bytes:
                                        f"encoded, over the limit of {limit}")
         return _error_reply(failure, job.limits)
     return kind + payload
+
+
+_OWN_UID = [False]  # set in the worker once it runs under the call's own uid
 
 
 def _encode(value: object, results: ResultFormat) -> bytes:
@@ -440,6 +530,9 @@ def _apply_limits(limits: SandboxLimits) -> None:
         # SIGXCPU at the soft limit ends the process; the hard limit (SIGKILL) one second on catches a body
         # that handles SIGXCPU. Hard limits cannot be raised again by the body.
         resource.setrlimit(resource.RLIMIT_CPU, (soft, _capped(soft + 1, resource.RLIMIT_CPU)))
+    if limits.file_bytes is not None:
+        cap = _capped(limits.file_bytes, resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))  # Python ignores SIGXFSZ: the write raises EFBIG
     if limits.memory_bytes is not None:
         cap = _capped(_address_space() + limits.memory_bytes, resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -467,32 +560,80 @@ def _process_context() -> ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     # Only takes effect when the fork server starts; workers then fork with armorer_ray already imported.
     context.set_forkserver_preload([__name__])
+    _start_fork_server_clean()
     return context
+
+
+_FORK_SERVER_LOCK = threading.Lock()
+
+
+def _start_fork_server_clean() -> None:
+    # Workers fork from the fork server, so they carry the environment block it was started with, which a body
+    # could read from its own memory even after `enter` clears os.environ. Start it with a minimal environment.
+    # (When other code started the fork server first, its environment stays: docs/sandbox.md says so.)
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # type: ignore[attr-defined]
+    if getattr(server, "_forkserver_pid", None) is not None:
+        return
+    with _FORK_SERVER_LOCK:
+        if getattr(server, "_forkserver_pid", None) is not None:
+            return
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update({k: v for k, v in saved.items() if k in _FORK_SERVER_ENV})
+            server.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+# What the fork server keeps: where Python finds its modules and how it decodes text, nothing secret.
+_FORK_SERVER_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LANG", "LC_ALL", "LC_CTYPE",
+                              "TMPDIR", "HOME"})
 
 
 class _Worker:
     """One worker process and our end of its pipe."""
 
-    __slots__ = ("conn", "process")
+    __slots__ = ("conn", "killed", "killed_at", "process")
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
         self.conn = conn
+        self.killed = False
+        self.killed_at: float | None = None
 
     def wait_reply(self, max_bytes: int | None) -> bytes | Literal["gone", "too long"]:
-        """Block (in a helper thread) for the one reply; then make sure the process is gone."""
+        """Block (in a helper thread) for the one reply; then make sure the process and its group are gone.
+
+        Polls rather than blocking in one read: a descendant the kill could not reach may hold the pipe open,
+        and this thread must not wait for it forever (a pool of such threads would starve every later call).
+        """
         try:
+            while not self.conn.poll(0.25):
+                if self.killed_at is not None and time.monotonic() - self.killed_at > 2.0:
+                    return "gone"
             return self.conn.recv_bytes(max_bytes)
         except EOFError:
             return "gone"
         except OSError as exc:
             return "too long" if "bad message length" in str(exc) else "gone"
         finally:
-            self.kill()  # after a reply the worker exits by itself; this only stops one that lingers
+            self._stop()  # after a reply the worker exits by itself; this only stops one that lingers
             self.process.join(5)
             self.conn.close()
 
     def kill(self) -> None:
+        """Kill the worker and its process group (a deadline, a cancellation, shutdown)."""
+        self.killed = True
+        if self.killed_at is None:
+            self.killed_at = time.monotonic()
+        self._stop()
+
+    def _stop(self) -> None:
+        kill_group(self.process.pid)  # the worker called setsid: its pid is its group's id
         with contextlib.suppress(OSError, ValueError, AttributeError):
             self.process.kill()
 

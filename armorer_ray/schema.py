@@ -18,7 +18,28 @@ from armorer_ray.json_values import sorted_json
 
 __all__ = ["ExtraArguments", "FunctionSignature", "json_schema", "model_from_fields", "read_function"]
 
-ExtraArguments = Literal["forbid", "ignore", "allow"]
+ExtraArguments = Literal["forbid", "ignore", "allow", "strip", "reject"]
+"""What unknown arguments do: ``forbid`` / ``reject`` fail validation (our default), ``ignore`` / ``strip`` drop them
+(Armorer's default, zod's), ``allow`` passes them to the body."""
+
+_PYDANTIC_EXTRA: dict[str, Literal["forbid", "ignore", "allow"]] = {
+    "forbid": "forbid", "reject": "forbid", "ignore": "ignore", "strip": "ignore", "allow": "allow"}
+
+
+def pydantic_extra(extra: ExtraArguments) -> Literal["forbid", "ignore", "allow"]:
+    """Pydantic's ``extra`` setting for an `ExtraArguments` choice (``strip`` and ``reject`` are aliases).
+
+    Raises:
+        ConfigError: for an unknown choice.
+
+    Example:
+        >>> pydantic_extra("strip"), pydantic_extra("reject")
+        ('ignore', 'forbid')
+    """
+    try:
+        return _PYDANTIC_EXTRA[extra]
+    except (KeyError, TypeError):
+        raise ConfigError(f"extra_arguments must be one of {sorted(_PYDANTIC_EXTRA)}, got {extra!r}") from None
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -99,7 +120,7 @@ def read_function(fn: Callable[..., Any], model_name: str, extra: ExtraArguments
             fields[param.name] = (annotation, _field_info(annotation, default, doc_params.get(param.name)))
     if not build_model:
         return FunctionSignature(_EMPTY, description, context_param, var_kwargs)
-    config = ConfigDict(extra="allow" if var_kwargs else extra, arbitrary_types_allowed=True)
+    config = ConfigDict(extra="allow" if var_kwargs else pydantic_extra(extra), arbitrary_types_allowed=True)
     model = create_model(_model_name(model_name), __config__=config, **fields)
     return FunctionSignature(model, description, context_param, var_kwargs)
 
@@ -157,7 +178,7 @@ def model_from_fields(name: str, fields: Mapping[str, Any], extra: ExtraArgument
         else:
             spec[key] = (value, ...)
     try:
-        return create_model(_model_name(name), __config__=ConfigDict(extra=extra), **spec)
+        return create_model(_model_name(name), __config__=ConfigDict(extra=pydantic_extra(extra)), **spec)
     except Exception as exc:
         raise ConfigError(f"tool {name!r}: invalid parameter fields: {exc}") from exc
 

@@ -17,7 +17,10 @@ class OutputShaping(BaseModel):
     Attributes:
         serialization: ``json`` keeps a JSON-compatible value; ``string`` renders non-strings as canonical JSON text.
         max_bytes: Cap on the UTF-8 size of string content, applied when ``truncate`` is on.
-        truncate: Cut string content longer than ``max_bytes`` (default 1 MiB) and append ``suffix``.
+        max_chars: Cap on the length of string content in characters (Armorer's ``truncate.length``); used when
+            ``max_bytes`` is not set.
+        truncate: Cut string content longer than ``max_bytes`` (else ``max_chars``, else 1 MiB) and append
+            ``suffix``.
         suffix: Appended to truncated content, so the model knows it was cut.
 
     Example:
@@ -29,6 +32,7 @@ class OutputShaping(BaseModel):
 
     serialization: Literal["json", "string"] = "json"
     max_bytes: PositiveInt | None = None
+    max_chars: PositiveInt | None = None
     truncate: bool = True
     suffix: str = "..."
 
@@ -44,6 +48,9 @@ def shape_output(value: Any, shaping: OutputShaping | None) -> Any:
     if shaping.serialization == "string" and not isinstance(content, str):
         # canonical_json converts whatever nested values the containers still hold
         content = canonical_json(content)
+    if shaping.truncate and isinstance(content, str) and shaping.max_chars is not None and shaping.max_bytes is None:
+        # Characters, as Armorer counts: "héllo wörld" cut at 4 is "héll", whatever its UTF-8 size.
+        return content if len(content) <= shaping.max_chars else content[: shaping.max_chars] + shaping.suffix
     if shaping.truncate and isinstance(content, str):
         limit = shaping.max_bytes or _DEFAULT_LIMIT
         encoded = content.encode()

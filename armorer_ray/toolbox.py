@@ -12,24 +12,28 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 from pydantic import BaseModel, ConfigDict, JsonValue, NonNegativeFloat, PositiveInt, ValidationError
 
 from armorer_ray._sync import run_sync
-from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
+from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook, owns_pause
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
-from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError
+from armorer_ray.digests import DigestSetting
+from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError, classify_exception
 from armorer_ray.events import EventHub, Listener
 from armorer_ray.executors import Executor, LocalExecutor
-from armorer_ray.identity import ToolId, compare_versions, parse_tool_id
+from armorer_ray.identity import ToolId
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
 from armorer_ray.pipeline import Pipeline, validation_error
 from armorer_ray.policy import CallerLike, RiskPolicy, as_policies, visibility_rules
 from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
+from armorer_ray.resolution import Resolver
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
+from armorer_ray.sanitize import bounds_of
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.tools import Tool
 
 if TYPE_CHECKING:
     from armorer_ray.embeddings.filters import ToolFilter
+    from armorer_ray.embeddings.fusion import Turn
     from armorer_ray.embeddings.index import SearchHit, ToolIndex
 
 __all__ = ["Budget", "CallInput", "Toolbox", "combine_toolboxes"]
@@ -111,7 +115,7 @@ class Toolbox:
         tool_concurrency: PositiveInt | None = None,
         executor: Executor | None = None,
         resources: Mapping[str, Any] | None = None,
-        digests: bool = False,
+        digests: DigestSetting = False,
         output: OutputShaping | None = None,
         approvals: ApprovalBook | None = None,
         on_start: Sequence[LifecycleHook] = (),
@@ -129,6 +133,11 @@ class Toolbox:
         self._user_policies = as_policies(policy)
         self._policies = ((self.risk,) if self.risk.restricts else ()) + self._user_policies
         self._visibility = visibility_rules(self._user_policies)
+        self._resolver = Resolver(self._visibility)
+        self._bounds = bounds_of(self._user_policies)  # raw-argument cost caps, checked before validation
+        # Policies with after_refusal(call, result) hear of calls that end before the pipeline (AuditLog).
+        self._refusal_hooks = tuple(hook for hook in (getattr(p, "after_refusal", None) for p in self._user_policies)
+                                    if callable(hook))
         self.middleware = tuple(middleware)
         self.context: Mapping[str, Any] = dict(context or {})
         self.budget = budget
@@ -190,6 +199,7 @@ class Toolbox:
             for alias in aliases:
                 self._aliases[alias] = tool_id
             self._version += 1
+            self._announce_change()
         return self
 
     def unregister(self, name_or_id: str) -> Tool:
@@ -210,10 +220,19 @@ class Toolbox:
             del self._aliases[alias]
         self._pipeline.forget(found)
         self._version += 1
+        self._announce_change()
         return found
+
+    def _announce_change(self) -> None:
+        # "tools.changed" lets live listings (MCP listChanged) follow registrations; free when nobody listens.
+        if self.events.wants("tools.changed"):
+            self.events.emit("tools.changed", {"version": self._version})
 
     def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
+
+        A bare name that tools of several namespaces share resolves to nothing (the call's answer says it is
+        ambiguous and lists the ids): running one of them silently would be a guess.
 
         Args:
             name_or_id: What a call names.
@@ -227,41 +246,25 @@ class Toolbox:
             >>> Toolbox([v2, v1]).get_tool("default:echo").version
             '1.2.0'
         """
-        shown = self._shown_to(caller) if self._visibility else None
-        entry = self._entries.get(name_or_id)
-        if entry is None:
-            alias = self._aliases.get(name_or_id)
-            entry = self._entries[alias] if alias is not None else None
-        if entry is not None:
-            return entry.tool if shown is None or shown(entry.tool) else None
-        ids = self._by_name.get(name_or_id)
-        if ids and shown is not None:
-            ids = [i for i in ids if shown(self._entries[i].tool)]
-        if ids:
-            return self._entries[ids[-1]].tool
-        if ":" in name_or_id:
-            try:
-                identity = parse_tool_id(name_or_id)
-            except ConfigError:
-                return None
-            if identity.version is None:
-                candidates = [self._entries[i].tool for i in self._by_name.get(identity.name, ())
-                              if self._entries[i].tool.namespace == identity.namespace
-                              and (shown is None or shown(self._entries[i].tool))]
-                # A version-less id prefers versions that are not deprecated, like a package resolver.
-                current = [t for t in candidates if not (t.lifecycle and t.lifecycle.deprecated)]
-                candidates = current or candidates
-                if candidates:
-                    best = candidates[0]
-                    for candidate in candidates[1:]:
-                        if compare_versions(candidate.version or "", best.version or "") >= 0:
-                            best = candidate
-                    return best
-        return None
+        return self._resolution().resolve(name_or_id, caller)
 
-    def tools(self) -> list[Tool]:
-        """Registered tools in registration order."""
-        return [entry.tool for entry in self._entries.values()]
+    def _resolution(self) -> Resolver:
+        # Indexes are rebuilt lazily after a registry change; every lookup and listing reads them (O(1) a name).
+        resolver = self._resolver
+        if resolver.version != self._version:
+            resolver.refresh(self._version, list(self._entries), {i: e.tool for i, e in self._entries.items()},
+                             {n: tuple(ids) for n, ids in self._by_name.items()}, dict(self._aliases))
+        return resolver
+
+    def tools(self, *, caller: CallerLike | None = None) -> list[Tool]:
+        """Registered tools in registration order; with ``caller``, only those its visibility rules show it.
+
+        Every listing made for a caller (tenant views, the search tool, not-found errors, exports) goes through
+        this one rule, so none of them can show a tool a call by that caller could not resolve.
+        """
+        if caller is None:
+            return [entry.tool for entry in self._entries.values()]
+        return list(self._resolution().tools(caller))
 
     def is_visible(self, tool: Tool, caller: CallerLike) -> bool:
         """Whether every visibility rule of the toolbox shows ``tool`` to ``caller`` (True when there are none).
@@ -284,11 +287,6 @@ class Toolbox:
             'not_found'
         """
         return all(rule(tool, caller) for rule in self._visibility)
-
-    def _shown_to(self, caller: CallerLike | None) -> Callable[[Tool], bool] | None:
-        if caller is None or not self._visibility:
-            return None
-        return lambda tool: self.is_visible(tool, caller)
 
     def aliases(self, tool_id: str) -> tuple[str, ...]:
         """Aliases registered for a tool id."""
@@ -343,8 +341,9 @@ class Toolbox:
             self._lexical = (self._version, LexicalIndex(self.tools()))
         return self._lexical[1]
 
-    def query(self, query: ToolQuery | None = None, /, *, offset: int = 0, limit: int | None = None,
-              select: Select = "tool", **criteria: Any) -> list[Any]:
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Select = "tool", include_schema: bool = False,
+              **criteria: Any) -> list[Any]:
         """Tools matching criteria, ranked by BM25 when ``text`` is given (see `armorer_ray.query.query_tools`).
 
         Example:
@@ -354,9 +353,11 @@ class Toolbox:
             >>> box.query(tags_any=["X"], select="name")
             ['a']
         """
-        index = self.lexical_index() if (query and query.text) or criteria.get("text") else None
-        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select, index=index,
-                              **criteria)
+        spec = query if query is not None else criteria
+        text = spec.text if isinstance(spec, ToolQuery) else spec.get("text") if isinstance(spec, Mapping) else None
+        index = self.lexical_index() if isinstance(text, str) and text else None
+        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select,
+                              include_schema=include_schema, index=index, **criteria)
         if self.events.wants("query"):
             self.events.emit("query", {"query": query or criteria, "results": matches})
         return matches
@@ -376,7 +377,8 @@ class Toolbox:
         """Use ``index`` for `search` (built over this toolbox, with any embedder and store)."""
         self._index = index
 
-    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                     context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """The ``k`` tools that best match a natural-language ``query`` (hybrid lexical + semantic ranking).
 
         The index follows registrations: tools added or changed since the last search are embedded first.
@@ -385,15 +387,17 @@ class Toolbox:
             query: What the agent wants to do.
             k: How many tools to return.
             filters: Tags, namespaces or metadata the tools must have.
+            context: Earlier turns of the conversation (strings or chat messages), oldest first.
 
         Returns:
             Hits (``name``, ``id``, ``score``, ``reasons``...), best first.
         """
-        return await self.tool_index().search(query, k, filters)
+        return await self.tool_index().search(query, k, filters, context=context)
 
-    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                    context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """Blocking form of `search`."""
-        return run_sync(self.search(query, k, filters), "toolbox.search")
+        return run_sync(self.search(query, k, filters, context=context), "toolbox.search")
 
     # -- events ----------------------------------------------------------------------------------------
 
@@ -553,6 +557,20 @@ class Toolbox:
 
     async def _execute_one(self, item: CallInput, options: Mapping[str, Any]) -> ToolResult:
         try:
+            return await self._admit(item, options)
+        except Exception as exc:  # a failed call returns a result, whatever broke: a batch's other results survive
+            raw_id = item.id if isinstance(item, ToolCall) else item.get("id") if isinstance(item, Mapping) else None
+            raw_name = item.name if isinstance(item, ToolCall) else (
+                item.get("name") if isinstance(item, Mapping) else None)
+            return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""), classify_exception(exc))
+
+    async def _admit(self, item: CallInput, options: Mapping[str, Any]) -> ToolResult:
+        too_large = None
+        if isinstance(item, Mapping) and isinstance(item.get("arguments"), str | bytes):
+            too_large = self._bounds.check(item["arguments"])  # refused unparsed: text past the bound
+            if too_large is not None:
+                item = {**item, "arguments": {}}
+        try:
             call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
         except ValidationError as exc:
             raw_id = item.get("id") if isinstance(item, Mapping) else None
@@ -565,14 +583,20 @@ class Toolbox:
             if hub.wants("not-found"):
                 hub.emit("not-found", {"call": call})
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
-            shown = self._shown_to(call)
-            names = self._by_name if shown is None else {t.name for t in self.tools() if shown(t)}
-            known = ", ".join(sorted(names)[:20])
-            error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
-            return ToolResult.failure(call.id, call.name, error)
+            known = self._resolution().listing(call)
+            sharing = self._resolution().sharing(call.name, call)
+            message = (f"Tool name {call.name!r} is ambiguous: call one of {', '.join(sharing)} by id"
+                       if sharing else f"Tool not found: {call.name}. Available tools: {known}")
+            error = ToolError.of("not_found", message)
+            return await self._refused(call, ToolResult.failure(call.id, call.name, error))
+        if too_large is None:
+            too_large = self._bounds.check(call.arguments)  # iterative: no recursion on hostile nesting
+        if too_large is not None:
+            error = ToolError.of("validation", too_large, code="ARGUMENTS_TOO_LARGE")
+            return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id))
         approval: Approval | None = options.get("approval")
         if approval is not None and not approval.granted:
-            return _rejected(call, found, approval.reason)
+            return await self._refused(call, _rejected(call, found, approval.reason))
         if hub.wants("call"):
             hub.emit("call", {"tool": found, "call": call})
         if found.lifecycle is not None and found.lifecycle.deprecated and hub.wants("log"):
@@ -588,17 +612,31 @@ class Toolbox:
                                                                           code="BUDGET_EXCEEDED"), tool_id=found.id)
             if hub.wants("error"):
                 hub.emit("error", {"tool": found, "call": call, "result": result})
-            return result
+            return await self._refused(call, result)
+        signal = options["signal"]
+        pre_aborted = signal is not None and signal.aborted  # the pipeline ends it at once, before any layer
         self._in_flight += 1
         try:
-            return await self._pipeline.run(found, call, options["timeout_s"], options["signal"],
-                                            options["dry_run"], approval, options.get("on_chunk"))
+            result = await self._pipeline.run(found, call, options["timeout_s"], signal, options["dry_run"],
+                                              approval, options.get("on_chunk"))
+            return await self._refused(call, result) if pre_aborted else result
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle_waiter is not None:
                 if not self._idle_waiter.done():
                     self._idle_waiter.set_result(None)
                 self._idle_waiter = None
+
+    async def _refused(self, call: ToolCall, result: ToolResult) -> ToolResult:
+        # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call.
+        for hook in self._refusal_hooks:
+            try:
+                await hook(call, result)
+            except Exception as exc:
+                if self.events.wants("log"):
+                    self.events.emit("log", {"level": "warn", "message": "policy after_refusal failed",
+                                             "data": exc, "call": call})
+        return result
 
     def _charge_budget(self) -> str | None:
         budget = self.budget
@@ -614,7 +652,8 @@ class Toolbox:
     # -- approvals -------------------------------------------------------------------------------------
 
     async def resume(self, token: str, *, approved: bool = True, input: JsonValue = None,
-                     by: str | None = None, reason: str | None = None) -> ToolResult:
+                     by: str | None = None, reason: str | None = None,
+                     caller: CallerLike | None = None) -> ToolResult:
         """Resume a call paused for approval or input; the paused call runs at most once.
 
         Args:
@@ -623,12 +662,15 @@ class Toolbox:
             input: What a ``needs_input`` pause asked for; policies and the body see it as ``ctx.approval.input``.
             by: Who approved, for audit.
             reason: Why it was rejected.
+            caller: Who resumes. A token is bound to the tenant (and the user, when the call had one) whose call
+                paused: resuming a call that had a tenant or user needs a ``caller`` with the same ids (a
+                `TenantView` passes its own), and any other caller gets the answer an unknown token gets.
 
         Returns:
             The result of the resumed call.
 
         Raises:
-            Conflict: when the token is unknown or was already used.
+            Conflict: when the token is unknown, was already used, or belongs to another tenant or user.
 
         Example:
             >>> from armorer_ray import tool, Decision
@@ -645,6 +687,9 @@ class Toolbox:
             'sent 500'
         """
         paused = await self.approvals.take(token)
+        if paused is not None and not owns_pause(paused.call, caller):
+            await self.approvals.put(token, paused)  # put back for its owner; the answer is that of a bad token
+            paused = None
         if paused is None:
             raise Conflict(f"resume token {token[:8]}... is unknown or was already used", code="RESUME_TOKEN_INVALID")
         found = self.get_tool(paused.tool_id)

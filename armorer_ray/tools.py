@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 from pydantic import BaseModel, ConfigDict, JsonValue
 from typing_extensions import Unpack
 
+from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError, ToolExecutionError
+from armorer_ray.events import EventHub, Listener
 from armorer_ray.identity import DEFAULT_NAMESPACE, ToolId, ToolIdentity, format_tool_id
 from armorer_ray.json_values import assert_json_value, sorted_json
 from armorer_ray.results import ToolCall, ToolResult
@@ -75,7 +77,8 @@ class ToolOptions(TypedDict, total=False):
         title: Display title (default: the name).
         examples: Example argument objects, shown to models in exports.
         tags: Lowercase kebab-case tags.
-        metadata: JSON metadata (validated now; ``concurrency``, ``mutates``, ``readOnly``, ``dangerous`` are read).
+        metadata: JSON metadata (validated now; ``concurrency``, ``mutates``, ``readOnly``, ``dangerous`` are read),
+            or a function of no arguments returning it (called once, now; see `armorer_ray.creation` for async ones).
         read_only: Risk flag; also makes the tool idempotent unless ``idempotent`` says otherwise.
         mutates: Risk flag.
         dangerous: Risk flag.
@@ -85,12 +88,13 @@ class ToolOptions(TypedDict, total=False):
         concurrency: Most calls of this tool in flight at once, per toolbox (None or < 1 = unlimited).
         dry_run: Function with the same parameters, run instead of the body when a dry run is asked.
         output: How to shape the output into ``content``.
-        digests: Put SHA-256 digests of input and output on results.
+        digests: Put SHA-256 digests on results: True (input and output) or `armorer_ray.digests.Digests` per side.
         policy: Tool-level policy (or several), evaluated after the toolbox's.
         middleware: Tool-level middleware, inside the toolbox's.
         lifecycle: Deprecation state.
         threaded: Run a sync body in a worker thread (default) instead of on the event loop.
-        extra_arguments: ``forbid`` (default) rejects unknown arguments; ``ignore`` drops them; ``allow`` passes them.
+        extra_arguments: ``forbid`` / ``reject`` (default) refuse unknown arguments; ``ignore`` / ``strip`` drop them
+            (Armorer's behaviour); ``allow`` passes them. Applies to parameters built here, not to a given model.
         context: Extra context values for this tool, merged over the toolbox's.
     """
 
@@ -104,7 +108,7 @@ class ToolOptions(TypedDict, total=False):
     title: str
     examples: Sequence[Mapping[str, JsonValue]]
     tags: Iterable[str]
-    metadata: Mapping[str, JsonValue]
+    metadata: Mapping[str, JsonValue] | Callable[[], Mapping[str, JsonValue]]
     read_only: bool
     mutates: bool
     dangerous: bool
@@ -114,7 +118,7 @@ class ToolOptions(TypedDict, total=False):
     concurrency: int
     dry_run: Callable[..., Any]
     output: OutputShaping
-    digests: bool
+    digests: DigestSetting
     policy: object
     middleware: Sequence[Callable[..., Any]]
     lifecycle: Lifecycle
@@ -169,6 +173,7 @@ class Tool:
     __slots__ = (
         "_body",
         "_context_param",
+        "_events",
         "_extra_allowed",
         "_field_names",
         "_id",
@@ -203,6 +208,11 @@ class Tool:
     def __init__(self, fn: Callable[..., Any] | str, **options: Unpack[ToolOptions]) -> None:
         self.options: ToolOptions = options
         self._body: Callable[..., Any] | str = fn
+        if not (callable(fn) or isinstance(fn, str)):
+            raise ConfigError(f"a tool body must be a function, a lazy loader or an import string, got "
+                              f"{type(fn).__name__}")
+        if "name" in options and not (isinstance(options["name"], str) and options["name"].strip()):
+            raise ConfigError(f"a tool name must be a non-empty string, got {options['name']!r}")
         name = options.get("name") or getattr(fn, "__name__", None)
         if not name or not isinstance(name, str) or name == "<lambda>":
             raise ConfigError("a tool needs a name: pass name=... (lambdas and import strings have none)")
@@ -246,7 +256,18 @@ class Tool:
         self.output_model = options.get("output_model")
         self.output_validation = options.get("output_validation", "report")
         self.examples = tuple(dict(example) for example in options.get("examples", ()))
-        metadata = dict(options.get("metadata") or {})
+        raw_metadata = options.get("metadata")
+        if callable(raw_metadata):  # a metadata factory: called once, and its value kept so copies do not re-run it
+            raw_metadata = raw_metadata()
+            if inspect.isawaitable(raw_metadata):
+                getattr(raw_metadata, "close", lambda: None)()
+                raise ConfigError(f"tool {name!r}: an async metadata factory needs `await create_tool(...)` "
+                                  "(armorer_ray.creation)")
+            if not isinstance(raw_metadata, Mapping):
+                raise ConfigError(f"tool {name!r}: the metadata factory returned {type(raw_metadata).__name__}, "
+                                  "not a mapping")
+            self.options = options = cast(ToolOptions, {**options, "metadata": dict(raw_metadata)})
+        metadata = dict(raw_metadata or {})
         assert_json_value(metadata, "metadata")
         self.metadata: dict[str, JsonValue] = metadata
         self.risk = self._derive_risk(options, metadata)
@@ -280,6 +301,7 @@ class Tool:
         self._is_async = _is_async_callable(fn)
         self._json_schema: dict[str, Any] | None = None
         self._solo: Toolbox | None = None
+        self._events: EventHub | None = None
 
     @staticmethod
     def _derive_risk(options: ToolOptions, metadata: Mapping[str, JsonValue]) -> ToolRisk:
@@ -398,6 +420,31 @@ class Tool:
         if output_schema is not None:
             out["outputSchema"] = output_schema
         return dict(sorted(out.items()))
+
+    @property
+    def events(self) -> EventHub:
+        """This tool's own event hub: the events of its calls, run alone or in any toolbox (made on first use)."""
+        if self._events is None:
+            self._events = EventHub(tool_hub=True)
+        return self._events
+
+    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]:
+        """Subscribe to the events of this tool's calls, as `Toolbox.on` does for a toolbox's.
+
+        Returns:
+            The unsubscribe function.
+
+        Example:
+            >>> @tool
+            ... def ping() -> str:
+            ...     "Reply pong."
+            ...     return "pong"
+            >>> seen = []
+            >>> stop = ping.on("settled", lambda event: seen.append(event.detail["value"]))
+            >>> _ = ping.execute_sync(); stop(); seen
+            ['pong']
+        """
+        return self.events.on(event_type, listener, once=once)
 
     def describe(self) -> str:
         """``**name**: description``, for prompts."""

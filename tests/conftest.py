@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,15 @@ def ray_runtime() -> Iterator[object]:
         _start_ray(ray)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def shared_tmp_path(tmp_path: Path) -> Path:
+    """``tmp_path`` that a sandboxed body running under a uid of its own (tests run as root) can write to."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        tmp_path.chmod(0o777)
+        for parent in tmp_path.parents:
+            if parent == Path(tempfile.gettempdir()) or parent == parent.parent:
+                break
+            parent.chmod(parent.stat().st_mode | 0o711)
+    return tmp_path

@@ -17,6 +17,11 @@ from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
 from tests import sandbox_bodies as bodies
 
+
+@pytest.fixture(autouse=True)
+def _bodies_can_write_tmp_path(shared_tmp_path: Path) -> None:
+    """Bodies run under a uid of their own when the tests run as root: let them write where tests look."""
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the sandbox needs POSIX")
 
 MiB = 2**20
@@ -200,8 +205,14 @@ async def test_a_worker_that_crashes_is_a_sandbox_error_and_the_caller_lives_on(
     assert await run(box, "add", a=3, b=4) == 7
 
 
-async def test_a_result_that_does_not_pickle_is_a_clear_error(box: Toolbox) -> None:
-    error = (await box.execute(ToolCall(name="unpicklable_result"))).error
+async def test_a_result_that_does_not_pickle_is_a_clear_error() -> None:
+    with pytest.warns(UserWarning, match="run code in this process"):
+        executor = SandboxExecutor(SandboxLimits(wall_s=60), results="pickle")
+    box = Toolbox([bodies.unpicklable_result], executor=executor)
+    try:
+        error = (await box.execute(ToolCall(name="unpicklable_result"))).error
+    finally:
+        await box.stop()
     assert error is not None and error.code == "SANDBOX_NOT_PICKLABLE" and "lock" in error.message
 
 
@@ -316,8 +327,9 @@ async def test_json_results_never_unpickle_what_the_worker_sends(tmp_path: Path)
         await box.stop()
     assert error is not None and error.code == "SANDBOX_CRASHED" and "could not be read" in error.message
     assert not marker.exists()
-    # The documented danger of the default: a pickled reply runs code here when it is loaded.
-    box = Toolbox([bodies.forge_reply], executor=SandboxExecutor())
+    # The documented danger of the pickle opt-in: a pickled reply runs code here when it is loaded.
+    with pytest.warns(UserWarning, match="run code in this process"):
+        box = Toolbox([bodies.forge_reply], executor=SandboxExecutor(results="pickle"))
     try:
         await box.execute(call)
     finally:

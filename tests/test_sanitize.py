@@ -129,7 +129,7 @@ async def test_named_string_parameters_and_lists_of_them_are_checked(world: tupl
     assert ok.result == 1  # `note` is not a path parameter
     bad = await box.execute(ToolCall(name="copy_files", arguments={
         "sources": [str(root / "a"), str(root / "out")], "target": str(root)}))
-    assert bad.error is not None and bad.error.message.startswith('Argument "sources" resolves outside')
+    assert bad.error is not None and bad.error.message.startswith('Argument "sources[1]" resolves outside')
 
 
 def test_the_root_must_be_an_existing_directory(tmp_path: Path) -> None:

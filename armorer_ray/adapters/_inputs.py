@@ -51,11 +51,12 @@ def as_mapping(item: object) -> Mapping[str, Any]:
 
 
 def loose_call(call_id: str | None, name: str, arguments: object) -> ToolCall:
-    """A `ToolCall` from a provider's fields: a missing id becomes empty, and arguments that are not an object ``{}``.
+    """A `ToolCall` from a provider's fields: a missing id gets a fresh one, missing arguments become ``{}``.
 
-    Validation of the arguments themselves is the pipeline's job, where a bad call becomes an error the model sees.
+    Anything else is kept as the model sent it (JSON text that does not parse, a list...): validation is the
+    pipeline's job, where a bad call becomes an error that tells the model what was wrong with it.
     """
-    return ToolCall(id=call_id or "", name=name, arguments=arguments if isinstance(arguments, dict) else {})
+    return ToolCall(id=call_id or "", name=name, arguments={} if arguments is None else arguments)
 
 
 def result_list(results: ToolResult | Sequence[ToolResult]) -> list[ToolResult]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
+from armorer_ray.context import CallContext
 from armorer_ray.tools import Tool
 
 if TYPE_CHECKING:
@@ -24,6 +25,10 @@ def create_search_tool(toolbox: Toolbox, *, name: str = "search_tools", default_
     """A read-only tool that runs `Toolbox.search` and returns real relevance scores.
 
     It searches the toolbox at call time, so it finds tools registered after it (and never returns itself).
+    It answers as the caller sees the toolbox: a hit the toolbox's visibility rules hide from the calling
+    tenant (`armorer_ray.tenancy.TenantAccess`) is left out, name, id and description alike, exactly as a call
+    naming it would not resolve. (Scores are still computed over every tool's text, so hiding a tool can shift
+    another's score; no hidden name, id or description is ever returned.)
 
     Args:
         toolbox: The toolbox to search.
@@ -47,22 +52,30 @@ def create_search_tool(toolbox: Toolbox, *, name: str = "search_tools", default_
     """
 
     async def search_tools(
+        ctx: CallContext,
         query: Annotated[str, Field(min_length=1, description="What you want to do, in plain words.")],
         k: Annotated[int | None, Field(ge=1, le=50, description="How many tools to return.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only tools with any of these tags.")] = None,
     ) -> list[dict[str, Any]]:
         from armorer_ray.embeddings.filters import ToolFilter
 
-        wanted = (k or default_k) + 1  # one extra, in case the search tool itself is among the hits
+        want = k or default_k
         filters = ToolFilter(tags_any=frozenset(tags)) if tags else None
-        hits = [hit for hit in await toolbox.search(query, wanted, filters) if hit.name != name]
-        out = []
-        for hit in hits[: k or default_k]:
-            found = toolbox.get_tool(hit.id)
-            out.append({"name": hit.name, "id": hit.id, "description": found.description if found else "",
-                        "tags": list(found.tags) if found else [], "score": round(hit.score, 6),
-                        "reasons": hit.reasons})
-        return out
+        out: list[dict[str, Any]] = []
+        depth = want + 1  # one extra, in case the search tool itself is among the hits
+        while True:
+            hits = await toolbox.search(query, depth, filters)
+            out = []
+            for hit in hits:
+                # The same rule every listing uses: resolve the hit's id as this caller's call would.
+                found = toolbox.get_tool(hit.id, caller=ctx.call)
+                if found is None or found.name == name:
+                    continue
+                out.append({"name": found.name, "id": found.id, "description": found.description,
+                            "tags": list(found.tags), "score": round(hit.score, 6), "reasons": hit.reasons})
+            if len(out) >= want or len(hits) < depth:
+                return out[:want]
+            depth *= 4
 
     search = Tool(search_tools, name=name, description=DESCRIPTION, read_only=True,
                   tags=("utility", "search", *tags))

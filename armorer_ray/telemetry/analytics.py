@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from armorer_ray.deprecations import moved_names
 from armorer_ray.errors import ConfigError
 from armorer_ray.events import Event
 from armorer_ray.results import ToolCall, ToolResult
@@ -31,6 +32,9 @@ __all__ = ["OTHER_TENANTS", "Analytics", "ResultCost", "content_bytes"]
 
 # Priced after the call, from its result (unlike a Quota's cost, which is charged before the call runs).
 ResultCost = Callable[[ToolCall, ToolResult], float]
+
+# CostFunction, this type's name before it was renamed, still imports, with a warning naming the fix.
+__getattr__ = moved_names(__name__)
 OTHER_TENANTS = "(other)"
 
 logger = logging.getLogger("armorer_ray.telemetry")

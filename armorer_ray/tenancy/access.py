@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
 from armorer_ray.errors import ConfigError
-from armorer_ray.identity import ToolIdentity, parse_tool_id
+from armorer_ray.identity import parse_tool_id
 from armorer_ray.policy import CallerLike
 from armorer_ray.tools import Tool
 
@@ -48,6 +48,13 @@ class TenantGrant(BaseModel):
     tools: frozenset[str] = frozenset()
     namespaces: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
+    # (namespace, name, version or None) of every id in ``tools``, parsed once: `allows` is a few set lookups
+    # whatever the number of ids granted (it runs for every tool on every listing a tenant makes).
+    _ids: frozenset[tuple[str, str, str | None]] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: object, /) -> None:
+        parsed = (parse_tool_id(item) for item in self.tools)
+        self._ids = frozenset((i.namespace, i.name, i.version) for i in parsed)
 
     @field_validator("tools")
     @classmethod
@@ -72,12 +79,9 @@ class TenantGrant(BaseModel):
         """
         if tool.namespace in self.namespaces or not self.tags.isdisjoint(tool.tags):
             return True
-        return any(_names(parse_tool_id(item), tool) for item in self.tools)
-
-
-def _names(identity: ToolIdentity, tool: Tool) -> bool:
-    return (identity.namespace == tool.namespace and identity.name == tool.name
-            and identity.version in (None, tool.version))
+        ids = self._ids
+        return (tool.namespace, tool.name, None) in ids or (
+            tool.version is not None and (tool.namespace, tool.name, tool.version) in ids)
 
 
 Rule = TenantGrant | ToolPredicate
@@ -139,6 +143,20 @@ class TenantAccess:
             'public'
         """
         return caller.tenant_id or self.default_tenant
+
+    def visibility_key(self, caller: CallerLike) -> str | None:
+        """What this rule's answer depends on: the caller's tenant (callers of one tenant see the same tools).
+
+        The toolbox caches, per key, the index of the tools a key sees, so resolving a name costs a few
+        dictionary lookups whatever the number of tools and grants. A grant given as a predicate must therefore
+        decide from the tool alone (as its ``(tool) -> bool`` signature already says).
+
+        Example:
+            >>> from armorer_ray import Caller
+            >>> TenantAccess({}).visibility_key(Caller(tenant_id="acme", user_id="ada"))
+            'acme'
+        """
+        return self.tenant_of(caller)
 
     def visible(self, tool: Tool, caller: CallerLike) -> bool:
         """The visibility rule: whether ``caller``'s tenant is granted ``tool``.

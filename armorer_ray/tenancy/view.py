@@ -61,11 +61,16 @@ class TenantView:
     def __repr__(self) -> str:
         return f"TenantView({self.inner.name!r}, tenant_id={self.tenant_id!r})"
 
+    @property
+    def name(self) -> str:
+        """The toolbox's name (what `create_mcp_server` and the UI label a view with)."""
+        return self.inner.name
+
     # -- listings: all of them go through tools() ------------------------------------------------------
 
     def tools(self) -> list[Tool]:
         """The tools this tenant may see, in registration order."""
-        return [found for found in self.inner.tools() if self.inner.is_visible(found, self.caller)]
+        return self.inner.tools(caller=self.caller)
 
     def get_tool(self, name_or_id: str) -> Tool | None:
         """Resolve a name as the toolbox does for this tenant's calls (None for a hidden tool)."""
@@ -149,6 +154,18 @@ class TenantView:
     def execute_sync(self, calls: CallInput | Sequence[CallInput], /, **options: Any) -> Any:
         """Blocking form of `execute`; refuses inside a running event loop."""
         return run_sync(self.execute(calls, **options), "view.execute")
+
+    async def resume(self, token: str, **options: Any) -> Any:
+        """`Toolbox.resume` as this tenant: only calls this tenant paused resume (others: an invalid token).
+
+        Raises:
+            Conflict: for an unknown, used, or other tenant's token.
+        """
+        return await self.inner.resume(token, caller=self.caller, **options)
+
+    def resume_sync(self, token: str, **options: Any) -> Any:
+        """Blocking form of `resume`."""
+        return run_sync(self.resume(token, **options), "view.resume")
 
     def stream(self, call: CallInput, /, **options: Any) -> AsyncGenerator[object, None]:
         """`Toolbox.stream` made as this tenant: the chunks, then the `ToolResult`."""

@@ -15,6 +15,7 @@ from typing import Any, is_typeddict
 from pydantic import BaseModel
 
 from armorer_ray.policy import as_policies
+from armorer_ray.results import Caller
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
 from armorer_ray.workflow.errors import (
@@ -203,7 +204,9 @@ def _plan_node(node_id: str, node: Node, toolbox: Toolbox, upstream: tuple[Link,
     key = node.tool.id if isinstance(node.tool, Tool) else node.tool
     found = toolbox.get_tool(key)
     if found is None:
-        known = ", ".join(sorted({t.name for t in toolbox.tools()})[:20])
+        # Listed as an anonymous caller sees them: the plan is made for no tenant yet, and a toolbox with
+        # visibility rules (TenantAccess) must not name its hidden tools in an error a model may read.
+        known = ", ".join(sorted({t.name for t in toolbox.tools(caller=Caller())})[:20])
         raise UnknownToolError(f"node {node_id!r}: tool {key!r} is not in the toolbox (tools: {known})", node_id, key)
     model = found.parameters
     params = frozenset(name for name in model.model_fields)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from armorer_ray import Approval, ConfigError, Decision, Toolbox
+from armorer_ray.sanitize import ArgumentBounds
 from armorer_ray.stores import MemoryStore
 from armorer_ray.workflow import LocalWorkflowExecutor, Node, create_workflow
 from tests.workflow import tools as t
@@ -19,8 +20,10 @@ from tests.workflow.conftest import outline
 
 pytestmark = pytest.mark.ray
 
+# Bulk data between nodes: 200,000 numbers is over the default ArgumentBounds (100,000 items), meant for
+# model-written calls; a toolbox that moves bulk data raises it.
 BOX = Toolbox([t.forecast, t.warmest, t.coldest, t.summary, t.numbers, t.square, t.total, t.nap, t.explode,
-               t.plan_searches, t.search, t.gather])
+               t.plan_searches, t.search, t.gather], policy=ArgumentBounds(max_items=1_000_000))
 
 
 def weather() -> Any:
