@@ -83,8 +83,19 @@ def test_replicas_spread_over_nodes_and_a_second_driver_attaches(cluster: str) -
     assert attached["ok"] and set(attached["nodes"]) <= set(deployed["replica_nodes"])
 
 
-@pytest.mark.parametrize("strategy", ["STRICT_SPREAD", "SPREAD", "PACK", "STRICT_PACK", "DEFAULT"])
+# Each strategy costs about 3 minutes on 2 cores, so the suite runs the two strict ones (a bundle per node, and
+# every bundle on one node: the cases where a lost bundle used to be waited on); the soft ones run on request.
+STRATEGIES = ("STRICT_SPREAD", "SPREAD", "PACK", "STRICT_PACK", "DEFAULT")
+DEFAULT_STRATEGIES = ("STRICT_SPREAD", "STRICT_PACK")
+CHOSEN = os.environ.get("ARMORER_CLUSTER_STRATEGIES", ",".join(DEFAULT_STRATEGIES))
+SELECTED = STRATEGIES if CHOSEN == "all" else tuple(s.strip().upper() for s in CHOSEN.split(",") if s.strip())
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_losing_a_worker_node_mid_batch(cluster: str, cluster_state: Path, strategy: str) -> None:
+    if strategy not in SELECTED:
+        pytest.skip(f"{strategy}: set ARMORER_CLUSTER_STRATEGIES=all (or a comma-separated list) to run it; "
+                    "about 3 minutes per strategy on 2 cores")
     name = f"fault-{strategy.lower()}-{uuid.uuid4().hex[:4]}"
     try:
         line = run("tests/actors/cluster_driver.py", "fault", "--address", cluster, "--name", name,
