@@ -36,7 +36,7 @@ test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
 
 # Each prints one table, ours beside what we compare against, from one run (run as modules: they share _table).
-BENCHMARKS := overhead middleware actors workflow scaling serve_ingress resolution sandbox_start \
+BENCHMARKS := import_time overhead middleware actors workflow scaling serve_ingress resolution sandbox_start \
               retrieval_latency retrieval_quality
 bench: $(VENV)/.test
 	@for name in $(BENCHMARKS); do \
