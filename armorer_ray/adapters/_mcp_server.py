@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from armorer_ray.adapters._inputs import model_facing_description
 from armorer_ray.adapters._mcp_client import RESUME_INPUT_META_KEY, RESUME_META_KEY
 from armorer_ray.adapters._mcp_results import mcp_types, to_mcp_result
 from armorer_ray.adapters.naming import ToolNames
@@ -236,7 +237,8 @@ def create_mcp_server(source: Any, *, name: str | None = None, version: str = "0
         serving.remember(ctx)
         tools, names = serving.names()
         return types.ListToolsResult(tools=[
-            types.Tool(name=names.name(t.id), title=t.title, description=t.description, input_schema=_schema(t),
+            types.Tool(name=names.name(t.id), title=t.title, input_schema=_schema(t),
+                       description=model_facing_description(t.description, t.to_json().get("lifecycle")),
                        output_schema=_output_schema(t), annotations=types.ToolAnnotations(
                            title=t.title, read_only_hint=t.is_read_only,
                            destructive_hint=t.is_dangerous or t.is_mutating, idempotent_hint=t.idempotent))
