@@ -35,11 +35,12 @@ demo: $(VENV)/.core
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q
 
+# Each prints one table, ours beside what we compare against, from one run (run as modules: they share _table).
+BENCHMARKS := import_time overhead middleware actors workflow scaling serve_ingress resolution sandbox_start \
+              retrieval_latency retrieval_quality
 bench: $(VENV)/.test
-	$(BIN)/python benchmarks/overhead.py
-	@for script in benchmarks/middleware.py benchmarks/actors.py benchmarks/workflow.py benchmarks/scaling.py \
-	               benchmarks/retrieval_latency.py benchmarks/retrieval_quality.py; do \
-	    if [ -f $$script ]; then echo; echo "== $$script"; $(BIN)/python $$script || exit 1; fi; \
+	@for name in $(BENCHMARKS); do \
+	    echo; echo "== benchmarks/$$name.py"; $(BIN)/python -m benchmarks.$$name || exit 1; \
 	done
 
 lint: $(VENV)/.test

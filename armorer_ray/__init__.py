@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from armorer_ray.context import Approval, CallContext
     from armorer_ray.digests import Digests
     from armorer_ray.errors import (
+        ActionRequired,
         ArmorerError,
         Backpressure,
         Cancelled,
@@ -84,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "AbortController": "armorer_ray.cancellation",
     "AbortSignal": "armorer_ray.cancellation",
     "ActionRequest": "armorer_ray.results",
+    "ActionRequired": "armorer_ray.errors",
     "AdmissionController": "armorer_ray.middleware",
     "Approval": "armorer_ray.context",
     "ApprovalBook": "armorer_ray.approvals",
@@ -174,6 +176,7 @@ __all__ = [
     "AbortController",
     "AbortSignal",
     "ActionRequest",
+    "ActionRequired",
     "AdmissionController",
     "Approval",
     "ApprovalBook",

@@ -9,6 +9,12 @@ A TARGET is ``module:attribute`` naming a `Toolbox`, a `Tool`, a list of tools, 
     armorer export examples.demo_tools:build_toolbox --provider openai > tools.json
     armorer validate tools.json
     armorer ui examples.workflow_research:build --port 8000     # the web graph builder
+    armorer serve examples.demo_tools:build_toolbox --tokens-file tokens.json --port 8000   # HTTP + MCP
+    armorer mcp examples.demo_tools:build_toolbox --http 8765     # serve the tools over MCP
+
+Exit codes (the table in docs/cli.md): 0 success; 1 the call failed, every profiled call failed, or the
+validated file has problems; 2 usage error (bad target, unknown tool or provider, arguments that are not a
+JSON object); 3 the call paused for approval or input (``action_required``).
 """
 
 from __future__ import annotations
@@ -25,16 +31,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from armorer_ray.cli_progress import DelayedProgress, delayed_status
+from armorer_ray.definitions_check import count_tools, detect_shape, validate_definitions
 from armorer_ray.errors import ConfigError
 from armorer_ray.inspection import inspect_tool
 from armorer_ray.results import ToolCall
 from armorer_ray.toolbox import Toolbox
-from armorer_ray.tools import Tool, _validate_tags
+from armorer_ray.tools import Tool
 
 if TYPE_CHECKING:
     from armorer_ray.workflow import Workflow
 
-__all__ = ["app", "load_toolbox", "load_workflows", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "app", "load_toolbox", "load_workflows", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect, call and export armorer-ray tools.")
 console = Console()
@@ -81,7 +91,18 @@ def load_toolbox(target: str) -> Toolbox:
 def _fail(message: str) -> typer.Exit:
     # Escaped: messages quote targets and installs such as 'armorer-ray[web]', which rich would read as markup.
     errors.print(f"[red]error:[/red] {escape(message)}")
-    return typer.Exit(2)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    """``--args`` as a JSON object, or a usage error that says the JSON is invalid."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise _fail(f"--args is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise _fail(f"--args must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _warn_deprecated(tools: list[Tool]) -> None:
@@ -99,13 +120,15 @@ def list_tools(target: str, tag: list[str] = typer.Option([], help="Only tools w
         box = load_toolbox(target)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    table = Table(title=f"{box.name}: {len(box)} tools")
+    shown = box.query(text=text or None, tags_any=tag)
+    count = f"{len(shown)} of {len(box)} tools" if len(shown) != len(box) else f"{len(box)} tools"
+    table = Table(title=f"{escape(box.name)}: {count}")
     for column in ("id", "risk", "tags", "description"):
         table.add_column(column, overflow="fold")
-    for t in box.query(text=text or None, tags_any=tag):
+    for t in shown:
         risk = ",".join(flag for flag, on in (("read-only", t.is_read_only), ("mutates", t.is_mutating),
                                               ("dangerous", t.is_dangerous)) if on)
-        table.add_row(t.id, risk, ", ".join(t.tags), t.description.splitlines()[0])
+        table.add_row(escape(t.id), risk, escape(", ".join(t.tags)), escape(t.description.splitlines()[0]))
     console.print(table)
     _warn_deprecated(box.tools())
 
@@ -128,24 +151,35 @@ def describe(target: str, tool: str) -> None:
 def call(target: str, tool: str, args: str = typer.Option("{}", help="Arguments as a JSON object."),
          dry_run: bool = typer.Option(False, help="Run the tool's dry-run handler instead."),
          timeout_s: float = typer.Option(None, help="Deadline in seconds.")) -> None:
-    """Run one call through the toolbox's pipeline and print the ToolResult as JSON (exit 1 if it failed)."""
+    """Run one call through the toolbox's pipeline and print the ToolResult as JSON.
+
+    Exit 1 if it failed, 3 if it paused for approval or input.
+    """
+    arguments = _arguments(args)
     try:
         box = load_toolbox(target)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    result = box.execute_sync(ToolCall(name=tool, arguments=args), dry_run=dry_run, timeout_s=timeout_s)
-    console.print_json(result.model_dump_json())
+    with delayed_status(errors, f"calling {tool}..."):
+        result = box.execute_sync(ToolCall(name=tool, arguments=arguments), dry_run=dry_run, timeout_s=timeout_s)
+    console.print_json(result.model_dump_json(by_alias=True))
     if result.outcome == "error":
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
+    if result.outcome == "action_required":
+        raise typer.Exit(EXIT_PAUSED)
 
 
 @app.command("profile")
 def profile_calls(target: str, tool: str, args: str = typer.Option("{}", help="Arguments as a JSON object."),
                   repeat: int = typer.Option(20, help="How many times to make the call.", min=1, max=1_000_000),
                   memory: bool = typer.Option(False, help="Also record the body's peak memory (slow).")) -> None:
-    """Make one call REPEAT times and print its latency, errors and time per pipeline stage, naming the bottleneck."""
+    """Make one call REPEAT times and print its latency, errors and time per pipeline stage, naming the bottleneck.
+
+    Exit 1 when every call failed. A progress bar (on stderr) appears once the calls take over a second.
+    """
     from armorer_ray.telemetry import Analytics, profile
 
+    arguments = _arguments(args)
     try:
         box = load_toolbox(target)
     except ConfigError as exc:
@@ -154,76 +188,70 @@ def profile_calls(target: str, tool: str, args: str = typer.Option("{}", help="A
         raise _fail(f"no tool {tool!r} in {target}")
     analytics = Analytics()
     detach = analytics.attach(box)
-    with profile(box, memory=memory) as profiler:
+    failed = 0
+    with profile(box, memory=memory) as profiler, DelayedProgress(errors, f"profiling {tool}", repeat) as bar:
         for _ in range(repeat):
-            box.execute_sync(ToolCall(name=tool, arguments=args))
+            failed += box.execute_sync(ToolCall(name=tool, arguments=arguments)).outcome == "error"
+            bar.advance()
     detach()
     # Ten stage columns do not fit 80 characters; a wider table wraps in a narrow terminal but hides no digits.
     width = max(console.width, 120)
     typer.echo(analytics.snapshot().report(width=width) + profiler.report().text(width=width), nl=False)
+    if failed == repeat:
+        errors.print(f"[red]error:[/red] all {repeat} calls failed")
+        raise typer.Exit(EXIT_FAILED)
+
+
+EXPORTERS = ("json", "openai", "openai-responses", "azure-openai", "anthropic", "gemini", "bedrock", "mistral",
+             "cohere")
+
+
+def _exported(box: Toolbox, provider: str) -> Any:
+    from armorer_ray import adapters
+
+    if provider == "json":
+        return box.to_json()
+    if provider in ("openai", "azure-openai"):  # Azure OpenAI takes the OpenAI shapes
+        return adapters.to_openai(box)
+    if provider == "openai-responses":
+        return adapters.to_openai(box, api="responses")
+    exporters: dict[str, Callable[[Toolbox], Any]] = {
+        "anthropic": adapters.to_anthropic, "gemini": adapters.to_gemini, "bedrock": adapters.to_bedrock,
+        "mistral": adapters.to_mistral, "cohere": adapters.to_cohere}
+    return exporters[provider](box)
 
 
 @app.command()
-def export(target: str, provider: str = typer.Option("json", help="json, openai, anthropic or gemini.")) -> None:
-    """Print TARGET's tool definitions for a provider."""
-    from armorer_ray.adapters import to_anthropic, to_gemini, to_openai
-
+def export(target: str, provider: str = typer.Option("json", help=", ".join(EXPORTERS) + ".")) -> None:
+    """Print TARGET's tool definitions for a provider (names unique and provider-safe)."""
+    if provider not in EXPORTERS:
+        raise _fail(f"unknown provider {provider!r}; choose from {', '.join(EXPORTERS)}")
     try:
         box = load_toolbox(target)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    exporters: dict[str, Callable[[Toolbox], Any]] = {
-        "json": lambda b: b.to_json(), "openai": to_openai, "anthropic": to_anthropic, "gemini": to_gemini,
-    }
-    if provider not in exporters:
-        raise _fail(f"unknown provider {provider!r}; choose from {', '.join(sorted(exporters))}")
-    typer.echo(json.dumps(exporters[provider](box), indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(_exported(box, provider), indent=2, ensure_ascii=False))
     _warn_deprecated(box.tools())  # on stderr, so the exported JSON stays clean
-
-
-def validate_definitions(definitions: object) -> list[str]:
-    """Problems in a list of serialised tool definitions (empty when they are valid)."""
-    if not isinstance(definitions, list):
-        return ["the file must hold a JSON list of tool definitions (armorer export --provider json)"]
-    problems: list[str] = []
-    seen: set[str] = set()
-    for index, item in enumerate(definitions):
-        where = f"[{index}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: not an object")
-            continue
-        where = f"[{index}] {item.get('id', item.get('name', '?'))}"
-        if item.get("schemaVersion") != "2020-12":
-            problems.append(f"{where}: schemaVersion must be '2020-12'")
-        for key in ("id", "name", "description", "schema"):
-            if not item.get(key):
-                problems.append(f"{where}: missing {key}")
-        if item.get("id") in seen:
-            problems.append(f"{where}: duplicate id")
-        seen.add(str(item.get("id")))
-        schema = item.get("schema")
-        if isinstance(schema, dict) and schema.get("type") != "object":
-            problems.append(f"{where}: schema must be an object schema")
-        try:
-            _validate_tags(str(item.get("name")), item.get("tags") or [])
-        except ConfigError as exc:
-            problems.append(f"{where}: {exc}")
-    return problems
 
 
 @app.command()
 def validate(path: Path) -> None:
-    """Check a JSON file of tool definitions (ids, schemas, tags); exit 1 on problems."""
+    """Check a file written by `armorer export` (any provider): envelopes, names, JSON Schemas; exit 1 on problems."""
     try:
-        definitions = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        text = path.read_text()
+    except OSError as exc:
         raise _fail(f"cannot read {path}: {exc}") from exc
+    try:
+        definitions = json.loads(text)
+    except ValueError as exc:
+        raise _fail(f"{path} is not valid JSON: {exc}") from exc
     problems = validate_definitions(definitions)
     for problem in problems:
-        errors.print(f"[red]✗[/red] {problem}")
+        errors.print(f"[red]✗[/red] {escape(problem)}")
     if problems:
-        raise typer.Exit(1)
-    console.print(f"[green]✓[/green] {len(definitions)} tool definitions are valid")
+        raise typer.Exit(EXIT_FAILED)
+    console.print(f"[green]✓[/green] {count_tools(definitions)} tool definitions ({detect_shape(definitions)}) "
+                  "are valid")
 
 
 def load_workflows(target: str) -> dict[str, Workflow]:
@@ -257,7 +285,7 @@ def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: a
                                  help="Access token (16+ chars) every request must carry; printed in the URL."),
        allow_host: list[str] = typer.Option([], help="Extra Host header names to accept (the name users type).")
        ) -> None:
-    """Serve TARGET's workflows in the web graph builder (needs: pip install 'armorer-ray[web]')."""
+    """Serve TARGET's workflows in the web graph builder (needs: pip install 'armorer-ray\\[web]')."""
     from armorer_ray.errors import MissingExtraError
     from armorer_ray.ui import create_app
     from armorer_ray.ui.security import check_bind
@@ -277,6 +305,30 @@ def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: a
     uvicorn.run(web, host=host, port=port)
 
 
+@app.command("mcp")
+def mcp_server(target: str, http: int = typer.Option(None, help="Serve streamable HTTP on this port (default: stdio)."),
+               host: str = typer.Option("127.0.0.1", help="Interface for --http.")) -> None:
+    """Serve TARGET's tools over MCP: stdio by default, streamable HTTP at /mcp with --http PORT.
+
+    Needs: pip install 'armorer-ray\\[mcp]' (and 'armorer-ray\\[web]' for --http).
+    """
+    import anyio
+
+    from armorer_ray.errors import MissingExtraError
+
+    try:
+        box = load_toolbox(target)
+        from armorer_ray.adapters.mcp import create_mcp_server, serve_http, serve_stdio
+
+        server = create_mcp_server(box)
+        if http is not None:
+            serve_http(server, host=host, port=http)
+        else:
+            anyio.run(serve_stdio, server)
+    except (ConfigError, MissingExtraError) as exc:
+        raise _fail(str(exc)) from exc
+
+
 @app.command()
 def migrate(paths: list[Path], write: bool = typer.Option(False, help="Apply the changes (default: print the diff)."),
             check: bool = typer.Option(False, help="Exit 1 when any file needs changes.")) -> None:
@@ -294,6 +346,12 @@ def migrate(paths: list[Path], write: bool = typer.Option(False, help="Apply the
     errors.print(f"{len(changed)} file(s) {'rewritten' if write else 'to rewrite (dry run; --write applies)'}")
     if check and changed and not write:
         raise typer.Exit(1)
+
+
+# `armorer serve`: HTTP and MCP ingress on Ray Serve; the body lives with the ingress (armorer_ray/serve/command.py).
+from armorer_ray.serve.command import serve as _serve_command  # noqa: E402
+
+app.command("serve")(_serve_command)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ ArmorerError                      base of everything this library raises
 │   ├── Cancelled                 cancelled    CANCELLED
 │   ├── SandboxError              internal     SANDBOX_ERROR      a sandboxed body's process failed
 │   └── SandboxLimitExceeded      timeout / internal, by limit   a sandboxed body hit a resource limit
+├── ActionRequired                raised by tool code to pause its call for a person (action_required result)
 ├── ToolExecutionError            a call failed where the caller asked for an exception (tool(...), fail_fast)
 ├── StoreError                    a Store or VectorStore backend failed (wraps the driver's exception)
 └── DeploymentError               no replica could take the call
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CODES",
+    "ActionRequired",
     "ArmorerError",
     "Backpressure",
     "Cancelled",
@@ -179,6 +181,34 @@ class ToolFailure(ArmorerError):
         return ToolError(
             code=self.code, category=self.category, retryable=self.retryable, message=self.message, details=self.details
         )
+
+
+class ActionRequired(ArmorerError):
+    """Raised by a tool body to pause its call until a person approves it or gives input.
+
+    The pipeline answers the call with an ``action_required`` result and a resume token, exactly as when a
+    policy pauses it; `Toolbox.resume` runs the call again with ``ctx.approval`` set. Imported MCP tools raise
+    it when the remote server pauses a call, so a remote pause is a local pause.
+
+    Example:
+        >>> ActionRequired("a supervisor must approve").kind
+        'approval'
+    """
+
+    def __init__(self, message: str, *, kind: Literal["approval", "input"] = "approval",
+                 schema: dict[str, JsonValue] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind: Literal["approval", "input"] = kind
+        self.schema = schema
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _action_required, (self.message, self.kind, self.schema)
+
+
+def _action_required(message: str, kind: Literal["approval", "input"],
+                     schema: dict[str, JsonValue] | None) -> ActionRequired:
+    return ActionRequired(message, kind=kind, schema=schema)
 
 
 class InvalidArguments(ToolFailure):

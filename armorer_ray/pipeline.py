@@ -20,6 +20,7 @@ caller's own cancellation propagates (as `asyncio.CancelledError`, after ``tool.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 import tracemalloc
@@ -28,13 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from armorer_ray.approvals import ApprovalBook, MemoryApprovalBook
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import Approval, CallContext, ToolRunner
 from armorer_ray.digests import wants_digest
-from armorer_ray.errors import ToolError, classify_exception
+from armorer_ray.errors import ActionRequired, ToolError, classify_exception
 from armorer_ray.events import EventHub
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.json_values import digest
@@ -108,6 +109,42 @@ def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError
         message=f"ValidationError: invalid {what}: " + "; ".join(parts),
         details={"issues": issues},
     )
+
+
+def arguments_error(arguments: object, exc: ValidationError) -> ToolError:
+    """`validation_error`, unless the arguments are JSON text that does not parse: then say so, with where.
+
+    A model whose answer was cut off sends truncated JSON; "field required" would send it looking for the
+    wrong mistake.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class P(BaseModel):
+        ...     n: int
+        >>> try:
+        ...     P.model_validate('{"n": 1')
+        ... except ValidationError as exc:
+        ...     print(arguments_error('{"n": 1', exc).message)  # doctest: +ELLIPSIS
+        ValidationError: arguments are not valid JSON (malformed or truncated): Expecting ',' delimiter: ...
+    """
+    if isinstance(arguments, str | bytes):
+        try:
+            json.loads(arguments)
+        except ValueError as parse:
+            return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                             message=f"ValidationError: arguments are not valid JSON (malformed or truncated): {parse}",
+                             details={"issues": [{"code": "json_invalid", "path": [], "message": str(parse)}]})
+        except RecursionError:  # hostile nesting past the decoder's limit
+            return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                             message="ValidationError: arguments nest too deeply to be read as JSON",
+                             details={"issues": [{"code": "json_invalid", "path": [], "message": "too deep"}]})
+    if not isinstance(arguments, Mapping | BaseModel):
+        kind = {list: "an array", str: "a string", bytes: "a string", bool: "a boolean", int: "a number",
+                float: "a number"}.get(type(arguments), type(arguments).__name__)
+        return ToolError(code="VALIDATION_ERROR", category="validation", retryable=False,
+                         message=f"ValidationError: arguments must be a JSON object, got {kind}",
+                         details={"issues": [{"code": "model_type", "path": [], "message": "not a JSON object"}]})
+    return validation_error(exc)
 
 
 class _Compiled:
@@ -202,7 +239,7 @@ class Pipeline:
         try:
             params = tool._validate(call.arguments)
         except ValidationError as exc:
-            error = validation_error(exc)
+            error = arguments_error(call.arguments, exc)
             if hub.wants("validate-error"):
                 hub.emit("validate-error", {"tool": tool, "call": call, "params": call.arguments, "error": error})
             result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
@@ -252,6 +289,8 @@ class Pipeline:
                 hub.emit("execute-success", {"tool": tool, "call": call, "result": result.result,
                                              "dry_run": dry_run})
             status = "success"
+        elif result.outcome == "action_required":  # the body raised ActionRequired
+            status = "paused"
         else:
             status = "cancelled" if result.error is not None and result.error.category == "cancelled" else "error"
             if hub.wants("execute-error"):
@@ -259,7 +298,7 @@ class Pipeline:
         if hub.wants("settled"):
             hub.emit("settled", _settled(tool, call, result, dry_run))
         if status != "cancelled" and pctx is not None and compiled.afters:
-            await self._after(compiled, pctx, status, result)
+            await self._after(compiled, pctx, "action_required" if status == "paused" else status, result)
         result = self._finished(tool, call, result, status)
         return result if clock is None else self._timed(clock, "after", tool, call, result)
 
@@ -356,6 +395,8 @@ class Pipeline:
                         value = await self._invoke_stoppable(executor, tool, kwargs, ctx)
             except _Stopped as stop:
                 return ToolResult.failure(call.id, tool.name, stop.error, tool_id=tool.id, dry_run=ctx.dry_run)
+            except ActionRequired as pause:
+                return await self._pause_from_body(tool, call, ctx, pause)
             except Exception as exc:
                 return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
                                           dry_run=ctx.dry_run)
@@ -369,6 +410,22 @@ class Pipeline:
             return result
 
         return run_body
+
+    async def _pause_from_body(self, tool: Tool, call: ToolCall, ctx: CallContext,
+                               pause: ActionRequired) -> ToolResult:
+        """A body's `ActionRequired`: the call kept for `Toolbox.resume`, as a policy's pause keeps it."""
+        token = secrets.token_urlsafe(18)
+        await self.approvals.put(token, PausedCall(call, tool.id, pause.kind, ctx.timeout_s, ctx.dry_run))
+        if self.hub.wants("policy-action-required"):
+            self.hub.emit("policy-action-required", {"tool": tool, "call": call, "params": call.arguments,
+                                                     "reason": pause.message, "resume_token": token})
+        return build_result(
+            call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="action_required", result=None,
+            content=pause.message, error=None,
+            action=ActionRequest(type=pause.kind, message=pause.message, schema_=pause.schema, resume_token=token),
+            output_validation=None, dry_run=ctx.dry_run, input_digest=None, output_digest=None,
+            started_at=ctx.started_at, duration_ms=0.0, compression=None, attempts=1,
+        )
 
     async def _invoke_stoppable(self, executor: Executor, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
         # A deadline or an external abort signal: run the body as a task we can cancel on either.

@@ -54,7 +54,7 @@ class NameIndex:
         ('a', 'a', None, 'a')
     """
 
-    __slots__ = ("_by_id", "_by_name", "_by_namespace", "listing", "tools")
+    __slots__ = ("_by_id", "_by_name", "_by_namespace", "ambiguous", "listing", "tools")
 
     def __init__(self, order: Sequence[str], tools: Mapping[str, Tool], by_name: Mapping[str, Sequence[str]],
                  aliases: Mapping[str, str], shown: Callable[[Tool], bool] | None = None) -> None:
@@ -66,21 +66,26 @@ class NameIndex:
                 by_id.setdefault(alias, visible[owner])  # an id always wins over an alias spelled the same
         self._by_id = by_id
         self._by_name: dict[str, Tool] = {}
+        # A bare name tools of several namespaces share is ambiguous: it resolves to none of them (issue 17).
+        self.ambiguous: dict[str, tuple[str, ...]] = {}
         grouped: dict[tuple[str, str], list[Tool]] = {}
         for name, ids in by_name.items():
             mine = [visible[i] for i in ids if i in visible]
             if mine:
-                self._by_name[name] = mine[-1]
+                if len({tool.namespace for tool in mine}) > 1:
+                    self.ambiguous[name] = tuple(sorted(tool.id for tool in mine))
+                else:
+                    self._by_name[name] = mine[-1]
                 for tool in mine:
                     grouped.setdefault((tool.namespace, tool.name), []).append(tool)
         self._by_namespace = {key: _best(candidates) for key, candidates in grouped.items()}
-        self.listing = ", ".join(sorted(self._by_name)[:_LISTED])
+        self.listing = ", ".join(sorted({*self._by_name, *self.ambiguous})[:_LISTED])
 
     def get(self, name_or_id: str) -> Tool | None:
         """The tool ``name_or_id`` means among the indexed tools, or None.
 
-        Order: an exact id, an alias, a bare name (the latest registered), ``namespace:name`` (the highest
-        version, preferring versions not deprecated).
+        Order: an exact id, an alias, a bare name (the latest registered; none when tools of several namespaces
+        share it), ``namespace:name`` (the highest version, preferring versions not deprecated).
         """
         found = self._by_id.get(name_or_id) or self._by_name.get(name_or_id)
         if found is not None or ":" not in name_or_id:
@@ -175,6 +180,13 @@ class Resolver:
             return found
         # Rules without keys: the bare name or namespace:name may still mean a visible, older tool.
         return self._build(lambda tool: self.visible(tool, caller)).get(name_or_id)
+
+    def sharing(self, name: str, caller: CallerLike | None = None) -> tuple[str, ...]:
+        """The ids of the tools ``caller`` sees that share the ambiguous bare ``name`` (empty if it is not)."""
+        index = self.index(caller)
+        if index is None:
+            index = self._build(lambda tool: self.visible(tool, caller))  # type: ignore[arg-type]  # caller was checked not None above
+        return index.ambiguous.get(name, ())
 
     def tools(self, caller: CallerLike | None = None) -> tuple[Tool, ...]:
         """The tools ``caller`` sees, in registration order."""

@@ -144,9 +144,9 @@ class StreamingActor:
         except RuntimeError:
             self.deployment.shutdown_sync(drain=False)
             return
-        task = loop.create_task(self.deployment.shutdown(drain=False))
+        task: asyncio.Task[object] = loop.create_task(self.deployment.shutdown(drain=False))
         _STOPPING.add(task)
         task.add_done_callback(_STOPPING.discard)
 
 
-_STOPPING: set[asyncio.Task[None]] = set()  # shutdown tasks of stop(), kept referenced until they finish
+_STOPPING: set[asyncio.Task[object]] = set()  # shutdown tasks of stop(), kept referenced until they finish

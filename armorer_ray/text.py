@@ -14,17 +14,22 @@ from collections.abc import Callable
 
 __all__ = ["normalize_text", "search_terms", "similarity", "split_subqueries", "stem", "tokenize"]
 
-_BOUNDARIES = [
-    re.compile(r"([a-z0-9])([A-Z])"),        # camelCase, v2X
-    re.compile(r"([A-Z]+)([A-Z][a-z])"),     # HTTPServer -> HTTP Server
-    re.compile(r"([A-Za-z])([0-9])"),        # v2 -> v 2
-    re.compile(r"([0-9])([A-Za-z])"),        # 2fa -> 2 fa
-]
+# Word boundaries inside identifiers, as zero-width matches so one pass splits them all (four sequential
+# substitutions made tokenising the largest part of building a 100k-tool index).
+_BOUNDARY = re.compile(
+    r"(?<=[a-z0-9])(?=[A-Z])"           # camelCase, v2X
+    r"|(?<=[A-Z])(?=[A-Z][a-z])"        # HTTPServer -> HTTP Server
+    r"|(?<=[A-Za-z])(?=[0-9])"          # v2 -> v 2
+    r"|(?<=[0-9])(?=[A-Za-z])"          # 2fa -> 2 fa
+)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+_MARKS = re.compile("[\u0300-\u036f]+")
 
 
 def _strip_marks(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not ("\u0300" <= ch <= "\u036f"))
+    if text.isascii():  # nothing to fold, and by far the common case
+        return text
+    return _MARKS.sub("", unicodedata.normalize("NFD", text))
 
 
 def normalize_text(text: str) -> str:
@@ -39,9 +44,7 @@ def normalize_text(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Split into lowercase words at case changes, letter/digit changes and any non-alphanumeric character."""
-    spaced = _strip_marks(text)
-    for pattern in _BOUNDARIES:
-        spaced = pattern.sub(r"\1 \2", spaced)
+    spaced = _BOUNDARY.sub(" ", _strip_marks(text))
     return [token for token in _NON_WORD.split(spaced.lower()) if token]
 
 

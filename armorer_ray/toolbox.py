@@ -36,6 +36,7 @@ from armorer_ray.tools import Tool
 
 if TYPE_CHECKING:
     from armorer_ray.embeddings.filters import ToolFilter
+    from armorer_ray.embeddings.fusion import Turn
     from armorer_ray.embeddings.index import SearchHit, ToolIndex
 
 __all__ = ["Budget", "CallInput", "Toolbox", "ToolboxOptions", "ToolboxSettings", "combine_toolboxes"]
@@ -145,6 +146,7 @@ class Toolbox:
             for alias in aliases:
                 self._aliases[alias] = tool_id
             self._version += 1
+            self._announce_change()
         return self
 
     def unregister(self, name_or_id: str) -> Tool:
@@ -165,10 +167,19 @@ class Toolbox:
             del self._aliases[alias]
         self._pipeline.forget(found)
         self._version += 1
+        self._announce_change()
         return found
+
+    def _announce_change(self) -> None:
+        # "tools.changed" lets live listings (MCP listChanged) follow registrations; free when nobody listens.
+        if self.events.wants("tools.changed"):
+            self.events.emit("tools.changed", {"version": self._version})
 
     def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
+
+        A bare name that tools of several namespaces share resolves to nothing (the call's answer says it is
+        ambiguous and lists the ids): running one of them silently would be a guess.
 
         Args:
             name_or_id: What a call names.
@@ -386,7 +397,8 @@ class Toolbox:
         """Use ``index`` for `search` (built over this toolbox, with any embedder and store)."""
         self._index = index
 
-    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                     context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """The ``k`` tools that best match a natural-language ``query`` (hybrid lexical + semantic ranking).
 
         The index follows registrations: tools added or changed since the last search are embedded first.
@@ -395,15 +407,17 @@ class Toolbox:
             query: What the agent wants to do.
             k: How many tools to return.
             filters: Tags, namespaces or metadata the tools must have.
+            context: Earlier turns of the conversation (strings or chat messages), oldest first.
 
         Returns:
             Hits (``name``, ``id``, ``score``, ``reasons``...), best first.
         """
-        return await self.tool_index().search(query, k, filters)
+        return await self.tool_index().search(query, k, filters, context=context)
 
-    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                    context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """Blocking form of `search`."""
-        return run_sync(self.search(query, k, filters), "toolbox.search")
+        return run_sync(self.search(query, k, filters, context=context), "toolbox.search")
 
     # -- events ----------------------------------------------------------------------------------------
 
@@ -624,7 +638,10 @@ class Toolbox:
                 hub.emit("not-found", {"call": call})
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
             known = self._resolution().listing(call)
-            error = ToolError.of("not_found", f"Tool not found: {call.name}. Available tools: {known}")
+            sharing = self._resolution().sharing(call.name, call)
+            message = (f"Tool name {call.name!r} is ambiguous: call one of {', '.join(sharing)} by id"
+                       if sharing else f"Tool not found: {call.name}. Available tools: {known}")
+            error = ToolError.of("not_found", message)
             return await self._refused(call, ToolResult.failure(call.id, call.name, error))
         if too_large is None:
             too_large = self._bounds.check(call.arguments)  # iterative: no recursion on hostile nesting

@@ -6,7 +6,9 @@ index) and p50/p99 latency of `ToolIndex.search(query, k=5)` end to end (query e
 fusion) over 200 queries after 20 warm-up queries. Beside them, a hand-rolled hybrid on the same tools and
 queries, written with each library's documented calls: the same embedder, a numpy matrix-vector product with
 `argpartition` for the top 100, and `bm25s.tokenize` + `BM25.retrieve` for the top 100 lexical hits, with no
-fusion, filters or explanations (what a user would write before reaching for a library). Targets (issue 4): in memory, 10k tools under 2 ms p50 and 100k under 20 ms. Pinecone is left out: its only offline stand-in is our fake HTTP index, whose latency means
+fusion, filters or explanations (what a user would write before reaching for a library). Targets (issue 19): in
+memory, p50 <= 1 ms at 10k tools and <= 5 ms at 100k, build <= 10 s at 100k; the memory the index adds per tool
+(vectors in the store and in the index's own copy, BM25 postings) is printed from tracemalloc. Pinecone is left out: its only offline stand-in is our fake HTTP index, whose latency means
 nothing. Stores that need an extra which is not installed are skipped with a note.
 """
 
@@ -26,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,7 +84,7 @@ def store_options(name: str, dimension: int, folder: Path) -> dict[str, object]:
     raise ValueError(name)
 
 
-async def measure(size: int, store_name: str, tools: list[Tool], embedder: object) -> tuple[float, float, float]:
+async def measure(size: int, store_name: str, tools: list[Tool], embedder: object) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as folder:
         store = load_vector_store(store_name, store_options(store_name, embedder.dimension, Path(folder)))  # type: ignore[attr-defined]
         box = Toolbox(tools)
@@ -100,7 +103,20 @@ async def measure(size: int, store_name: str, tools: list[Tool], embedder: objec
         if close is not None:
             await close()
     latencies.sort()
-    return build_s, statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
+    per_tool = await memory_per_tool(tools, embedder) if store_name == "memory" and size <= 10_000 else float("nan")
+    return build_s, statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1], per_tool
+
+
+async def memory_per_tool(tools: list[Tool], embedder: object) -> float:
+    """Bytes a default in-memory index holds per tool (store rows, the index's vector copy, BM25), traced
+    on a second build: tracing slows allocation several-fold, so the timed build above runs untraced."""
+    box = Toolbox(tools)
+    tracemalloc.start()
+    index = ToolIndex(box, embedder=embedder, store=load_vector_store("memory", {"dimension": embedder.dimension}))  # type: ignore[arg-type,attr-defined]
+    await index.sync()
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return held / len(tools)
 
 
 async def measure_reference(tools: list[Tool], embedder: object) -> float:
@@ -149,27 +165,32 @@ async def main() -> int:
         reference[f"{size:,}"] = await measure_reference(tools, embedder)
         for store_name in args.stores:
             try:
-                build_s, p50, p99 = await measure(size, store_name, tools, embedder)
+                build_s, p50, p99, per_tool = await measure(size, store_name, tools, embedder)
             except MissingExtraError as exc:
                 notes.append(f"{store_name}: skipped ({exc})")
                 continue
-            rows.append([f"{size:,}", store_name, build_s, p50, p99])
+            rows.append([f"{size:,}", store_name, build_s, p50, p99, per_tool / 1024])
             print(f"  measured {size:,} tools on {store_name}", file=sys.stderr)
     print(machine_header(["armorer-ray", "wordllama", "bm25s", "numpy", "lancedb", "chromadb", "qdrant-client",
                           "pymilvus"]))
     print(f"embedder: {embedder.model_id} (dimension {embedder.dimension})")
     print_table("ToolIndex.sync build time and search(k=5) latency, end to end, beside a hand-rolled hybrid",
-                ["tools", "store", "build s", "p50 ms", "p99 ms", "hand-rolled p50 ms", "ours / hand-rolled"],
+                ["tools", "store", "build s", "p50 ms", "p99 ms", "KiB per tool", "hand-rolled p50 ms",
+                 "ours / hand-rolled"],
                 [[*row, reference[str(row[0])], float(row[3]) / reference[str(row[0])]]  # type: ignore[arg-type]
                  for row in rows])
     for note in notes:
         print(note)
     memory = {row[0]: row for row in rows if row[1] == "memory"}
-    for size, target in (("10,000", 2.0), ("100,000", 20.0)):
+    for size, target in (("10,000", 1.0), ("100,000", 5.0)):
         if size in memory:
             p50 = float(memory[size][3])  # type: ignore[arg-type]
-            print(f"memory {size} tools: p50 {p50:.2f} ms (target < {target} ms) "
-                  + ("met" if p50 < target else "NOT MET"))
+            print(f"memory {size} tools: p50 {p50:.2f} ms (target <= {target} ms) "
+                  + ("met" if p50 <= target else "NOT MET"))
+    if "100,000" in memory:
+        build = float(memory["100,000"][2])  # type: ignore[arg-type]
+        print(f"memory 100,000 tools: build {build:.1f} s (target <= 10 s) " + ("met" if build <= 10 else "NOT MET"))
+    print("The machine may be shared: compare ours with the hand-rolled column of the same run, not across runs.")
     return 0
 
 

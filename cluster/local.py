@@ -4,10 +4,14 @@
     RAY_AUTH_MODE=disabled RAY_ADDRESS=127.0.0.1:<port> python examples/deploy_toolbox.py
     python cluster/local.py down --state /tmp/armorer-cluster.json
 
-Each node is a ``ray start --block`` process in its own session, started on free ports (never Ray's default 6379,
-which a local Redis may hold) with its own temporary directory, so it never collides with a Ray runtime already
-running here. ``down`` stops exactly the nodes it started, by process id (SIGTERM makes ``ray start --block`` take
-its node's processes down; the process group is killed if it does not), never with ``ray stop``, which would stop
+Each node is a ``ray start --block`` process in its own session with its own temporary directory. Ray picks its
+ports itself wherever it can (worker ports included); the few it would take from fixed defaults (the GCS, never
+6379 which a local Redis may hold; the dashboard agent; the client server) are chosen free here, and a node that
+loses the race for one (``Address already in use``) exits at once and is started again on new ports, so ``up``
+either succeeds or fails within a few minutes with the node's log lines in the message.
+
+``down`` stops exactly the nodes it started, by process id (SIGTERM makes ``ray start --block`` take its node's
+processes down; whatever is left of the node's session is killed), never with ``ray stop``, which would stop
 every Ray instance on the machine. Token authentication is off (``RAY_AUTH_MODE=disabled``, for the nodes and for
 drivers connecting to them): this is a throwaway cluster for one machine, not a deployment recipe.
 """
@@ -28,68 +32,156 @@ from pathlib import Path
 from typing import Any
 
 RAY = str(Path(sys.executable).with_name("ray"))
-PORT_FLAGS = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-              "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port")
-WORKER_PORTS = 40  # ports for worker processes per node (each actor or task worker takes one)
+ATTEMPTS = 4  # a node whose port was taken between choosing and binding is retried with new ports
+NODE_START_S = 90.0  # longest one node may take to join (the machine may be loaded)
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports free right now (held open together so they are distinct)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+class ClusterError(RuntimeError):
+    """A node did not start; the message carries the tail of its log."""
+
+
+def free_port() -> int:
+    """A port free right now (Ray binds it a moment later; a node that loses that race is retried)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def node_command(*, head: bool, address: str | None, cpus: int, resources: dict[str, float],
                  temp_dir: str, object_store_bytes: int) -> tuple[list[str], int | None]:
-    """The ``ray start`` command for one node, and the GCS port when it is the head."""
-    ports = free_ports(len(PORT_FLAGS) + 1 + WORKER_PORTS)
+    """The ``ray start`` command for one node, and the GCS port when it is the head.
+
+    Ray picks every port it can on its own (node manager, object manager, agents, metrics, and worker ports:
+    ``--min-worker-port=0`` lets the OS assign each worker's); only the ports Ray would otherwise take from fixed
+    defaults (the GCS, the dashboard agent's HTTP port, the client server) are chosen here.
+    """
     command = [RAY, "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
                f"--num-cpus={cpus}", f"--resources={json.dumps(resources)}",
-               f"--object-store-memory={object_store_bytes}",
-               f"--worker-port-list={','.join(str(p) for p in ports[len(PORT_FLAGS) + 1:])}"]
-    command += [f"{flag}={port}" for flag, port in zip(PORT_FLAGS, ports, strict=False)]
+               f"--object-store-memory={object_store_bytes}", "--min-worker-port=0", "--max-worker-port=0",
+               f"--dashboard-agent-listen-port={free_port()}"]
     gcs_port = None
     if head:
-        gcs_port = ports[len(PORT_FLAGS)]
+        gcs_port = free_port()
         command += ["--head", f"--port={gcs_port}", "--include-dashboard=false", f"--temp-dir={temp_dir}",
-                    f"--ray-client-server-port={free_ports(1)[0]}"]
+                    f"--ray-client-server-port={free_port()}"]
     else:
         command += [f"--address={address}"]
     return command, gcs_port
 
 
-def up(workers: int, cpus: int, object_store_bytes: int, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Start a head and ``workers`` worker nodes; returns the state ``down`` needs."""
+def up(workers: int, cpus: int, object_store_bytes: int, timeout_s: float = NODE_START_S) -> dict[str, Any]:
+    """Start a head and ``workers`` worker nodes; returns the state ``down`` needs.
+
+    Raises:
+        ClusterError: when a node fails ``ATTEMPTS`` times, or does not join within ``timeout_s``.
+    """
     temp_dir = tempfile.mkdtemp(prefix="arc-", dir="/tmp")  # short: Ray's socket paths must stay under 108 bytes
-    # A throwaway cluster on 127.0.0.1: token auth off, so drivers connect with nothing but the address.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    env.pop("RAY_ADDRESS", None)
-    command, gcs_port = node_command(head=True, address=None, cpus=cpus, resources={"head_node": 1.0},
-                                     temp_dir=temp_dir, object_store_bytes=object_store_bytes)
-    address = f"127.0.0.1:{gcs_port}"
-    logs = Path(temp_dir)
-    state: dict[str, Any] = {"address": address, "pids": [], "temp_dir": temp_dir}
+    state: dict[str, Any] = {"address": "", "pids": [], "temp_dir": temp_dir, "cpus": cpus,
+                             "object_store_bytes": object_store_bytes, "workers": 0}
     try:
-        state["pids"].append(_spawn(command, env, logs / "head.log"))
-        _wait_for_nodes(address, 1, timeout_s, env)
-        for index in range(workers):
-            command, _ = node_command(head=False, address=address, cpus=cpus,
-                                      resources={"worker_node": 1.0, f"worker_{index}": 1.0}, temp_dir=temp_dir,
-                                      object_store_bytes=object_store_bytes)
-            state["pids"].append(_spawn(command, env, logs / f"worker-{index}.log"))
-        _wait_for_nodes(address, 1 + workers, timeout_s, env)
+        for attempt in range(ATTEMPTS):
+            command, gcs_port = node_command(head=True, address=None, cpus=cpus, resources={"head_node": 1.0},
+                                             temp_dir=temp_dir, object_store_bytes=object_store_bytes)
+            state["address"] = f"127.0.0.1:{gcs_port}"
+            pid = _spawn(command, _env(), Path(temp_dir) / f"head-{attempt}.log")
+            if _joined(pid, state["address"], "head_node", timeout_s, Path(temp_dir) / f"head-{attempt}.log", attempt):
+                state["pids"].append(pid)
+                break
+        for _ in range(workers):
+            add_worker(state, timeout_s)
     except BaseException:
         down(state)
         raise
     return state
+
+
+def add_worker(state: dict[str, Any], timeout_s: float = NODE_START_S) -> int:
+    """Start one more worker node (custom resources ``worker_node`` and ``worker_<n>``); returns its pid."""
+    index = state["workers"]
+    state["workers"] = index + 1
+    log = Path(state["temp_dir"]) / f"worker-{index}.log"
+    for attempt in range(ATTEMPTS):
+        command, _ = node_command(head=False, address=state["address"], cpus=state["cpus"],
+                                  resources={"worker_node": 1.0, f"worker_{index}": 1.0}, temp_dir=state["temp_dir"],
+                                  object_store_bytes=state["object_store_bytes"])
+        pid = _spawn(command, _env(), log)
+        if _joined(pid, state["address"], f"worker_{index}", timeout_s, log, attempt):
+            state["pids"].append(pid)
+            state.setdefault("workers_by_resource", {})[f"worker_{index}"] = pid
+            return pid
+    raise AssertionError("unreachable")  # _joined raises on the last attempt
+
+
+def kill_node(state: dict[str, Any], pid: int) -> None:
+    """Kill every process of one node at once (SIGKILL to each process of its session: raylet, agents and the
+    worker processes, which Ray puts in process groups of their own), as a machine failure would; the node is
+    removed from ``state``."""
+    _kill_session(pid)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    state["pids"] = [p for p in state["pids"] if p != pid]
+    state["workers_by_resource"] = {k: p for k, p in state.get("workers_by_resource", {}).items() if p != pid}
+
+
+def _env() -> dict[str, str]:
+    # A throwaway cluster on 127.0.0.1: token auth off, so drivers connect with nothing but the address.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+           # A lost node is declared dead after ~5 s of missed health checks rather than Ray's default ~30 s, so
+           # node-loss tests (and people trying failover here) see recovery in seconds.
+           "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
+           "RAY_health_check_failure_threshold": "5"}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def _joined(pid: int, address: str, resource: str, timeout_s: float, log: Path, attempt: int) -> bool:
+    """Wait until the node with custom resource ``resource`` is alive.
+
+    Returns False (the node stopped: retry it) when its process exited early, as on ``Address already in use``;
+    raises `ClusterError` on the last attempt or on a timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not _alive(pid) or _reaped(pid):
+            tail = _tail(log)
+            if attempt + 1 >= ATTEMPTS:
+                raise ClusterError(f"a Ray node failed to start {ATTEMPTS} times; last log lines:\n{tail}")
+            return False
+        if _has_node(address, resource):
+            return True
+        if time.monotonic() > deadline:
+            _terminate(pid, 10.0)
+            raise ClusterError(f"a Ray node did not join {address} within {timeout_s:.0f}s; last log lines:\n"
+                               f"{_tail(log)}")
+        time.sleep(0.5)
+
+
+def _has_node(address: str, resource: str) -> bool:
+    probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+             "print(any(n['Alive'] and sys.argv[2] in n['Resources'] for n in ray.nodes()))")
+    try:
+        done = subprocess.run([sys.executable, "-c", probe, address, resource], capture_output=True, text=True,
+                              env=_env(), timeout=60)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.stdout.strip().endswith("True")
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return bool(finished)
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def down(state: dict[str, Any], timeout_s: float = 30.0) -> None:
@@ -103,22 +195,6 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> int:
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return process.pid
-
-
-def _wait_for_nodes(address: str, count: int, timeout_s: float, env: dict[str, str]) -> None:
-    probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
-             "print(sum(n['Alive'] for n in ray.nodes()))")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        done = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, env=env,
-                              timeout=timeout_s)
-        alive = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-        if alive.isdigit() and int(alive) >= count:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"cluster at {address} has {alive or 'no'} live nodes, wanted {count}: "
-                               f"{done.stderr[-2000:]}")
-        time.sleep(1.0)
 
 
 def _terminate(pid: int, timeout_s: float) -> None:
@@ -135,10 +211,22 @@ def _terminate(pid: int, timeout_s: float) -> None:
         if finished:
             break
         time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)  # each node is its own session: take any stragglers down with it
-    except ProcessLookupError:
-        pass
+    _kill_session(pid)  # each node is its own session: take any stragglers down with it
+
+
+def _kill_session(sid: int) -> None:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after "(comm)": state, ppid, pgrp, session
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _alive(pid: int) -> bool:
@@ -159,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state_file = Path(args.state)
     if args.action == "up":
-        state = up(args.workers, args.cpus, args.object_store_mb * 1024 * 1024)
+        try:
+            state = up(args.workers, args.cpus, args.object_store_mb * 1024 * 1024)
+        except ClusterError as exc:
+            print(f"cluster/local.py up: {exc}", file=sys.stderr)
+            return 1
         state_file.write_text(json.dumps(state))
         print(state["address"])
         return 0

@@ -79,9 +79,11 @@ async def on_ray(rows: list[ToolResult]) -> bool:
 
     if not ray.is_initialized():
         # working_dir ships this folder to the workers, so they can import demo_tools to build the toolbox.
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"working_dir": str(HERE),
-                              "env_vars": {"HF_HUB_OFFLINE": "1"}})
+        runtime_env = {"working_dir": str(HERE), "env_vars": {"HF_HUB_OFFLINE": "1"}}
+        if os.environ.get("RAY_ADDRESS"):  # a cluster (a RayJob's driver): its nodes say how many CPUs there are
+            ray.init(log_to_driver=False, runtime_env=runtime_env)
+        else:
+            ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
     deployment = deploy(build_toolbox, replicas=2, name="support-demo")
     try:
         remote = await deployment.execute(BATCH)

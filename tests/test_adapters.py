@@ -21,11 +21,12 @@ def mutate(item_id: int, note: str = "") -> str:
 
 def test_openai_shape_and_safe_names() -> None:
     spec = to_openai(mutate)
+    # Strict mode: every property required, the optional one nullable, no default (see adapters/_schemas.py).
     assert spec == {"type": "function", "function": {
         "name": "mutate", "description": "Change an item.", "strict": True,
         "parameters": {"additionalProperties": False, "properties": {
             "item_id": {"description": "The item.", "type": "integer"},
-            "note": {"default": "", "type": "string"}}, "required": ["item_id"], "type": "object"}}}
+            "note": {"type": ["string", "null"]}}, "required": ["item_id", "note"], "type": "object"}}}
     box = Toolbox([mutate])
     assert to_openai(box, naming="safe-id")[0]["function"]["name"] == "ns_mutate_1_0_0"
     assert create_name_mapper(box)("ns_mutate_1_0_0") == "ns:mutate@1.0.0"
@@ -43,7 +44,7 @@ def test_openai_round_trip_through_a_toolbox() -> None:
     results = box.execute_sync(calls)
     messages = format_tool_results(results)
     assert messages[0] == {"role": "tool", "tool_call_id": "c1", "content": "ok"}
-    assert messages[1]["tool_call_id"] == "c2" and "item_id" in messages[1]["content"]
+    assert messages[1]["tool_call_id"] == "c2" and "not valid JSON" in messages[1]["content"]
     assert parse_tool_calls(None) == []
     assert format_tool_results(ToolResult(call_id="x", tool_name="t", outcome="success", content=None)) == [
         {"role": "tool", "tool_call_id": "x", "content": "null"}]
@@ -80,12 +81,12 @@ def test_bedrock_mistral_cohere() -> None:
                                                                          "input": {"item_id": 4}}}])
     result = Toolbox([mutate]).execute_sync(calls[0])
     message = bedrock.format_tool_results([result, result.replace(outcome="error", content="bad")])
-    assert message["content"][0]["toolResult"] == {"toolUseId": "b1", "content": [{"text": "ok"}]}
+    assert message["content"][0]["toolResult"] == {"toolUseId": "b1", "content": [{"text": "ok"}], "status": "success"}
     assert message["content"][1]["toolResult"]["status"] == "error"
     assert to_mistral(mutate, naming="safe-id")["function"]["name"] == "ns_mutate_1_0_0"
     assert to_cohere([mutate])[0]["function"]["name"] == "mutate"
     doc = cohere.format_tool_results(result)[0]["content"][0]["document"]["data"]
-    assert doc == '{"result": "ok"}'
+    assert doc == {"result": "ok"}
 
 
 def test_call_parsers_accept_sdk_objects_and_loose_fields() -> None:
@@ -103,8 +104,10 @@ def test_call_parsers_accept_sdk_objects_and_loose_fields() -> None:
                                                     {"type": "tool_use", "id": "t2", "name": "mutate", "input": [1]},
                                                     object()])
     assert (from_sdk.id, from_sdk.name, from_sdk.arguments) == ("t1", "mutate", {"item_id": 1})
-    assert (loose.id, loose.arguments) == ("t2", {}), "arguments that are not an object are dropped, not fatal"
+    # Arguments that are not an object are kept as sent: the toolbox answers with a validation error saying so.
+    assert (loose.id, loose.arguments) == ("t2", [1])
+    assert "must be a JSON object, got an array" in Toolbox([mutate]).execute_sync(loose).error.message
     [use] = bedrock.parse_tool_calls([{"toolUse": {"toolUseId": "b1", "name": "mutate", "input": "junk"}}, "text"])
-    assert (use.id, use.arguments) == ("b1", {})
+    assert (use.id, use.arguments) == ("b1", "junk")
     [call] = parse_tool_calls([{"id": "c1", "function": {"name": "mutate", "arguments": "[1, 2]"}}])
-    assert (call.id, call.arguments) == ("c1", {})
+    assert (call.id, call.arguments) == ("c1", [1, 2])

@@ -39,11 +39,13 @@ def test_duplicate_ids_are_refused_unless_replaced() -> None:
     assert len(box) == 1
 
 
-def test_same_name_in_other_namespaces_coexist_and_latest_wins_by_name() -> None:
+def test_same_name_in_other_namespaces_coexist_and_a_shared_bare_name_is_ambiguous() -> None:
     first = named("echo", "one", namespace="x")
     second = named("echo", "two", namespace="y")
     box = Toolbox([first, second])  # type: ignore[list-item]
-    assert box.get_tool("echo") is second
+    assert box.get_tool("echo") is None  # issue 17: never run one of two namespaces' tools silently
+    refused = box.execute_sync({"name": "echo"})
+    assert refused.error is not None and "ambiguous" in refused.error.message and "y:echo" in refused.error.message
     assert box.get_tool("x:echo") is first
     assert box.execute_sync({"name": "x:echo"}).result == "one"
     assert box.ids() == ["x:echo", "y:echo"]
@@ -426,3 +428,28 @@ async def test_execute_with_a_rejection_fails_without_running_the_body() -> None
     assert body.calls == []
     missing = await box.execute({"name": "nope"}, approval=Approval(False))
     assert missing.error is not None and missing.error.category == "not_found"  # resolution comes first
+
+
+def test_a_body_raising_action_required_pauses_like_a_policy_and_resumes() -> None:
+    from armorer_ray import ActionRequired
+
+    runs: list[bool] = []
+
+    @tool(mutates=True)
+    def transfer(amount: int, ctx: CallContext) -> str:
+        """Transfer money; large amounts need a person."""
+        granted = ctx.approval is not None and ctx.approval.granted
+        runs.append(granted)
+        if amount > 100 and not granted:
+            raise ActionRequired(f"transfer of {amount} needs approval")
+        return f"sent {amount}"
+
+    box = Toolbox([transfer])
+    paused = box.execute_sync({"name": "transfer", "arguments": {"amount": 500}})
+    assert paused.outcome == "action_required" and paused.action is not None
+    assert paused.action.type == "approval" and paused.action.message == "transfer of 500 needs approval"
+    resumed = box.resume_sync(paused.action.resume_token)  # type: ignore[arg-type]
+    assert resumed.result == "sent 500" and runs == [False, True]
+    rejected = box.execute_sync({"name": "transfer", "arguments": {"amount": 200}})
+    refused = box.resume_sync(rejected.action.resume_token, approved=False)  # type: ignore[union-attr,arg-type]
+    assert refused.error is not None and refused.error.code == "APPROVAL_REJECTED"

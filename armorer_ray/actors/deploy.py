@@ -10,16 +10,19 @@ from ray.util.placement_group import remove_placement_group
 
 from armorer_ray.actors._private.controller import ControllerActor
 from armorer_ray.actors._private.placement import (
+    Placement,
     ReplicaPlan,
     acquire_placement_group,
+    controller_ray_options,
     create_replica,
     needs_placement_group,
     placement_group_name,
 )
 from armorer_ray.actors._private.snapshot import controller_name
 from armorer_ray.actors._private.spec import ToolboxSpec
+from armorer_ray.actors.autoscaling import Autoscaling
 from armorer_ray.actors.deployment import Deployment
-from armorer_ray.actors.options import ActorOptions, DeploymentOptions
+from armorer_ray.actors.options import ActorOptions, ControllerOptions, DeploymentOptions
 from armorer_ray.errors import ConfigError, DeploymentError
 from armorer_ray.toolbox import Toolbox
 
@@ -40,6 +43,8 @@ def deploy(
     detached: bool = False,
     options: DeploymentOptions | None = None,
     actor_options: ActorOptions | None = None,
+    autoscaling: Autoscaling | None = None,
+    controller: ControllerOptions | None = None,
     address: str | None = None,
 ) -> Deployment:
     """Run a toolbox as ``replicas`` Ray actors and return the handle; does not wait for them to start.
@@ -51,12 +56,14 @@ def deploy(
 
     Args:
         toolbox: The toolbox, or a zero-argument function that builds it inside each replica.
-        replicas: How many actors run it.
+        replicas: How many actors run it (with ``autoscaling``: how many start, brought within its bounds).
         name: Unique name within the namespace (default: the toolbox's name plus a random suffix).
         namespace: Ray namespace (default: the current job's).
         detached: Keep running after this driver exits; attach later with `get_deployment`.
         options: Routing, queueing, batching and supervision.
         actor_options: Resources, runtime environment, placement and restarts of each replica.
+        autoscaling: Let the controller size the replica set with the load (see `Autoscaling`).
+        controller: Where the controller runs (default: the head node).
         address: Cluster address for ``ray.init`` when Ray is not initialised yet (None: local, or RAY_ADDRESS).
 
     Returns:
@@ -67,6 +74,7 @@ def deploy(
 
     Example:
         >>> dep = deploy(toolbox, replicas=2, actor_options=ActorOptions(num_cpus=0))  # doctest: +SKIP
+        >>> dep = deploy(toolbox, autoscaling=Autoscaling(min_replicas=1, max_replicas=8))  # doctest: +SKIP
     """
     if replicas < 1:
         raise ConfigError(f"replicas must be at least 1, got {replicas}")
@@ -80,14 +88,19 @@ def deploy(
     except Exception as exc:
         raise ConfigError(f"toolbox {spec.name!r} cannot be pickled to send to replicas ({exc}); pass a function "
                           "that builds it instead: deploy(lambda: build_toolbox(), ...)") from exc
-    plan = ReplicaPlan(name, namespace, blob, replicas, options, actor_options or ActorOptions(), detached)
+    if autoscaling is not None:
+        replicas = autoscaling.clamp(replicas)
+    plan = ReplicaPlan(name, namespace, blob, replicas, options, actor_options or ActorOptions(), detached,
+                       autoscaling)
     group = None
     if needs_placement_group(plan.actor_options):
         group = acquire_placement_group(placement_group_name(name), replicas, plan.actor_options, detached)
     try:
-        controller = ControllerActor.options(
+        # Restarted whenever it dies (its state is rebuilt from the replicas still running), detached or not.
+        handle = ControllerActor.options(
             name=controller_name(name), namespace=namespace, lifetime="detached" if detached else None,
-            num_cpus=0, max_concurrency=1_000, max_restarts=-1 if detached else 3,
+            num_cpus=0, max_concurrency=1_000, max_restarts=-1,
+            **controller_ray_options(controller or ControllerOptions()),
         ).remote(plan, group)
     except ValueError as exc:
         if group is not None:
@@ -96,9 +109,10 @@ def deploy(
                           "with get_deployment(name), or shut it down first") from exc
     # The first replicas are created here, not by the controller, so their processes start alongside its own
     # instead of after it: a deployment is ready after one actor start, not two in a row.
-    initial = tuple(create_replica(plan, group, index) for index in range(replicas))
-    controller.start.remote(initial)  # the first calls wait in the handle's queue until the replicas are up
-    return Deployment(name, namespace, controller, options)
+    initial = tuple(create_replica(plan, index, Placement(group, index) if group is not None else Placement())
+                    for index in range(replicas))
+    handle.start.remote(initial)  # the first calls wait in the handle's queue until the replicas are up
+    return Deployment(name, namespace, handle, options)
 
 
 def get_deployment(name: str, namespace: str | None = None, *, address: str | None = None) -> Deployment:

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import functools
 import time
+import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, overload
 
@@ -23,7 +24,7 @@ from pydantic import JsonValue
 from ray.exceptions import ActorDiedError, RayActorError
 
 from armorer_ray._sync import run_sync
-from armorer_ray.actors._private.controller import ControllerReport
+from armorer_ray.actors._private.backlog import BacklogReporter
 from armorer_ray.actors._private.dispatch import Dispatcher
 from armorer_ray.actors._private.outcomes import (
     cancelled_result,
@@ -32,8 +33,9 @@ from armorer_ray.actors._private.outcomes import (
     refused_result,
     replica_died_result,
 )
+from armorer_ray.actors._private.records import ControllerReport
 from armorer_ray.actors._private.replica import CallOptions
-from armorer_ray.actors._private.reporting import deployment_stats
+from armorer_ray.actors._private.reporting import deployment_stats, stop_orphans
 from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
 from armorer_ray.actors._private.snapshot import Snapshot
 from armorer_ray.actors._private.spec import Catalogue
@@ -41,7 +43,7 @@ from armorer_ray.actors._private.submitted import SubmittedCalls
 from armorer_ray.actors._private.watcher import SnapshotWatcher
 from armorer_ray.actors._private.wire import unpack_result
 from armorer_ray.actors.options import DeploymentOptions
-from armorer_ray.actors.stats import DeploymentStats
+from armorer_ray.actors.stats import DeploymentStats, ShutdownReport
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, Conflict, DeploymentError, ToolError
@@ -82,10 +84,14 @@ class Deployment:
         self._options = options or DeploymentOptions()
         self._catalogue = Catalogue()
         self._snapshot: Snapshot | None = None
-        self._router = Router(self._options.max_concurrency, self._options.max_queued)
+        self._router = Router(self._options.max_concurrency, self._options.max_queued,
+                              unavailable_timeout_s=self._options.unavailable_timeout_s,
+                              first_timeout_s=self._options.start_timeout_s + self._options.unavailable_timeout_s)
         self._dispatcher = Dispatcher(self._router, self._is_idempotent, self._settings)
         self._submitted = SubmittedCalls()
-        self._watcher = SnapshotWatcher(controller, self._on_snapshot, self._on_gone)
+        handle_id = uuid.uuid4().hex[:12]
+        self._backlog = BacklogReporter(controller, handle_id, lambda: self._dispatcher.backlog)
+        self._watcher = SnapshotWatcher(controller, self._on_snapshot, self._on_gone, handle_id)
         self._first: concurrent.futures.Future[None] = concurrent.futures.Future()  # set by the first snapshot
         self._stopping = False
 
@@ -107,7 +113,9 @@ class Deployment:
         # caller that saw `ready()` return never routes against the previous (possibly empty) replica set.
         self._options = snapshot.options
         self._catalogue = snapshot.catalogue
-        self._router.configure(snapshot.options.max_concurrency, snapshot.options.max_queued)
+        self._router.configure(snapshot.options.max_concurrency, snapshot.options.max_queued,
+                               snapshot.options.unavailable_timeout_s)
+        self._backlog.configure(snapshot.backlog_period_s)
         self._router.set_replicas([(r.replica_id, r.actor, r.healthy) for r in snapshot.replicas])
         if snapshot.error:
             self._router.refuse_all(Refusal("DEPLOYMENT_FAILED", snapshot.error, retryable=False))
@@ -217,13 +225,21 @@ class Deployment:
         options = CallOptions.of(timeout_s, dry_run, approval)
         if isinstance(calls, ToolCall | Mapping):
             call = inject_trace_context(_as_call(calls))
-            return await self._dispatcher.run_one(call, options, signal)
+            self._backlog.poke()
+            try:
+                return await self._dispatcher.run_one(call, options, signal)
+            finally:
+                self._backlog.poke()
         if isinstance(calls, str | bytes):
             raise ConfigError("execute() takes a ToolCall, a mapping, or a sequence of them, not a string")
         carrier = current_trace_context()
         batch = [inject_trace_context(_as_call(item), carrier) for item in calls]
         await self._first_snapshot()  # chunks are cut to the deployment's batch size, which it brings
-        return await self._dispatcher.run_many(batch, options, signal)
+        self._backlog.poke()
+        try:
+            return await self._dispatcher.run_many(batch, options, signal)
+        finally:
+            self._backlog.poke()
 
     async def stream(self, call: CallInput, /, *, timeout_s: float | None = None, dry_run: bool = False,
                      buffered: int = 4, max_buffered: int = 16) -> AsyncGenerator[object, None]:
@@ -518,37 +534,48 @@ class Deployment:
         """Shut down without waiting for calls in flight."""
         await self.shutdown(drain=False)
 
-    async def shutdown(self, drain: bool = True, timeout_s: float | None = None) -> None:
+    async def shutdown(self, drain: bool = True, timeout_s: float | None = None) -> ShutdownReport:
         """Stop the deployment: replicas run ``on_drain`` (after calls in flight finish, when ``drain``) and
         ``on_stop``, their resource pools are drained and closed, then every actor is killed.
 
+        Every replica actor of the deployment is killed, also ones its controller lost track of; a replica that
+        does not answer (its node is gone) is killed without its hooks, and the report says so. When the
+        controller itself is unreachable, this handle kills the replicas it can find by name.
         Calls still queued in this handle end ``DEPLOYMENT_STOPPED``; other handles learn it from the controller.
-        Shutting down twice is harmless.
+        Shutting down twice is harmless (the second report is empty).
 
         Args:
             drain: Wait for calls in flight (up to ``timeout_s``) before stopping.
             timeout_s: Longest wait per replica (default ``drain_timeout_s``).
 
+        Returns:
+            Which replicas stopped cleanly, which were killed unanswered, and any that could not be killed.
+
         Example:
-            >>> await dep.shutdown()  # doctest: +SKIP
+            >>> (await dep.shutdown()).ok  # doctest: +SKIP
+            True
         """
         if self._stopping:
-            return
+            return ShutdownReport()
         self._stopping = True
         wait_s = self._options.drain_timeout_s if timeout_s is None else timeout_s
         self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} is shutting down",
                                         retryable=False))
         try:
-            await self._controller.shutdown.remote(drain, wait_s)
-        except RayActorError:
-            pass  # already gone
+            report: ShutdownReport = await asyncio.wait_for(
+                asyncio.wrap_future(self._controller.shutdown.remote(drain, wait_s).future()), wait_s + 60.0)
+        except (RayActorError, asyncio.TimeoutError):  # the controller is gone or stuck: stop what we can find
+            report = await asyncio.to_thread(stop_orphans, self.name, self.namespace)
         finally:
             self._watcher.close()
+            self._backlog.configure(None)
             ray.kill(self._controller, no_restart=True)
+        return report
 
-    def shutdown_sync(self, drain: bool = True, timeout_s: float | None = None) -> None:
+    def shutdown_sync(self, drain: bool = True, timeout_s: float | None = None) -> ShutdownReport:
         """Blocking form of `shutdown`, for scripts; refuses inside a running event loop."""
-        run_sync(self.shutdown(drain, timeout_s), "deployment.shutdown")
+        report: ShutdownReport = run_sync(self.shutdown(drain, timeout_s), "deployment.shutdown")
+        return report
 
 
 def _as_call(item: CallInput) -> ToolCall:

@@ -18,7 +18,7 @@ from pydantic import (
 
 from armorer_ray.results import ToolCall
 
-__all__ = ["ActorOptions", "DeploymentOptions", "PlacementStrategy"]
+__all__ = ["ActorOptions", "ControllerOptions", "DeploymentOptions", "PlacementStrategy"]
 
 PlacementStrategy = Literal["DEFAULT", "SPREAD", "PACK", "STRICT_PACK", "STRICT_SPREAD"]
 
@@ -37,7 +37,10 @@ class DeploymentOptions(BaseModel):
         unhealthy_after: Consecutive failed probes after which a replica is replaced.
         probe: The call a probe runs through the pipeline (None: the toolbox's built-in no-op).
         start_timeout_s: Longest a replica may take to start (scheduling plus ``on_start`` hooks).
-        drain_timeout_s: Longest a graceful shutdown waits for calls in flight.
+        drain_timeout_s: Longest a graceful shutdown (or a replica removed by autoscaling) waits for calls in flight.
+        unavailable_timeout_s: Longest a call waits in a handle's queue while no healthy replica is known (a
+            replica is being replaced, the controller is restarting); it then ends ``transient``
+            ``REPLICA_UNAVAILABLE``. Before the handle first hears from the controller, ``start_timeout_s`` counts.
         analytics: Keep call analytics in every replica, for `Deployment.analytics` (off by default: recording
             adds most of the pipeline's own cost again per call, which large batches feel).
 
@@ -61,6 +64,7 @@ class DeploymentOptions(BaseModel):
     probe: ToolCall | None = None
     start_timeout_s: PositiveFloat = 120.0
     drain_timeout_s: PositiveFloat = 30.0
+    unavailable_timeout_s: PositiveFloat = 60.0
     analytics: bool = False
 
     @model_validator(mode="after")
@@ -99,3 +103,36 @@ class ActorOptions(BaseModel):
     runtime_env: dict[str, JsonValue] | None = None
     placement_strategy: PlacementStrategy = "DEFAULT"
     max_restarts: int = Field(default=3, ge=-1)
+
+
+class ControllerOptions(BaseModel):
+    """Where a deployment's controller runs (it supervises and scales; calls never pass through it).
+
+    Attributes:
+        placement: ``head`` (the default: it survives the loss of any worker node), ``any`` node, or ``node``:
+            the node ``node_id``.
+        node_id: The Ray node id for ``placement="node"``.
+        soft: With ``placement="node"``, let Ray restart the controller elsewhere when that node is lost (a hard
+            placement would wait for the node to come back).
+        resources: Custom resources the controller asks for, such as ``{"control-plane": 0.01}``.
+
+    Raises:
+        pydantic.ValidationError: for ``placement="node"`` without ``node_id``.
+
+    Example:
+        >>> ControllerOptions().placement
+        'head'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    placement: Literal["head", "any", "node"] = "head"
+    node_id: str | None = None
+    soft: bool = True
+    resources: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _node_named(self) -> ControllerOptions:
+        if (self.placement == "node") != (self.node_id is not None):
+            raise ValueError("node_id is required with placement='node', and only then")
+        return self

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from armorer_ray.actors.autoscaling import ScalingEvent
 from armorer_ray.resources import PoolStats
 
-__all__ = ["DeploymentStats", "HandleStats", "ReplicaStats"]
+__all__ = ["DeploymentStats", "HandleStats", "ReplicaStats", "ShutdownReport"]
 
 
 class ReplicaStats(BaseModel):
@@ -22,6 +23,7 @@ class ReplicaStats(BaseModel):
         node_id: The Ray node it runs on.
         pid: Its process id.
         in_flight: Calls running in it now, from every handle.
+        ongoing: Calls it holds now, running or waiting for a slot (the load autoscaling reads).
         completed: Calls that ended in success or ``action_required`` in this actor life.
         failed: Calls that ended in an error in this actor life.
         pools: Stats of its resource pools by name.
@@ -38,6 +40,7 @@ class ReplicaStats(BaseModel):
     node_id: str | None = None
     pid: int | None = None
     in_flight: int = 0
+    ongoing: int = 0
     completed: int = 0
     failed: int = 0
     pools: dict[str, PoolStats] = Field(default_factory=dict)
@@ -75,7 +78,10 @@ class DeploymentStats(BaseModel):
     Attributes:
         name: The deployment's name.
         replicas: Each replica.
-        replacements: Replicas the supervisor replaced so far.
+        replacements: Replicas the supervisor replaced so far (in this controller life).
+        target_replicas: How many replicas the controller aims at now (autoscaling moves it).
+        scaling: The latest scaling decisions, oldest first (empty without autoscaling).
+        epoch: The controller life that answered (a restarted controller has a new one).
         handle: This handle's counts.
         error: Why the deployment failed to start, if it did.
         stopped: Whether it was shut down.
@@ -87,6 +93,9 @@ class DeploymentStats(BaseModel):
     replicas: list[ReplicaStats]
     replacements: int
     handle: HandleStats
+    target_replicas: int = 0
+    scaling: list[ScalingEvent] = Field(default_factory=list)
+    epoch: str = ""
     error: str | None = None
     stopped: bool = False
 
@@ -94,3 +103,24 @@ class DeploymentStats(BaseModel):
     def healthy_replicas(self) -> int:
         """Replicas whose last probe passed."""
         return sum(replica.healthy for replica in self.replicas)
+
+
+class ShutdownReport(BaseModel):
+    """What `Deployment.shutdown` did to each replica, by actor name.
+
+    Attributes:
+        stopped: Replicas that drained (when asked) and ran ``on_stop`` before being killed.
+        killed: Replicas that did not answer the stop request (lost node, hung hook): killed without their hooks.
+        errors: Replicas that could not even be killed, with why; they may still be running.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stopped: list[str] = Field(default_factory=list)
+    killed: list[str] = Field(default_factory=list)
+    errors: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every replica is gone."""
+        return not self.errors

@@ -13,16 +13,43 @@ AdapterInput = Any  # Tool | dict | Iterable[Tool | dict] | Toolbox: kept loose 
 
 
 def definitions(source: AdapterInput) -> tuple[list[dict[str, Any]], bool]:
-    """Serialised definitions of ``source`` and whether it was a single item."""
+    """Serialised definitions of ``source`` and whether it was a single item.
+
+    A deprecated tool's description says so (`model_facing_description`), so every provider export warns the
+    model, which only reads names, descriptions and schemas.
+    """
     if isinstance(source, Tool):
-        return [source.to_json()], True
+        return [_marked(source.to_json())], True
     if isinstance(source, dict):
-        return [_checked(source)], True
+        return [_marked(_checked(source))], True
     tools = getattr(source, "tools", None)
     items: Iterable[Any] = tools() if callable(tools) else source
     if isinstance(items, str | bytes) or not isinstance(items, Iterable):
         raise ConfigError("Invalid tool input: expected Tool, a definition dict, a list of them, or a Toolbox")
-    return [item.to_json() if isinstance(item, Tool) else _checked(item) for item in items], False
+    return [_marked(item.to_json() if isinstance(item, Tool) else _checked(item)) for item in items], False
+
+
+def model_facing_description(description: str, lifecycle: Mapping[str, Any] | None) -> str:
+    """The description a model reads: a deprecated tool's ends by saying so and naming its replacement.
+
+    Example:
+        >>> model_facing_description("Find.", {"deprecated": True, "replaced_by": "default:search@2.0.0"})
+        'Find. (Deprecated: use default:search@2.0.0 instead.)'
+        >>> model_facing_description("Find.", {"deprecated": False})
+        'Find.'
+    """
+    if not lifecycle or not lifecycle.get("deprecated"):
+        return description
+    replacement = lifecycle.get("replaced_by")
+    note = lifecycle.get("message") or (f"use {replacement} instead" if replacement else "avoid it")
+    return f"{description} (Deprecated: {str(note).rstrip('.')}.)"
+
+
+def _marked(definition: dict[str, Any]) -> dict[str, Any]:
+    lifecycle = definition.get("lifecycle")
+    if not isinstance(lifecycle, Mapping) or not lifecycle.get("deprecated"):
+        return definition
+    return {**definition, "description": model_facing_description(str(definition.get("description", "")), lifecycle)}
 
 
 def shaped(source: AdapterInput, shape: Callable[[dict[str, Any]], Any]) -> Any:
@@ -51,11 +78,12 @@ def as_mapping(item: object) -> Mapping[str, Any]:
 
 
 def loose_call(call_id: str | None, name: str, arguments: object) -> ToolCall:
-    """A `ToolCall` from a provider's fields: a missing id becomes empty, and arguments that are not an object ``{}``.
+    """A `ToolCall` from a provider's fields: a missing id gets a fresh one, missing arguments become ``{}``.
 
-    Validation of the arguments themselves is the pipeline's job, where a bad call becomes an error the model sees.
+    Anything else is kept as the model sent it (JSON text that does not parse, a list...): validation is the
+    pipeline's job, where a bad call becomes an error that tells the model what was wrong with it.
     """
-    return ToolCall(id=call_id or "", name=name, arguments=arguments if isinstance(arguments, dict) else {})
+    return ToolCall(id=call_id or "", name=name, arguments={} if arguments is None else arguments)
 
 
 def result_list(results: ToolResult | Sequence[ToolResult]) -> list[ToolResult]:

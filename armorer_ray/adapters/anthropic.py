@@ -1,4 +1,4 @@
-"""Anthropic Messages API tool definitions, ``tool_use`` parsing and ``tool_result`` blocks.
+"""Anthropic Messages API: tool definitions (``ToolParam``), ``tool_use`` parsing and ``tool_result`` blocks.
 
 Example:
     >>> from armorer_ray import tool
@@ -12,32 +12,39 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from armorer_ray.adapters._inputs import AdapterInput, as_mapping, loose_call, result_list, shaped
+from armorer_ray.adapters._inputs import AdapterInput, as_mapping, result_list
+from armorer_ray.adapters.naming import Mapper, names_for, resolve_call
+from armorer_ray.adapters.openai import content_text
 from armorer_ray.results import ToolCall, ToolResult
 
 __all__ = ["format_tool_results", "parse_tool_calls", "to_anthropic"]
 
 
-def _tool(definition: Mapping[str, Any]) -> dict[str, Any]:
-    schema = definition["schema"]
+def _input_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     input_schema: dict[str, Any] = {"type": "object", "properties": schema.get("properties", {})}
     for key in ("required", "additionalProperties", "$defs"):
         if key in schema:
             input_schema[key] = schema[key]
-    return {"name": definition["name"], "description": definition["description"], "input_schema": input_schema}
+    return input_schema
 
 
-def to_anthropic(source: AdapterInput) -> Any:
-    """Anthropic tool definitions: one for a single tool, a list for a list or toolbox."""
-    return shaped(source, _tool)
+def to_anthropic(source: AdapterInput, naming: Literal["auto", "safe-id"] = "auto") -> Any:
+    """Anthropic tool definitions: one for a single tool, a list for a list or toolbox.
+
+    Names are unique and provider-safe (`armorer_ray.adapters.naming.ToolNames`): map answers back with the
+    `ToolNames` of the same tools.
+    """
+    defs, single, names = names_for(source, naming)
+    out = [{"name": names.name(d["id"]), "description": d["description"], "input_schema": _input_schema(d["schema"])}
+           for d in defs]
+    return out[0] if single else out
 
 
-def parse_tool_calls(content: Any) -> list[ToolCall]:
-    """`ToolCall` objects from the ``tool_use`` blocks of an assistant message's content.
+def parse_tool_calls(content: Any, mapper: Mapper = None) -> list[ToolCall]:
+    """`ToolCall` objects from the ``tool_use`` blocks of an assistant message (a ``Message`` or its content).
 
     Example:
         >>> parse_tool_calls([{"type": "text", "text": "hi"},
@@ -45,9 +52,11 @@ def parse_tool_calls(content: Any) -> list[ToolCall]:
         'tu1'
     """
     if not isinstance(content, list):
+        content = getattr(content, "content", None) or as_mapping(content).get("content")
+    if not isinstance(content, list):
         return []
     blocks = [as_mapping(block) for block in content]
-    return [loose_call(data.get("id"), str(data.get("name", "")), data.get("input"))
+    return [resolve_call(mapper, data.get("id"), str(data.get("name", "")), data.get("input"))
             for data in blocks if data.get("type") == "tool_use"]
 
 
@@ -55,8 +64,7 @@ def format_tool_results(results: ToolResult | Sequence[ToolResult]) -> dict[str,
     """One ``user`` message with a ``tool_result`` block per result (``is_error`` on failures)."""
     blocks = []
     for r in result_list(results):
-        text = r.content if isinstance(r.content, str) else json.dumps(r.content, ensure_ascii=False, default=str)
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": r.call_id, "content": text}
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": r.call_id, "content": content_text(r)}
         if r.outcome == "error":
             block["is_error"] = True
         blocks.append(block)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -32,8 +32,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, NonNegativeFloat, PositiveInt
 
 from armorer_ray._sync import run_sync
+from armorer_ray.embeddings._dense import DenseMatrix
 from armorer_ray.embeddings.batching import embed_batched
 from armorer_ray.embeddings.filters import ToolFilter
+from armorer_ray.embeddings.fusion import Turn, adaptive_weights, conversation_text
 from armorer_ray.embeddings.protocols import Embedder, VectorStore
 from armorer_ray.embeddings.rows import VectorRow
 from armorer_ray.errors import ConfigError
@@ -72,6 +74,11 @@ class FusionWeights(BaseModel):
         subquery: Weight of the best part's score for multi-part requests (0 disables splitting).
         coverage: For multi-part requests, how much picking favours parts not yet covered (0: rank by ``S``).
         candidates: How deep each ranking is read.
+        context: Weight of the request read together with its conversation (``search(..., context=...)``):
+            ``S(t) += context * F(turns + q, t)``; 0 ignores the context.
+        context_turns: How many of the latest earlier turns are read with the request.
+        adaptive: Weigh each ranking per query by how clearly it separates its best candidates from the rest
+            (`adaptive_weights`), instead of the fixed ``lexical`` / ``vector`` split.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -81,6 +88,9 @@ class FusionWeights(BaseModel):
     subquery: NonNegativeFloat = 1.0
     coverage: float = Field(default=0.5, ge=0.0, le=1.0)
     candidates: PositiveInt = 100
+    context: NonNegativeFloat = 0.5
+    context_turns: PositiveInt = 2
+    adaptive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +219,9 @@ class ToolIndex:
         self._row_metadata: list[dict[str, JsonValue]] = []
         self._names: dict[str, str] = {}
         self._positions: dict[str, int] = {}
+        self._dense: DenseMatrix | None = None
+        self._ids: list[str] = []
+        self._dense_ids: list[str] = []
 
     @property
     def store(self) -> VectorStore:
@@ -254,14 +267,27 @@ class ToolIndex:
             removed = sorted(stored_ids - set(wanted))
             if removed:
                 await self.store.delete(removed)
+            by_id = {row.id: row.vector for row in present}
+            # Built once: VectorRow keeps its own deep copy, so the index's filter rows stay private.
+            row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
             if stale:
                 vectors = await _usable_vectors(self.embedder, [texts[i] for i in stale], progress)
-                rows = [VectorRow(tools[i].id, vector, tool_metadata(tools[i], hashes[i]))
+                rows = [VectorRow(tools[i].id, vector, row_metadata[i])
                         for vector, i in zip(vectors, stale, strict=True) if vector is not None]
                 if rows:
                     await self.store.upsert(rows)
+                for vector, i in zip(vectors, stale, strict=True):
+                    if vector is None:
+                        by_id.pop(tools[i].id, None)  # an old row of a changed tool must not be scored
+                    else:
+                        by_id[tools[i].id] = vector
+            # Tools without a usable vector are found lexically only, as in the store.
+            self._dense_ids = [t.id for t in tools if t.id in by_id]
+            self._dense = DenseMatrix(np.array([by_id[i] for i in self._dense_ids], dtype=np.float32).reshape(
+                len(self._dense_ids), self.embedder.dimension))
             self._tools = tools
-            self._row_metadata = [tool_metadata(t, h) for t, h in zip(tools, hashes, strict=True)]
+            self._row_metadata = row_metadata
+            self._ids = [t.id for t in tools]  # Tool.id is computed on each access; searches read it per candidate
             self._names = {t.id: t.name for t in tools}
             self._positions = {t.id: n for n, t in enumerate(tools)}
             self._lexical = (self._toolbox.lexical_index() if self._toolbox is not None else LexicalIndex(tools))
@@ -275,33 +301,38 @@ class ToolIndex:
         if self._synced != version or self._lexical is None:
             await self.sync()
 
-    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                     context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """The ``k`` tools best matching ``query``, best first.
 
         Args:
             query: What the agent wants to do, in natural language.
             k: How many tools to return.
             filters: Tags, namespaces and metadata the tools must have (pushed down to the store).
+            context: Earlier turns of the conversation, oldest first: strings, or chat messages with ``role`` and
+                ``content``. The request is also scored together with the latest of them
+                (`FusionWeights.context`), so a follow-up such as "and cancel the other one" finds its tool.
 
         Returns:
             Hits with scores and reasons; fewer than ``k`` when fewer tools pass the filters.
 
         Raises:
-            ConfigError: for ``k < 1`` or a query that is not a string.
+            ConfigError: for ``k < 1``, a query that is not a string, or malformed context turns.
         """
         if not isinstance(query, str):
             raise ConfigError(f"query must be a string, got {type(query).__name__}")
         if k < 1:
             raise ConfigError(f"k must be at least 1, got {k}")
+        w = self.weights
+        history = conversation_text(context, w.context_turns) if context and w.context > 0 else ""
         await self._ensure_synced()
         if not self._tools or not query.strip():
             return []
-        depth = max(self.weights.candidates, k)
+        depth = max(w.candidates, k)
         where = filters if filters is not None and not filters.is_empty else None
-        parts = split_subqueries(query) if self.weights.subquery > 0 else []
-        texts = [query, *parts]
-        vectors = await self.embedder.embed(texts, kind="query") if self.weights.vector > 0 else None
-        words = set(tokenize(query))
+        parts = split_subqueries(query) if w.subquery > 0 else []
+        texts = [query, *parts, *([f"{history}\n{query}"] if history else [])]
+        vectors = await self.embedder.embed(texts, kind="query") if w.vector > 0 else None
         fused: list[dict[str, float]] = []
         first: tuple[dict[str, float], dict[str, float]] = ({}, {})
         for n, text in enumerate(texts):
@@ -311,17 +342,20 @@ class ToolIndex:
                 first = (lexical, vector)
             fused.append(self._combine(lexical, vector))
         total = dict(fused[0])
-        parts_fused = fused[1:]
+        parts_fused = fused[1:1 + len(parts)]
         if parts_fused:
             for tool_id in set().union(*parts_fused):
                 best_part = max(part.get(tool_id, 0.0) for part in parts_fused)
-                total[tool_id] = total.get(tool_id, 0.0) + self.weights.subquery * best_part
+                total[tool_id] = total.get(tool_id, 0.0) + w.subquery * best_part
+        if history:
+            for tool_id, score in fused[-1].items():
+                total[tool_id] = total.get(tool_id, 0.0) + w.context * score
         lexical_rank = {tool_id: rank for rank, tool_id in enumerate(first[0], 1)}
         vector_rank = {tool_id: rank for rank, tool_id in enumerate(first[1], 1)}
         best = sorted(total, key=lambda i: (-total[i], lexical_rank.get(i, 1 << 30), vector_rank.get(i, 1 << 30)))
-        if parts_fused and self.weights.coverage > 0 and len(best) > k:
+        if parts_fused and w.coverage > 0 and len(best) > k:
             best = self._cover_parts(best, total, parts_fused, k)
-        return self._hits(best[:k], total, lexical_rank, vector_rank, first[1], words)
+        return self._hits(best[:k], total, lexical_rank, vector_rank, first[1], set(tokenize(query)))
 
     def _cover_parts(self, best: list[str], total: dict[str, float], parts: list[dict[str, float]],
                      k: int) -> list[str]:
@@ -359,6 +393,10 @@ class ToolIndex:
             logger.warning("query vector has shape %s, not (%d,): ranking lexically only",
                            np.shape(vector), self.embedder.dimension)
             return {}
+        if where is None and self._dense is not None:
+            positions, scores = self._dense.top(vector, depth)
+            return {self._dense_ids[p]: float(score) for p, score in zip(positions.tolist(), scores.tolist(),
+                                                                         strict=True)}
         return {hit.id: hit.score for hit in await self.store.query(vector, depth, where=where)}
 
     def _lexical_scores(self, text: str, depth: int, where: ToolFilter | None) -> dict[str, float]:
@@ -368,21 +406,27 @@ class ToolIndex:
         positive = np.flatnonzero(scores > 0)
         if positive.size == 0:
             return {}
-        # Sort only the tools that share a term (usually few), best first, registration order on ties.
+        if where is None and positive.size > depth:
+            # Common words match thousands of tools: keep the best ``depth`` in O(n) before sorting them (a tie at
+            # the cut may keep a later-registered tool over an earlier one; both score the same).
+            positive = positive[np.argpartition(-scores[positive], depth - 1)[:depth]]
+        # Sort only the tools that share a term, best first, registration order on ties.
         order = positive[np.lexsort((positive, -scores[positive]))]
         out: dict[str, float] = {}
         for position in order:
             if where is not None and not where.matches(self._row_metadata[position]):
                 continue
-            out[self._tools[position].id] = float(scores[position])
+            out[self._ids[position]] = float(scores[position])
             if len(out) >= depth:
                 break
         return out
 
     def _combine(self, lexical: dict[str, float], vector: dict[str, float]) -> dict[str, float]:
         w = self.weights
+        rankings = [(w.lexical, lexical), (w.vector, vector)]
+        weights = adaptive_weights(rankings) if w.adaptive else [w.lexical, w.vector]
         combined: dict[str, float] = {}
-        for weight, scores in ((w.lexical, lexical), (w.vector, vector)):
+        for weight, (_, scores) in zip(weights, rankings, strict=True):
             if not scores or weight == 0:
                 continue
             low, high = min(scores.values()), max(scores.values())
@@ -405,9 +449,10 @@ class ToolIndex:
                                   similarity=similarity.get(tool_id), matched_terms=terms))
         return hits
 
-    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
+    def search_sync(self, query: str, k: int = 5, filters: ToolFilter | None = None, *,
+                    context: Sequence[Turn] | None = None) -> list[SearchHit]:
         """Blocking form of `search`."""
-        return run_sync(self.search(query, k, filters), "index.search")
+        return run_sync(self.search(query, k, filters, context=context), "index.search")
 
     async def persist(self) -> None:
         """Make the store durable (for stores with a path); a reload then re-embeds nothing."""

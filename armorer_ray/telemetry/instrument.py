@@ -1,9 +1,13 @@
 """`instrument`: OpenTelemetry spans and metrics for a toolbox's calls, driven by its events.
 
-Spans follow the GenAI semantic conventions (``execute_tool {name}``, ``gen_ai.tool.name``,
-``gen_ai.tool.call.id``); a call carrying a W3C ``traceparent`` in ``trace_context`` gets its span parented to
-the caller's, so spans made inside a Ray actor join the driver's trace. Metrics: ``armorer.tool.calls``
-(counter by tool, outcome and error category) and ``armorer.tool.duration`` (histogram, ms).
+Every call gets a span and metrics, a call naming an unknown tool included. Spans follow the GenAI semantic
+conventions: named ``execute_tool {name}``, with ``gen_ai.operation.name``, ``gen_ai.tool.name``,
+``gen_ai.tool.type`` (``function``), ``gen_ai.tool.description``, ``gen_ai.tool.call.id`` and, on failure,
+``error.type`` (the error code) and an ERROR status. Other outcomes leave the status UNSET, as OpenTelemetry
+asks of instrumentation libraries (a paused call is not an error: ``armorer.status`` says ``paused``). A call
+carrying a W3C ``traceparent`` in ``trace_context`` gets its span parented to the caller's, so spans made
+inside a Ray actor join the driver's trace. Metrics: ``armorer.tool.calls`` (counter by tool, outcome and
+error) and ``armorer.tool.duration`` (histogram, seconds, as the semantic conventions measure durations).
 
 Only the OpenTelemetry API is a core dependency; install an SDK (``pip install 'armorer-ray[otel]'``) and
 configure exporters to send the data somewhere.
@@ -18,15 +22,16 @@ from opentelemetry import metrics, trace
 from opentelemetry.propagate import extract
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from armorer_ray.errors import ToolError
 from armorer_ray.events import Event
+from armorer_ray.results import ToolResult
 
 if TYPE_CHECKING:
     from armorer_ray.toolbox import Toolbox
 
 __all__ = ["instrument"]
 
-_STATUS = {"success": StatusCode.OK, "paused": StatusCode.OK, "error": StatusCode.ERROR,
-           "denied": StatusCode.ERROR, "cancelled": StatusCode.UNSET}
+_FAILED = {"error", "denied"}  # statuses whose span is marked ERROR; the others stay UNSET
 
 
 def instrument(toolbox: Toolbox, *, tracer_provider: Any = None, meter_provider: Any = None,
@@ -53,52 +58,62 @@ def instrument(toolbox: Toolbox, *, tracer_provider: Any = None, meter_provider:
     tracer = trace.get_tracer("armorer_ray", tracer_provider=tracer_provider)
     meter = metrics.get_meter("armorer_ray", meter_provider=meter_provider)
     calls = meter.create_counter("armorer.tool.calls", unit="{call}", description="Tool calls by outcome")
-    duration = meter.create_histogram("armorer.tool.duration", unit="ms", description="Tool call duration")
+    duration = meter.create_histogram("armorer.tool.duration", unit="s", description="Tool call duration")
     spans: dict[str, Any] = {}
 
-    def on_call(event: Event) -> None:
-        call, tool = event.detail["call"], event.detail["tool"]
+    def start(call: Any, name: str, attributes: dict[str, Any]) -> Any:
         parent = extract(call.trace_context) if call.trace_context else None
-        span = tracer.start_span(f"execute_tool {tool.name}", context=parent, kind=SpanKind.INTERNAL, attributes={
-            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name, "gen_ai.tool.call.id": call.id,
-            "armorer.tool.id": tool.id, "armorer.toolbox": toolbox.name,
-        })
+        span = tracer.start_span(f"execute_tool {name}", context=parent, kind=SpanKind.INTERNAL, attributes={
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name, "gen_ai.tool.type": "function",
+            "gen_ai.tool.call.id": call.id, "armorer.toolbox": toolbox.name, **attributes})
         if call.tenant_id:
             span.set_attribute("armorer.tenant_id", call.tenant_id)
         if record_arguments:
             span.set_attribute("gen_ai.tool.call.arguments", str(call.arguments))
-        spans[call.id] = span
+        return span
 
-    def on_finished(event: Event) -> None:
-        result = event.detail["result"]
-        status = event.detail.get("status", "error")
-        tool = event.detail.get("tool")
+    def on_call(event: Event) -> None:
+        call, tool = event.detail["call"], event.detail["tool"]
+        spans[call.id] = start(call, tool.name, {"gen_ai.tool.description": tool.description,
+                                                 "armorer.tool.id": tool.id})
+
+    def measure(result: Any, status: str, span: Any) -> None:
         attributes = {"gen_ai.tool.name": result.tool_name, "armorer.outcome": result.outcome}
         if result.error is not None:
             attributes["error.type"] = result.error.code
             attributes["armorer.error.category"] = result.error.category
         calls.add(1, attributes)
-        duration.record(result.duration_ms, {"gen_ai.tool.name": result.tool_name})
-        span = spans.pop(result.call_id, None)
+        duration.record(result.duration_ms / 1000, {"gen_ai.tool.name": result.tool_name})
         if span is None:
             return
         span.set_attribute("armorer.status", status)
-        span.set_attribute("armorer.duration_ms", result.duration_ms)
         if result.error is not None:
             span.set_attribute("error.type", result.error.code)
-        message = result.error.message if result.error else ("Paused (action required)" if status == "paused" else None)
-        span.set_status(Status(_STATUS.get(status, StatusCode.ERROR), message if status != "success" else None))
-        if tool is not None and result.action is not None:
+        if status in _FAILED:
+            span.set_status(Status(StatusCode.ERROR, result.error.message if result.error else None))
+        if result.action is not None:
             span.set_attribute("armorer.action", result.action.type)
         span.end()
+
+    def on_finished(event: Event) -> None:
+        result = event.detail["result"]
+        measure(result, event.detail.get("status", "error"), spans.pop(result.call_id, None))
 
     def on_error(event: Event) -> None:
         # Budget refusals emit "error" without "tool.finished": close their spans here.
         result = event.detail["result"]
         if result.call_id in spans and result.error is not None and result.error.code == "BUDGET_EXCEEDED":
-            on_finished(Event("tool.finished", {**event.detail, "status": "error"}))
+            measure(result, "error", spans.pop(result.call_id))
 
-    stops = [toolbox.on("call", on_call), toolbox.on("tool.finished", on_finished), toolbox.on("error", on_error)]
+    def on_not_found(event: Event) -> None:
+        # No tool resolved, so no "call" event: the span and metrics are made here, with the name the call used.
+        call = event.detail["call"]
+        span = start(call, call.name, {})
+        error = ToolError.of("not_found", f"Tool not found: {call.name}")
+        measure(ToolResult.failure(call.id, call.name, error), "error", span)
+
+    stops = [toolbox.on("call", on_call), toolbox.on("tool.finished", on_finished), toolbox.on("error", on_error),
+             toolbox.on("not-found", on_not_found)]
 
     def stop() -> None:
         for unsubscribe in stops:

@@ -70,6 +70,7 @@ class PausedCalls:
 class _Chunk:
     indexes: list[int]
     attempt: int
+    failed_on: frozenset[str] = frozenset()  # replicas these calls were lost on: retries go elsewhere
 
 
 class Dispatcher:
@@ -88,16 +89,28 @@ class Dispatcher:
         self.settings = settings
         self.counters = Counters()
         self.paused = PausedCalls()
+        self._unsent = 0  # batch calls not yet handed to the router (the rest of the backlog is its queue)
+        self._unsent_lock = threading.Lock()
+
+    @property
+    def backlog(self) -> int:
+        """Calls of this handle not on a replica yet: queued in the router, or batch calls not yet sent."""
+        return self.router.stats().queued + self._unsent
+
+    def _count_unsent(self, delta: int) -> None:
+        with self._unsent_lock:
+            self._unsent += delta
 
     # -- one call --------------------------------------------------------------------------------------
 
     async def run_one(self, call: ToolCall, options: CallOptions | None, signal: AbortSignal | None) -> ToolResult:
         """Run one call, failing over idempotent calls whose replica died."""
         attempt = 0
+        failed_on: frozenset[str] = frozenset()
         while True:
             if signal is not None and signal.aborted:
                 return self._cancelled(call, signal)
-            grant = await self.router.acquire(1, call.priority)
+            grant = await self.router.acquire(1, call.priority, failed_on)
             if isinstance(grant, Refusal):
                 return refused_result(call, grant)
             try:
@@ -116,6 +129,7 @@ class Dispatcher:
                     self.counters.replica_died += 1
                     return replica_died_result(call, grant.replica_id, type(exc).__name__)
                 attempt += 1
+                failed_on = failed_on | {grant.replica_id}
                 self.counters.failovers += 1
             finally:
                 self.router.release(grant, 1)
@@ -137,11 +151,17 @@ class Dispatcher:
         order = deque(sorted(range(len(calls)), key=lambda i: -calls[i].priority))  # stable: FIFO within a priority
         pending: deque[_Chunk] = deque()
         running: set[asyncio.Task[list[_Chunk]]] = set()
+        self._count_unsent(len(calls))
+        unsent = len(calls)
         try:
             while True:
                 for task in [t for t in running if t.done()]:
                     running.discard(task)
-                    pending.extend(task.result())  # retries of idempotent calls from a lost replica
+                    retries = task.result()  # retries of idempotent calls from a lost replica
+                    pending.extend(retries)
+                    added = sum(len(chunk.indexes) for chunk in retries)
+                    self._count_unsent(added)
+                    unsent += added
                 if not pending and order:
                     # Cut the next chunk only now: an attached handle learns batch_size with its first snapshot.
                     size = max(1, self.settings()[0])
@@ -152,13 +172,15 @@ class Dispatcher:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 chunk = pending.popleft()
+                self._count_unsent(-len(chunk.indexes))  # from here it waits in the router's queue, or runs
+                unsent -= len(chunk.indexes)
                 if signal is not None and signal.aborted:
                     for i in chunk.indexes:
                         results[i] = self._cancelled(calls[i], signal)
                     continue
                 priority = max(calls[i].priority for i in chunk.indexes)
                 # Only this chunk waits in the queue: a batch holds at most one queued chunk, never all of them.
-                grant = await self.router.acquire(len(chunk.indexes), priority)
+                grant = await self.router.acquire(len(chunk.indexes), priority, chunk.failed_on)
                 if isinstance(grant, Refusal):
                     for i in chunk.indexes:
                         results[i] = refused_result(calls[i], grant)
@@ -168,6 +190,8 @@ class Dispatcher:
             for task in running:
                 task.cancel()
             raise
+        finally:
+            self._count_unsent(-unsent)
         return [result for result in results if result is not None]
 
     async def _run_chunk(self, grant: ReplicaSlot, chunk: _Chunk, calls: Sequence[ToolCall],
@@ -219,7 +243,7 @@ class Dispatcher:
                 self.counters.replica_died += 1
                 results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__)
         self.counters.failovers += len(retry)
-        return [_Chunk(retry, chunk.attempt + 1)] if retry else []
+        return [_Chunk(retry, chunk.attempt + 1, chunk.failed_on | {grant.replica_id})] if retry else []
 
 
 async def _await_cancellable(ref: Any, signal: AbortSignal | None) -> Any:

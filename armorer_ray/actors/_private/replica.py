@@ -64,6 +64,7 @@ class ReplicaReport:
     failed: int
     catalogue: Catalogue
     pools: dict[str, PoolStats] = field(default_factory=dict)
+    ongoing: int = 0  # calls this actor holds, running or waiting for a slot: the load autoscaling reads
 
 
 class ToolboxActor:
@@ -80,6 +81,7 @@ class ToolboxActor:
         self._started = False
         self._completed = 0
         self._failed = 0
+        self._ongoing = 0
         # Opt-in: recording adds most of the pipeline's own cost again per call, which batched calls would feel.
         self._analytics = Analytics() if analytics else None
         if self._analytics is not None:
@@ -138,7 +140,8 @@ class ToolboxActor:
         pools = {name: pool.stats() for name, pool in self._toolbox.resources.items()
                  if isinstance(pool, ResourcePool)}
         return ReplicaReport(self._replica_id, self._life_id, os.getpid(), ray.get_runtime_context().get_node_id(),
-                             self._toolbox.in_flight, self._completed, self._failed, self._catalogue, pools)
+                             self._toolbox.in_flight, self._completed, self._failed, self._catalogue, pools,
+                             self._ongoing)
 
     # -- calls -----------------------------------------------------------------------------------------
 
@@ -212,14 +215,18 @@ class ToolboxActor:
         return True, pack_result(result)
 
     async def _execute(self, call: ToolCall, options: CallOptions) -> ToolResult:
-        async with self._gate:
-            if call.trace_context:
-                with remote_span(call):
+        self._ongoing += 1
+        try:
+            async with self._gate:
+                if call.trace_context:
+                    with remote_span(call):
+                        result = await self._toolbox.execute(call, timeout_s=options.timeout_s,
+                                                             dry_run=options.dry_run, approval=options.approval)
+                else:
                     result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run,
                                                          approval=options.approval)
-            else:
-                result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run,
-                                                     approval=options.approval)
+        finally:
+            self._ongoing -= 1
         if result.error is None:
             self._completed += 1
         else:

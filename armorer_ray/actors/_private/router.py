@@ -69,9 +69,12 @@ _State = Literal["queued", "granted", "settled"]
 
 
 class _Waiter:
-    __slots__ = ("future", "loop", "priority", "replica", "seq", "state", "weight")
+    __slots__ = ("avoid", "future", "loop", "priority", "queued_at", "replica", "seq", "state", "weight")
 
-    def __init__(self, priority: int, seq: int, weight: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, priority: int, seq: int, weight: int, loop: asyncio.AbstractEventLoop, now: float,
+                 avoid: frozenset[str] = frozenset()) -> None:
+        self.avoid = avoid
+        self.queued_at = now
         self.priority = priority
         self.seq = seq
         self.weight = weight
@@ -97,10 +100,14 @@ class Router:
         max_queued: Calls waiting, plus calls submitted past the caps; beyond it, calls are refused.
         rng: Random source for the two choices (seed it in tests).
         clock: Monotonic clock.
+        unavailable_timeout_s: Longest a call waits in the queue while no healthy replica is known; it is then
+            refused with a retryable ``REPLICA_UNAVAILABLE``.
+        first_timeout_s: The same, before the first replica set arrives (starting replicas takes longer).
     """
 
     def __init__(self, max_concurrency: int, max_queued: int, *, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, unavailable_timeout_s: float = 60.0,
+                 first_timeout_s: float = 120.0) -> None:
         self._lock = threading.Lock()
         self._cap = max_concurrency
         self._max_queued = max_queued
@@ -115,13 +122,20 @@ class Router:
         self._admitted = 0
         self._shed = 0
         self._refusal: Refusal | None = None
+        self._unavailable_s = unavailable_timeout_s
+        self._first_s = first_timeout_s
+        self._known = False  # whether a replica set arrived yet
+        self._unavailable_since: float | None = self._clock()
+        self._watchdog: threading.Timer | None = None
 
     # -- configuration ---------------------------------------------------------------------------------
 
-    def configure(self, max_concurrency: int, max_queued: int) -> None:
+    def configure(self, max_concurrency: int, max_queued: int, unavailable_timeout_s: float | None = None) -> None:
         """Change the caps (an attached handle learns them with the first snapshot)."""
         with self._lock:
             self._cap, self._max_queued = max_concurrency, max_queued
+            if unavailable_timeout_s is not None:
+                self._unavailable_s = unavailable_timeout_s
             self._grant_locked()
 
     def set_replicas(self, replicas: Sequence[tuple[str, Any, bool]]) -> None:
@@ -136,6 +150,8 @@ class Router:
                 slot.healthy = healthy
                 fresh.append(slot)
             self._replicas = fresh
+            self._known = True
+            self._note_availability_locked()
             self._grant_locked()
 
     def refuse_all(self, refusal: Refusal | None) -> None:
@@ -159,11 +175,16 @@ class Router:
         with self._lock:
             slot.suspect_until = self._clock() + SUSPECT_S
             slot.dead = slot.dead or dead
+            self._note_availability_locked()
 
     # -- admission -------------------------------------------------------------------------------------
 
-    async def acquire(self, weight: int, priority: int = 0) -> ReplicaSlot | Refusal:
+    async def acquire(self, weight: int, priority: int = 0,
+                      avoid: frozenset[str] = frozenset()) -> ReplicaSlot | Refusal:
         """Reserve ``weight`` calls on a replica, waiting in the queue when all are full.
+
+        ``avoid`` names replicas this call already failed on (a failover): it waits for another one, a replacement
+        if need be, so that retries are not all spent on replicas lost together (a whole node).
 
         Returns:
             The replica (release it with `release`), or a `Refusal` when the queue is full or the deployment is
@@ -173,7 +194,7 @@ class Router:
             if self._refusal is not None:
                 return self._refusal
             if not self._heap:  # nobody waits ahead of us: take a free replica directly
-                slot = self._pick_locked(weight)
+                slot = self._pick_locked(weight, avoid)
                 if slot is not None:
                     slot.in_flight += weight
                     self._admitted += weight
@@ -181,13 +202,14 @@ class Router:
             if not self._make_room_locked(weight, priority):
                 self._shed += weight
                 return self._backpressure()
-            waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop())
+            waiter = _Waiter(priority, next(self._seq), weight, asyncio.get_running_loop(), self._clock(), avoid)
             heapq.heappush(self._heap, waiter)
             self._count_queued(priority, weight)
             self._peak = max(self._peak, self._queued)
             self._grant_locked()
             if waiter.state == "granted" and waiter.replica is not None:
                 return waiter.replica
+            self._arm_watchdog_locked(force=bool(avoid))
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -239,6 +261,53 @@ class Router:
             return RouterStats(in_flight=sum(s.in_flight for s in self._replicas), queued=self._queued,
                                peak_queued=self._peak, admitted=self._admitted, shed=self._shed)
 
+    # -- no replica to wait for: the handle-side deadline -----------------------------------------------
+
+    def _note_availability_locked(self) -> None:
+        available = any(s.healthy and not s.dead for s in self._replicas)
+        if available:
+            self._unavailable_since = None
+        elif self._unavailable_since is None:
+            self._unavailable_since = self._clock()
+            self._arm_watchdog_locked()
+
+    def _arm_watchdog_locked(self, delay_s: float | None = None, *, force: bool = False) -> None:
+        # One timer per router, not per waiter: only while calls wait and no healthy replica is known (or a
+        # failover waits for a replica other than those it failed on: ``force``).
+        if self._watchdog is not None or not self._queued or (self._unavailable_since is None and not force):
+            return
+        limit = self._unavailable_s if self._known else self._first_s
+        timer = threading.Timer(limit if delay_s is None else delay_s, self._expire)
+        timer.daemon = True
+        self._watchdog = timer
+        timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._watchdog = None
+            since = self._unavailable_since
+            now = self._clock()
+            limit = self._unavailable_s if self._known else self._first_s
+            refusal = Refusal("REPLICA_UNAVAILABLE", f"No replica of this deployment was available for {limit:g}s "
+                              "(replicas are being replaced, or the controller is restarting); retry later",
+                              retryable=True)
+            next_due: float | None = None
+            for waiter in self._heap:
+                if waiter.state != "queued":
+                    continue
+                if waiter.avoid and any(s.healthy and not s.dead and s.replica_id not in waiter.avoid
+                                        for s in self._replicas):
+                    continue  # a replica it may use exists: it waits for room, as any call does
+                if since is None and not waiter.avoid:
+                    continue
+                due = max(waiter.queued_at, since or waiter.queued_at) + limit
+                if due <= now:
+                    self._settle_locked(waiter, refusal)
+                else:
+                    next_due = due if next_due is None else min(next_due, due)
+            if next_due is not None:
+                self._arm_watchdog_locked(max(0.05, next_due - now))
+
     # -- internals (lock held) -------------------------------------------------------------------------
 
     def _backpressure(self) -> Refusal:
@@ -284,13 +353,17 @@ class Router:
 
     def _grant_locked(self) -> None:
         heap = self._heap
+        aside: list[_Waiter] = []  # waiting for a replica other than those they failed on: others go first
         while heap:
             head = heap[0]
             if head.state != "queued":
                 heapq.heappop(heap)
                 continue
-            slot = self._pick_locked(head.weight)
+            slot = self._pick_locked(head.weight, head.avoid)
             if slot is None:
+                if head.avoid and self._pick_locked(head.weight) is not None:
+                    aside.append(heapq.heappop(heap))
+                    continue
                 break
             heapq.heappop(heap)
             self._count_queued(head.priority, -head.weight)
@@ -302,22 +375,24 @@ class Router:
             head.state, head.replica = "granted", slot
             slot.in_flight += head.weight
             self._admitted += head.weight
+        for waiter in aside:
+            heapq.heappush(heap, waiter)
         if len(heap) > 2 * self._max_queued + 64:  # drop settled entries so the heap stays bounded
             self._heap = [w for w in heap if w.state == "queued"]
             heapq.heapify(self._heap)
 
-    def _eligible_locked(self) -> list[ReplicaSlot]:
+    def _eligible_locked(self, avoid: frozenset[str] = frozenset()) -> list[ReplicaSlot]:
         # Best tier first: healthy and trusted, then trusted, then any live one. A call waits for room in the best
         # tier rather than going to a replica that just failed (it would likely fail again and burn a retry).
         now = self._clock()
-        live = [s for s in self._replicas if not s.dead]
+        live = [s for s in self._replicas if not s.dead and s.replica_id not in avoid]
         trusted = [s for s in live if s.suspect_until <= now] or live
         return [s for s in trusted if s.healthy] or trusted
 
-    def _pick_locked(self, weight: int) -> ReplicaSlot | None:
+    def _pick_locked(self, weight: int, avoid: frozenset[str] = frozenset()) -> ReplicaSlot | None:
         # A chunk sized before the caps were known (or lowered) may outweigh the cap: it then needs an idle replica.
         room = self._cap - min(weight, self._cap)
-        tier = [s for s in self._eligible_locked() if s.in_flight <= room]
+        tier = [s for s in self._eligible_locked(avoid) if s.in_flight <= room]
         if not tier:
             return None
         if len(tier) == 1:

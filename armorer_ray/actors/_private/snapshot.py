@@ -22,14 +22,17 @@ class ReplicaView:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Version ``version`` of a deployment's state; ``error`` is set when it failed to start."""
+    """Version ``version`` of a deployment's state, in controller life ``epoch`` (a restarted controller starts a
+    new epoch and counts versions from zero again); ``error`` is set when it failed to start."""
 
+    epoch: str
     version: int
     replicas: tuple[ReplicaView, ...]
     catalogue: Catalogue
     options: DeploymentOptions
     error: str | None = None
     stopped: bool = False
+    backlog_period_s: float | None = None  # how often handles report their backlog (None: no autoscaling)
 
 
 def controller_name(name: str) -> str:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 30.0  # how long the controller holds a watch open when nothing changes
 RETRY_S = 1.0  # pause before polling again after the controller was briefly unreachable
+DEATHS_TO_GIVE_UP = 3  # consecutive "actor died" answers (RETRY_S apart) before the deployment counts as gone
 
 
 class SnapshotWatcher:
@@ -33,8 +34,11 @@ class SnapshotWatcher:
     """
 
     def __init__(self, controller: Any, on_snapshot: Callable[[Snapshot], None],
-                 on_gone: Callable[[BaseException], None]) -> None:
+                 on_gone: Callable[[BaseException], None], handle_id: str = "") -> None:
         self._controller = controller
+        self._handle_id = handle_id or None
+        self._epoch = ""
+        self._deaths = 0
         self._on_snapshot = on_snapshot
         self._on_gone = on_gone
         self._lock = threading.Lock()
@@ -55,9 +59,9 @@ class SnapshotWatcher:
             if self._armed or self._closed:
                 return
             self._armed = True
-            version = self._version
+            epoch, version = self._epoch, self._version
         try:
-            ref = self._controller.watch.remote(version, POLL_S)
+            ref = self._controller.watch.remote(epoch, version, POLL_S, self._handle_id)
             ref.future().add_done_callback(self._arrived)
         except Exception as exc:  # Ray is shutting down
             with self._lock:
@@ -76,19 +80,26 @@ class SnapshotWatcher:
             return
         try:
             snapshot: Snapshot = future.result()
-        except ActorDiedError as exc:
-            self.close()
-            self._on_gone(exc)
-            return
         except Exception as exc:  # restarting, or a blip: poll again shortly
+            # A poll in flight when the controller's process died fails as "died" even though Ray restarts it;
+            # only a controller that keeps answering so is gone for good.
+            self._deaths = self._deaths + 1 if isinstance(exc, ActorDiedError) else 0
+            if self._deaths >= DEATHS_TO_GIVE_UP:
+                self.close()
+                self._on_gone(exc)
+                return
             log.debug("controller poll failed, retrying: %r", exc)
             timer = threading.Timer(RETRY_S, self.ensure)
             timer.daemon = True
             timer.start()
             return
-        if snapshot.version > self._version:
-            self._version = snapshot.version
+        # A new epoch is a restarted controller counting from zero again: its snapshot wins whatever its version.
+        if snapshot.epoch != self._epoch or snapshot.version > self._version:
+            if snapshot.epoch != self._epoch and self._epoch:
+                log.info("controller restarted (epoch %s -> %s): following it", self._epoch, snapshot.epoch)
+            self._epoch, self._version = snapshot.epoch, snapshot.version
             self._on_snapshot(snapshot)
+        self._deaths = 0
         if snapshot.stopped or snapshot.error:
             self.close()
         else:
