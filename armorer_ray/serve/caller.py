@@ -106,5 +106,6 @@ class CallerToolbox:
         return self.inner.stream(stamp(call, current_caller()), **options)
 
     async def resume(self, token: str, **options: Any) -> ToolResult:
-        """`Toolbox.resume`; the resumed call keeps the tenant and user it was paused with."""
-        return await self.inner.resume(token, **options)
+        """`Toolbox.resume` as the current caller: a token resumes only for the tenant (and user) that paused it,
+        and anyone else gets the answer an unknown token gets. The resumed call keeps its own tenant and user."""
+        return await self.inner.resume(token, **{**options, "caller": current_caller()})

@@ -188,7 +188,7 @@ class _Routes:
             return _bad_request("POST /resume takes {\"token\": ..., \"approved\": true|false, \"input\": ...}",
                                 _issues(exc))
         try:
-            result = await self.toolbox.resume(decision.token, approved=decision.approved, input=decision.input,
+            result = await self.served.resume(decision.token, approved=decision.approved, input=decision.input,
                                                by=current_caller().user_id, reason=decision.reason)
         except Conflict as exc:
             return _error(409, exc.to_tool_error())

@@ -98,6 +98,16 @@ def test_a_paused_call_is_resumed_over_http_once(served: Served) -> None:
     assert again.status_code == 409 and again.json()["error"]["code"] == "RESUME_TOKEN_INVALID"
 
 
+def test_another_principal_cannot_resume_a_paused_call(served: Served) -> None:
+    paused = httpx.post(f"{served.url}/call", json={"name": "wire", "arguments": {"amount": 700}},
+                        headers=bearer(ADA)).json()
+    token = paused["action"]["resume_token"]
+    stolen = httpx.post(f"{served.url}/resume", json={"token": token}, headers=bearer(BOB))
+    assert stolen.status_code == 409 and stolen.json()["error"]["code"] == "RESUME_TOKEN_INVALID"
+    resumed = httpx.post(f"{served.url}/resume", json={"token": token}, headers=bearer(ADA))  # still the owner's
+    assert resumed.status_code == 200 and resumed.json()["result"] == "sent 700"
+
+
 def test_a_rejected_approval_fails_the_call(served: Served) -> None:
     paused = httpx.post(f"{served.url}/call", json={"name": "wire", "arguments": {"amount": 900}},
                         headers=bearer(ADA)).json()
