@@ -18,6 +18,11 @@ except ImportError:  # pragma: no cover - only while the stores package is absen
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Ray Serve gives a starting HTTP proxy 5 s to report ready (3 tries) and then kills it: on a 2-core machine with
+# both cores busy, proxies took longer, and `serve.start` failed. Tests run loaded, so allow a minute.
+SERVE_PATIENCE = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60"}
+for _name, _value in SERVE_PATIENCE.items():
+    os.environ.setdefault(_name, _value)
 
 
 def _start_ray(ray: object, attempts: int = 3) -> None:
@@ -30,7 +35,7 @@ def _start_ray(ray: object, attempts: int = 3) -> None:
                 log_to_driver=False,
                 object_store_memory=300 * 1024 * 1024,
                 namespace="armorer-tests",
-                runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
+                runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **SERVE_PATIENCE}},
             )
             return
         except Exception:
