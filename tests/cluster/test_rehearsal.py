@@ -20,8 +20,10 @@ def test_the_rehearsal_runs_every_step_and_leaves_nothing_running(tmp_path: Path
     pytest.importorskip("mcp")
     done = subprocess.run([sys.executable, str(KUBE / "rehearse.py"), "--keep-logs", str(tmp_path)],
                           capture_output=True, text=True, cwd=ROOT, timeout=1800)
-    summary = json.loads(done.stdout[done.stdout.index("{"):])
     logs = "".join(f"\n== {log.name}\n{log.read_text()[-1500:]}" for log in sorted(tmp_path.glob("*.log")))
+    assert "{" in done.stdout, f"the rehearsal printed no summary (exit {done.returncode}):\n" \
+                               f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}{logs}"
+    summary = json.loads(done.stdout[done.stdout.index("{"):])
     assert done.returncode == 0 and summary["ok"], f"{summary.get('phase')}: {summary.get('error')}{logs}"
     assert summary["cluster"]["nodes"] >= 2  # multi-node, as the RayCluster describes
     assert summary["cluster"]["head"]["num-cpus"] == "0"
