@@ -77,14 +77,16 @@ def start_params(group: dict[str, Any]) -> dict[str, str]:
 
 def node_command(params: dict[str, str], *, head: bool, address: str | None,
                  temp_dir: str) -> tuple[list[str], dict[str, int]]:
-    """The ``ray start`` command of one node (free ports everywhere), and the head's named ports."""
-    ports = local.free_ports(len(local.PORT_FLAGS) + 4 + 60)
-    named = dict(zip(("gcs", "dashboard", "client", "spare"), ports[len(local.PORT_FLAGS):len(local.PORT_FLAGS) + 4],
-                     strict=True))
+    """The ``ray start`` command of one node, and the head's named ports.
+
+    As in ``cluster/local.py``: Ray picks every port it can itself (worker ports by the OS); only those Ray would
+    otherwise take from fixed defaults (GCS, dashboard, dashboard agent, client server) are chosen free here.
+    """
+    named = {"gcs": local.free_port(), "dashboard": local.free_port(), "client": local.free_port()}
     command = [RAY, "start", "--block", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
-               "--object-store-memory=100000000", f"--worker-port-list={','.join(map(str, ports[-60:]))}"]
+               "--object-store-memory=100000000", "--min-worker-port=0", "--max-worker-port=0",
+               f"--dashboard-agent-listen-port={local.free_port()}"]
     command += [f"--{key}={value}" for key, value in params.items()]
-    command += [f"{flag}={port}" for flag, port in zip(local.PORT_FLAGS, ports, strict=False)]
     if head:
         command += ["--head", f"--port={named['gcs']}", f"--temp-dir={temp_dir}", "--include-dashboard=true",
                     "--dashboard-host=127.0.0.1", f"--dashboard-port={named['dashboard']}",
@@ -144,7 +146,7 @@ class Rehearsal:
         self.pids: list[int] = []
         self.address = ""
         self.dashboard = ""
-        self.http_port = local.free_ports(1)[0]
+        self.http_port = local.free_port()
         self.steps: dict[str, Any] = {}
 
     # -- 1. the cluster ------------------------------------------------------------------------------------
