@@ -22,13 +22,17 @@ limit    how                                                  ToolError (see `Sa
 ======== ==================================================== ============================================
 wall_s   SIGKILL from here when the reply is late             timeout, ``SANDBOX_WALL_TIME``, retryable
 cpu_s    ``RLIMIT_CPU`` (whole seconds): SIGXCPU, then SIGKILL  timeout, ``SANDBOX_CPU_TIME``
-memory   ``RLIMIT_AS``: allocations fail, MemoryError          internal, ``SANDBOX_MEMORY``
+memory   ``RLIMIT_AS`` per process: MemoryError; the call's     internal, ``SANDBOX_MEMORY``
+         cgroup for the whole tree: the kernel kills a process
 output   size of the encoded reply, checked on both sides      internal, ``SANDBOX_OUTPUT_SIZE``
-procs    ``RLIMIT_NPROC`` under the call's own uid (root only)  ``fork`` fails in the body
+procs    the call's cgroup (``pids.max``, whole tree); and      ``fork`` fails in the body
+         ``RLIMIT_NPROC`` under the call's own uid (root only)
 ======== ==================================================== ============================================
 
-The worker also leads its own session, runs under a uid of its own when the parent is root, sees only the
-environment it is given, and has its descendants killed at every end of the call: see `sandbox_boundary`.
+The worker also leads its own session, runs the body in a PID namespace of its own where the kernel allows it,
+runs it under a uid of its own when the parent is root, passes it only the environment it is given, and has its
+descendants killed at every end of the call: see `sandbox_boundary` and `sandbox_cgroup`. `capabilities` says
+which of these boundaries are in force here.
 
 A call's own deadline and abort signal kill the worker too (the pipeline cancels the run; the kill follows at
 once). This is process isolation plus rlimits, not a container or a VM: see docs/sandbox.md for what it does not
@@ -88,7 +92,7 @@ from armorer_ray.sandbox_boundary import (
     reap_until,
     unshare_pid_namespace,
 )
-from armorer_ray.sandbox_cgroup import CallCgroup, CgroupSupport, CgroupVersion, find_cgroups
+from armorer_ray.sandbox_cgroup import CallCgroup, CgroupSupport, CgroupVersion, find_cgroups, private_memory
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext
@@ -114,10 +118,12 @@ class SandboxLimits:
         cpu_s: CPU seconds the body may use (user plus system), rounded up to whole seconds by the kernel's rlimit.
         memory_bytes: Address space the body may add on top of the worker's own (the interpreter and its imports,
             some hundreds of MB of mostly shared mappings); allocations past it raise MemoryError in the worker.
+            Where a cgroup is in force, also the memory the body's whole process tree may use together.
         output_bytes: Largest encoded reply (the pickled or JSON return value).
-        processes: Most processes the body may have at once, itself included (``RLIMIT_NPROC``). Enforced only
-            where each call runs under a uid of its own (a root parent; see `SandboxExecutor`): the kernel counts
-            processes per uid and ignores the limit for root.
+        processes: Most processes (and threads) the body may have at once, itself included. Enforced by the
+            call's cgroup where one is in force, whatever the uid; otherwise by ``RLIMIT_NPROC``, only where each
+            call runs under a uid of its own (a root parent): the kernel counts processes per uid and ignores
+            the limit for root.
         file_bytes: Largest file the body may write (``RLIMIT_FSIZE``): a write past it fails with ``OSError``
             (EFBIG), in ``/dev/shm`` and ``/tmp`` as anywhere. It bounds each file, not how many there are.
 
@@ -335,7 +341,7 @@ class SandboxExecutor:
             replied = False
             try:
                 if self._cgroups is not None:
-                    group = await loop.run_in_executor(self._pool.threads(), self._enclose, worker)
+                    group = await self._enclosed(worker)
                 reply = await self._exchange(worker, job, ctx)
                 replied = True
             except ToolFailure as exc:
@@ -357,14 +363,27 @@ class SandboxExecutor:
             failure = exc
         raise _explained(_over_memory(failure, ooms, self.limits), caps) from None
 
+    async def _enclosed(self, worker: _Worker) -> CallCgroup:
+        making = asyncio.get_running_loop().run_in_executor(self._pool.threads(), self._enclose, worker)
+        try:
+            return await asyncio.shield(making)
+        except asyncio.CancelledError:  # the group is still made in its thread: remove it once it is
+            worker.kill()
+            making.add_done_callback(_discard_group)
+            raise
+
     def _enclose(self, worker: _Worker) -> CallCgroup:
         """A control group for this call, holding the worker before the job reaches it (in a helper thread)."""
         assert self._cgroups is not None
-        processes = self.limits.processes
+        processes, memory = self.limits.processes, self.limits.memory_bytes
         if processes is not None:  # the worker, and the namespace's init, are ours: the body gets `processes`
             processes += 2 if self._capabilities is not None and self._capabilities.pid_namespace else 1
+        if memory is not None:
+            # As with RLIMIT_AS, `memory_bytes` is on top of the worker's own: the tree's processes copy the
+            # worker's private pages as they write to them (a garbage collection alone copies most of the heap).
+            memory += private_memory(worker.process.pid or 0)
         try:
-            group = self._cgroups.create(self.limits.memory_bytes, processes)
+            group = self._cgroups.create(memory, processes)
         except OSError as exc:
             worker.kill()
             raise SandboxError(f"the sandbox could not make the call's cgroup: {exc}", code="SANDBOX_BOUNDARY") \
@@ -461,6 +480,11 @@ def _reap(uid: int) -> None:
     process = _process_context().Process(target=reap_uid, args=(uid,), daemon=True, name="armorer-sandbox-reap")
     process.start()
     process.join(30)
+
+
+def _discard_group(making: asyncio.Future[CallCgroup]) -> None:
+    if not making.cancelled() and making.exception() is None:
+        threading.Thread(target=making.result().remove, daemon=True, name="armorer-sandbox-cgroup").start()
 
 
 def _clean_up(group: CallCgroup | None, uid: int | None) -> None:

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CallCgroup", "CgroupSupport", "find_cgroups"]
+__all__ = ["CallCgroup", "CgroupSupport", "find_cgroups", "private_memory"]
 
 CgroupVersion = Literal["v2", "v1"]
 _PREFIX = "armorer-sandbox-"
@@ -172,6 +172,18 @@ class CallCgroup:
                         break
                     time.sleep(0.005)
         return removed
+
+
+def private_memory(pid: int) -> int:
+    """Bytes of ``pid``'s resident anonymous memory (``RssAnon``): what its forks may copy on write; 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def find_cgroups() -> tuple[CgroupSupport | None, str]:

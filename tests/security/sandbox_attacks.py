@@ -106,7 +106,7 @@ def ignore_sigxcpu() -> str:
 @tool
 def fill_shared_memory(megabytes: int) -> int:
     """Write a file of the given size to /dev/shm (or /tmp), then remove it."""
-    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"armorer-fill-{os.getpid()}"
+    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"armorer-fill-{_host_pid()}"
     written = 0
     try:
         with open(target, "wb") as handle:

@@ -7,6 +7,7 @@ lists what the boundary covers and what it does not).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import subprocess
 import sys
@@ -232,3 +233,40 @@ def test_the_boundary_in_force_is_reported_and_named_in_limit_errors(shared_tmp_
     full = SandboxExecutor().capabilities()
     assert (full.pid_namespace is None) == any("PID namespace" in why for why in full.missing)
     assert (full.cgroup is None) == any("cgroup" in why for why in full.missing)
+
+
+@needs_root  # to become an unprivileged uid in a forked child; the probe itself then runs without privilege
+def test_a_parent_that_is_not_root_can_make_the_namespace_through_a_user_namespace() -> None:
+    from armorer_ray.sandbox_boundary import probe_pid_namespace
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child exits with the probe's answer
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            # A process started as this uid is dumpable; one that changed its uid is not until told (and then its
+            # /proc/self files, uid_map among them, would stay root's).
+            ctypes.CDLL(None, use_errno=True).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+            probe_pid_namespace("user")  # exits 0 when unshare(USER|PID) and a child as pid 1 both worked
+        finally:
+            os._exit(3)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status == 1 and Path("/proc/sys/user/max_user_namespaces").read_text().strip() == "0":
+        pytest.skip("unprivileged user namespaces are turned off here (user.max_user_namespaces = 0)")
+    assert status == 0
+
+
+@needs_cgroup
+def test_shared_memory_files_count_against_the_memory_limit() -> None:
+    # Before the cgroup, 300 MB reached /dev/shm under a 100 MB limit (RLIMIT_AS does not count tmpfs pages).
+    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp")
+    before = set(target.glob("armorer-fill-*"))
+    box = Toolbox([attacks.fill_shared_memory],
+                  executor=SandboxExecutor(SandboxLimits(wall_s=120, memory_bytes=100 * 2**20)))
+    try:
+        result = _run(box, "fill_shared_memory", megabytes=300)
+        assert result.error is not None and result.error.code == "SANDBOX_MEMORY"  # type: ignore[attr-defined]
+    finally:
+        for left in set(target.glob("armorer-fill-*")) - before:  # a killed body cannot remove its file
+            left.unlink(missing_ok=True)
