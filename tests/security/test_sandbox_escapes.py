@@ -67,7 +67,7 @@ def _run(box: Toolbox, name: str, **arguments: object) -> object:
 
 @pytest.mark.parametrize("escape_group", [False, pytest.param(True, marks=needs_root)])
 def test_a_forked_child_dies_with_the_deadline_and_holds_no_pipe(shared_tmp_path: Path, escape_group: bool) -> None:
-    box = Toolbox([attacks.fork_and_hang], executor=SandboxExecutor(SandboxLimits(wall_s=1)))
+    box = Toolbox([attacks.fork_and_hang], executor=SandboxExecutor(SandboxLimits(wall_s=5)))
     result = _run(box, "fork_and_hang", marker_dir=str(shared_tmp_path), escape_group=escape_group)
     assert result.error is not None and result.error.code == "SANDBOX_WALL_TIME"  # type: ignore[attr-defined]
     child = int((shared_tmp_path / "child.pid").read_text())
