@@ -44,7 +44,7 @@ from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.approvals import CallApprovals
 from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, refuse_node_policies, send, stop_reason
 from armorer_ray.workflow.graph import Plan, PlanNode
-from armorer_ray.workflow.node import call_with_retry, run_node
+from armorer_ray.workflow.node import call_with_retry, run_node, run_together
 from armorer_ray.workflow.recorder import RunRecorder
 from armorer_ray.workflow.results import NodeRun, NodeStatus
 from armorer_ray.workflow.toolboxes import ToolboxRecipe, node_toolbox
@@ -309,26 +309,7 @@ async def _run_batch(state: _WorkerState, holder: list[Any], packed: _Packed, na
         settled = await run_node(plan, name, env, upstream, packed.info.base)
         return replace(settled, retries=tuple(env.retries)) if env.retries else settled
 
-    if len(names) == 1:
-        return [await one(names[0])]
-    tasks = [asyncio.ensure_future(one(name)) for name in names]
-    stopped: str | None = None
-    try:
-        # Under fail_fast, a failure stops its batch-mates here, as the driver stops the other tasks.
-        for future in asyncio.as_completed(tasks):
-            reason = stop_reason(await future, state.ship.on_error)
-            if reason is not None and stopped is None:
-                stopped = reason
-                for task in tasks:
-                    task.cancel()
-    except asyncio.CancelledError:
-        if stopped is None:
-            raise
-    finally:
-        for task in tasks:
-            task.cancel()
-    return [task.result() if not task.cancelled() else NodeRun(plan.full_id(name), "cancelled", reason=stopped)
-            for name, task in zip(names, tasks, strict=True)]
+    return await run_together(plan, names, one, state.ship.on_error)
 
 
 @ray.remote(num_cpus=1, max_retries=0)
