@@ -188,6 +188,10 @@ class CompiledRayExecutor:
         for graph in graphs:
             await asyncio.to_thread(graph.teardown)
 
+    def close_sync(self) -> None:
+        """Blocking form of `close` (refuses inside a running event loop)."""
+        run_sync(self.close(), "executor.close")
+
     async def _graph(self, setup: RunSetup) -> _Graph:
         return await self._graph_for(setup.key, setup.plan, setup.toolbox)
 
