@@ -21,6 +21,7 @@ from typing import Any
 
 import ray
 
+from armorer_ray.stores import MemoryStore
 from armorer_ray.workflow.compiled import CompiledRayExecutor
 from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
 from benchmarks.workflow import layered_graph, run_plain, workflow_of
@@ -53,24 +54,30 @@ async def main() -> None:
     graph = layered_graph(10, 10)
     wf = workflow_of(graph)
     executor: Any = CompiledRayExecutor() if args.compiled else RayWorkflowExecutor(batch=args.batch)
+    wf.events.on(["node.started", "node.succeeded", "node.failed", "node.retrying"], lambda event: None)
+    store = MemoryStore()
+
+    async def ours_once() -> None:  # every feature on, as benchmarks/workflow.py runs it
+        await wf.run(executor=executor, on_error="fail_fast", checkpoint=store)
+
     for _ in range(3):
         run_plain(graph)
-        await wf.run(executor=executor)
+        await ours_once()
     plain, ours = [], []
     for _ in range(7):
         start = time.perf_counter()
         run_plain(graph)
         plain.append(time.perf_counter() - start)
         start = time.perf_counter()
-        await wf.run(executor=executor)
+        await ours_once()
         ours.append(time.perf_counter() - start)
     print(f"plain {statistics.median(plain) * 1000:.1f} ms, ours {statistics.median(ours) * 1000:.1f} ms")
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(5):
-        await wf.run(executor=executor)
+        await ours_once()
     profile.disable()
-    pstats.Stats(profile).sort_stats("tottime").print_stats(15)
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
     with tempfile.NamedTemporaryFile(suffix=".json") as handle:
         ray.timeline(handle.name)
         for name, parts in phases(handle.name).items():

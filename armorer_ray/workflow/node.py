@@ -155,16 +155,20 @@ async def run_together(plan: Plan, names: Sequence[str], run_one: Callable[[str]
         return [await run_one(names[0])]
     tasks = [asyncio.ensure_future(run_one(name)) for name in names]
     stopped: str | None = None
+
+    def check(task: asyncio.Future[NodeRun]) -> None:
+        nonlocal stopped
+        if stopped is None and not task.cancelled() and task.exception() is None:
+            stopped = stop_reason(task.result(), on_error)
+            if stopped is not None:
+                for other in tasks:
+                    other.cancel()
+
+    if on_error == "fail_fast":
+        for task in tasks:
+            task.add_done_callback(check)
     try:
-        for future in asyncio.as_completed(tasks):
-            reason = stop_reason(await future, on_error)
-            if reason is not None and stopped is None:
-                stopped = reason
-                for task in tasks:
-                    task.cancel()
-    except asyncio.CancelledError:
-        if stopped is None:
-            raise
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         for task in tasks:
             task.cancel()
