@@ -61,7 +61,8 @@ class Toolbox:
         **settings: The keyword shorthand for options (see `ToolboxSettings`): ``policy``, ``middleware``,
             ``context``, ``read_only``, ``allow_mutation``, ``allow_dangerous``, ``budget``, ``timeout_s``,
             ``tool_concurrency``, ``executor``, ``resources``, ``digests``, ``output``, ``approvals``,
-            ``on_start``, ``on_drain``, ``on_stop``, ``name``; given with ``options``, they override it.
+            ``on_start``, ``on_drain``, ``on_stop``, ``body_signal``, ``name``; given with ``options``, they
+            override it.
 
     Raises:
         ConfigError: for conflicting registrations or invalid options.
