@@ -76,6 +76,7 @@ class Registry:
         self._max_depth = max_alias_depth
         self._entries: dict[str, _Entry] = {}
         self._aliases: dict[str, str] = {}
+        self._by_name: dict[tuple[str, str], list[Tool]] = {}  # versions of a name, lowest first; cleared on change
 
     # -- registration --------------------------------------------------------------------------------------
 
@@ -108,6 +109,7 @@ class Registry:
         if tool_id in self._entries:
             self.unregister(tool_id)
         self._entries[tool_id] = _Entry(tool, normalized, tuple(migrations))
+        self._by_name.clear()
         for alias in normalized:
             self._aliases[alias] = tool_id
         return self
@@ -134,6 +136,7 @@ class Registry:
         entry = self._entries.pop(tool_id, None)
         if entry is None:
             return False
+        self._by_name.clear()
         for alias in [a for a, owner in self._aliases.items() if owner == tool_id]:
             del self._aliases[alias]
         return True
@@ -165,8 +168,16 @@ class Registry:
 
     def versions(self, name: str, namespace: str = "default") -> list[Tool]:
         """Every registered version of ``namespace:name``, lowest first (registration order for non-semver)."""
-        return ordered([e.tool for e in self._entries.values()
-                        if e.tool.name == name and e.tool.namespace == namespace])
+        return list(self._versions(name, namespace))
+
+    def _versions(self, name: str, namespace: str) -> list[Tool]:
+        # Every routed call negotiates: the versions of a name are sorted once per registry change, not per call.
+        key = (namespace, name)
+        found = self._by_name.get(key)
+        if found is None:
+            found = self._by_name[key] = ordered([e.tool for e in self._entries.values()
+                                                  if e.tool.name == name and e.tool.namespace == namespace])
+        return found
 
     def resolve(self, ref: str | ToolIdentity, *, allow_deprecated: bool = False) -> Tool | None:
         """The version a reference names: exact id, alias, a range, or a name (see the module docstring).
@@ -182,7 +193,7 @@ class Registry:
         if identity.version is not None and not is_range(identity.version):
             entry = self._entries.get(identity.id)
             return entry.tool if entry else None
-        return matching(identity, self.versions(identity.name, identity.namespace),
+        return matching(identity, self._versions(identity.name, identity.namespace),
                         allow_deprecated=allow_deprecated, selector=self._selector)
 
     def negotiate(self, ref: str | ToolIdentity) -> Resolution | None:
@@ -196,7 +207,7 @@ class Registry:
             ConfigError: for a reference that is not a tool id, an alias cycle or a chain that is too long.
         """
         identity = self._follow(ref)
-        return negotiate(identity, self.versions(identity.name, identity.namespace), self.migrations,
+        return negotiate(identity, self._versions(identity.name, identity.namespace), self.migrations,
                          self._selector)
 
     def _follow(self, ref: str | ToolIdentity) -> ToolIdentity:
