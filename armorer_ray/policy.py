@@ -228,17 +228,17 @@ def visibility_rules(policies: Sequence[object]) -> tuple[VisibilityRule, ...]:
 
 @dataclass(frozen=True, slots=True)
 class RoutedCall:
-    """What a `CallRouter` decided: the call to run (its arguments possibly upgraded) and the tool id to run it on.
+    """What a `CallRouter` decided: the call to run (its arguments possibly upgraded) and the tool to run it on.
 
     Attributes:
         call: The call to run.
-        tool_id: The id of the tool that runs it.
+        tool: The tool that runs it (one the toolbox resolved for the caller).
         migrated_from: The version the call was written for, when its arguments were upgraded (recorded on the
             result as ``migrated_from``).
     """
 
     call: ToolCall
-    tool_id: str
+    tool: Tool
     migrated_from: str | None = None
 
 
@@ -256,8 +256,13 @@ class CallRouter(Protocol):
         """The id ``name`` means, when this router decides it without changing a call (else None)."""
         ...
 
-    def route_call(self, call: ToolCall, hub: EventHub) -> RoutedCall | ToolResult | None:
-        """The call to run and its tool, a failure result (the call ends there), or None (not this router's)."""
+    def route_call(self, call: ToolCall, hub: EventHub,
+                   resolve: Callable[[str], Tool | None]) -> RoutedCall | ToolResult | None:
+        """The call to run and its tool, a failure result (the call ends there), or None (not this router's).
+
+        ``resolve(tool_id)`` is the tool the toolbox shows this call's caller under that id, or None: a router
+        answers only with such a tool, so a hidden tool stays not found (and no migration runs for it).
+        """
         ...
 
 

@@ -643,9 +643,9 @@ class Toolbox:
         routed = self._route(call) if self._routers else None
         if isinstance(routed, ToolResult):
             return await self._refused(call, routed)
+        found: Tool | None
         if routed is not None:
-            call = routed.call
-            found = self._resolution().resolve(routed.tool_id, call)
+            call, found = routed.call, routed.tool
         else:
             found = self.get_tool(call.name, caller=call)
         hub = self.events
@@ -692,8 +692,11 @@ class Toolbox:
                 self._idle_waiter = None
 
     def _route(self, call: ToolCall) -> RoutedCall | ToolResult | None:
+        def resolve(tool_id: str) -> Tool | None:
+            return self._resolution().resolve(tool_id, call)  # only what this call's caller may see
+
         for router in self._routers:
-            routed = router.route_call(call, self.events)
+            routed = router.route_call(call, self.events, resolve)
             if routed is not None:
                 return routed
         return None

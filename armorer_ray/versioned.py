@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from armorer_ray.options import ToolboxOptions
 from armorer_ray.policy import RoutedCall, as_policies
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
+from armorer_ray.tools import Tool
 
 if TYPE_CHECKING:
     from armorer_ray.registry import Registry
@@ -86,18 +88,24 @@ class Versioning:
         resolution = self._negotiate(name)
         return resolution.tool.id if resolution is not None and not resolution.steps else None
 
-    def route_call(self, call: ToolCall, hub: EventHub) -> RoutedCall | ToolResult | None:
-        """The version ``call`` runs on, its arguments upgraded when it was written for a retired version."""
+    def route_call(self, call: ToolCall, hub: EventHub,
+                   resolve: Callable[[str], Tool | None]) -> RoutedCall | ToolResult | None:
+        """The version ``call`` runs on, its arguments upgraded when it was written for a retired version.
+
+        None (the toolbox resolves the name as usual) when the registry has no version for it or the toolbox
+        does not show the chosen version to the caller.
+        """
         resolution = self._negotiate(call.name)
-        if resolution is None:
+        found = resolve(resolution.tool.id) if resolution is not None else None
+        if resolution is None or found is None:
             return None
-        chosen = resolution.tool
+        chosen = found
         notice = deprecation_notice(chosen)
         if notice is not None and hub.wants("deprecated"):
             hub.emit("deprecated", {"tool": chosen, "call": call, "message": notice,
                                     "replaced_by": chosen.lifecycle.replaced_by if chosen.lifecycle else None})
         if not resolution.steps:
-            return RoutedCall(call, chosen.id)
+            return RoutedCall(call, found)
         try:
             arguments = resolution.migrate(call.arguments)
         except Exception as exc:  # a migration that fails is the caller's problem to fix, not a crash
@@ -109,7 +117,7 @@ class Versioning:
             hub.emit("migrated", {"tool": chosen, "call": call, "from_version": resolution.requested,
                                   "to_version": chosen.version, "arguments": arguments, "notes": resolution.notes})
         upgraded = call.model_copy(update={"name": chosen.id, "arguments": arguments})
-        return RoutedCall(upgraded, chosen.id, resolution.requested)
+        return RoutedCall(upgraded, found, resolution.requested)
 
 
 class VersionedToolbox(Toolbox):

@@ -167,3 +167,31 @@ def test_a_failed_migration_is_heard_by_refusal_hooks() -> None:
 def test_a_versioned_toolbox_refuses_bad_options_like_a_toolbox() -> None:
     with pytest.raises(ConfigError, match="unknown toolbox option"):
         search_registry().toolbox(colour="blue")
+
+
+def test_a_hidden_version_stays_not_found_and_its_migration_never_runs() -> None:
+    ran: list[str] = []
+
+    class StaffOnly:
+        def visible(self, tool: object, caller: Any) -> bool:
+            return caller.user_id == "ada"
+
+    def upgrade(arguments: dict[str, Any]) -> dict[str, Any]:
+        ran.append("upgrade")
+        return {"query": arguments["q"]}
+
+    v2 = tool(name="search", version="2.0.0", description="Search.")(lambda query: query)
+    box = create_registry().register(v2, migrations=[Migration("^1", upgrade)]).toolbox(policy=[StaffOnly()])
+    hidden = box.execute_sync({**OLD_CALL, "user_id": "bob"})
+    assert hidden.error is not None and hidden.error.category == "not_found" and ran == []
+    shown = box.execute_sync({**OLD_CALL, "user_id": "ada"})
+    assert (shown.result, shown.migrated_from, ran) == ("ray", "1.0.0", ["upgrade"])
+
+
+def test_a_version_registered_after_the_toolbox_was_made_does_not_capture_calls() -> None:
+    registry = search_registry()
+    box = registry.toolbox()
+    registry.register(tool(name="search", version="4.0.0", description="Search v4.")(lambda query: "v4"))
+    # The registry now prefers 4.0.0, which the toolbox does not hold: the toolbox's own resolution answers.
+    assert box.execute_sync({"name": "search", "arguments": {"query": "x", "limit": 1}}).result == {
+        "v": 3, "query": "x", "limit": 1}
