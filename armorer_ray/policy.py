@@ -25,10 +25,12 @@ from armorer_ray.results import ToolCall
 
 if TYPE_CHECKING:
     from armorer_ray.errors import ToolError
+    from armorer_ray.events import EventHub
+    from armorer_ray.results import ToolResult
     from armorer_ray.tools import Tool
 
-__all__ = ["CallerLike", "Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "VisibilityRule",
-           "compile_hooks", "evaluate_after", "evaluate_before", "visibility_rules"]
+__all__ = ["CallRouter", "CallerLike", "Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "RoutedCall",
+           "VisibilityRule", "call_routers", "compile_hooks", "evaluate_after", "evaluate_before", "visibility_rules"]
 
 DecisionStatus = Literal["allow", "deny", "needs_approval", "needs_input"]
 
@@ -193,7 +195,7 @@ def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
     items = list(policy) if isinstance(policy, list | tuple) else [policy]
     out: list[object] = []
     for item in items:
-        if hasattr(item, "before_execute") or hasattr(item, "after_execute") or hasattr(item, "visible"):
+        if any(hasattr(item, facet) for facet in ("before_execute", "after_execute", "visible", "route_call")):
             out.append(item)
         elif callable(item):
             out.append(PolicyHooks(before=item))
@@ -222,6 +224,51 @@ def visibility_rules(policies: Sequence[object]) -> tuple[VisibilityRule, ...]:
         if callable(rule):
             rules.append(rule)
     return tuple(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedCall:
+    """What a `CallRouter` decided: the call to run (its arguments possibly upgraded) and the tool to run it on.
+
+    Attributes:
+        call: The call to run.
+        tool: The tool that runs it (one the toolbox resolved for the caller).
+        migrated_from: The version the call was written for, when its arguments were upgraded (recorded on the
+            result as ``migrated_from``).
+    """
+
+    call: ToolCall
+    tool: Tool
+    migrated_from: str | None = None
+
+
+@runtime_checkable
+class CallRouter(Protocol):
+    """A policy facet that names a call's tool before the toolbox resolves it (version negotiation, migrations).
+
+    The toolbox asks its routers, in order, before resolving a call's name; the first that answers decides.
+    `armorer_ray.versioned.Versioning` is one: ``name@^1`` gets the highest compatible version, and a call for a
+    retired version runs on a newer one with its arguments upgraded. Routers live in the options' policies, so
+    every toolbox made from the options (``extend``, deployment replicas, workflow workers) routes the same way.
+    """
+
+    def route_name(self, name: str) -> str | None:
+        """The id ``name`` means, when this router decides it without changing a call (else None)."""
+        ...
+
+    def route_call(self, call: ToolCall, hub: EventHub,
+                   resolve: Callable[[str], Tool | None]) -> RoutedCall | ToolResult | None:
+        """The call to run and its tool, a failure result (the call ends there), or None (not this router's).
+
+        ``resolve(tool_id)`` is the tool the toolbox shows this call's caller under that id, or None: a router
+        answers only with such a tool, so a hidden tool stays not found (and no migration runs for it).
+        """
+        ...
+
+
+def call_routers(policies: Sequence[object]) -> tuple[CallRouter, ...]:
+    """The policies that are `CallRouter` s, in order."""
+    return tuple(policy for policy in policies if isinstance(policy, CallRouter))
 
 
 def _normalise(verdict: object) -> Decision:
