@@ -345,7 +345,7 @@ async def schedule(ship: _Shipment, holder: list[Any], packed: _Packed, restored
         if saved is not None:
             light[name] = ray.put((saved.status, saved.output))
             finished[name] = saved
-    for batch in _batches(plan, finished, slots):
+    for batch in _batches_of(ship, finished, slots):
         children = {name: tuple(r for k, r in restored.items() if k.startswith(plan.full_id(name) + "/"))
                     for name in batch} if expanding else {}
         sources = tuple(dict.fromkeys(source for name in batch for source in plan.nodes[name].sources))
@@ -406,6 +406,21 @@ def _slots(ship: _Shipment) -> int | None:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
         _slots_seen[:] = [(now, cpus)]
     return max(1, int(_slots_seen[0][1] // ship.num_cpus))
+
+
+_planned: OrderedDict[tuple[str, int | None], list[tuple[str, ...]]] = OrderedDict()  # on the driver, per shipment
+
+
+def _batches_of(ship: _Shipment, finished: Mapping[str, Any], slots: int | None) -> list[tuple[str, ...]]:
+    """`_batches` of the shipment's plan, computed once per shipment and cluster size when nothing was restored."""
+    if finished:
+        return _batches(ship.plan, finished, slots)
+    found = _planned.get((ship.key, slots))
+    if found is None:
+        found = _planned[ship.key, slots] = _batches(ship.plan, finished, slots)
+        while len(_planned) > _CACHED:
+            _planned.popitem(last=False)
+    return found
 
 
 def _batches(plan: Plan, finished: Mapping[str, Any], slots: int | None) -> list[tuple[str, ...]]:
