@@ -14,7 +14,7 @@ from armorer_ray.events import Event
 from armorer_ray.stores import MemoryStore
 from armorer_ray.workflow import Edge, Node, NodeRetry, NotCompilableError, create_workflow
 from tests.workflow import tools as t
-from tests.workflow.conftest import outline
+from tests.workflow.conftest import outline, per_node
 
 pytestmark = pytest.mark.ray
 
@@ -30,15 +30,6 @@ def compiled(ray_runtime: Any) -> Iterator[Any]:
     executor = CompiledRayExecutor(actors=2, max_graphs=2)
     yield executor
     executor.close_sync()
-
-
-def per_node(events: list[Event]) -> dict[str, list[str]]:
-    """Each node's event kinds, in the order they came."""
-    out: dict[str, list[str]] = {}
-    for event in events:
-        if event.type.startswith("node."):
-            out.setdefault(event.detail["node"], []).append(event.type.removeprefix("node."))
-    return out
 
 
 def weather() -> Any:
