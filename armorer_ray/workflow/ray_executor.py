@@ -64,11 +64,12 @@ class RayWorkflowExecutor:
             toolbox built in the node task. Per-node policies cannot apply there, so they are refused.
         num_cpus: CPUs each node task reserves (fan-out coordinators reserve none).
         max_retries: Times Ray re-runs a node task whose worker died (tool failures use ``Node(retry=...)``).
-        batch: Run the independent nodes of one topological level in as many tasks as the cluster can run at
-            once (``CPU / num_cpus``), each running its nodes concurrently, instead of a task per node. A task
-            costs about a millisecond of scheduling; a batch pays it once. The price: a node's output reaches its
-            downstream nodes when its whole batch is done, so for levels mixing slow and quick nodes pass
-            ``batch=False``. Fanned-out nodes always get a task of their own.
+        batch: Run the independent nodes of one topological level together, each task running its nodes
+            concurrently, instead of a task per node: in as many tasks as the cluster runs at once
+            (``CPU / num_cpus``) on a workflow's first run, then in as few as the nodes' last durations pay for
+            (one task per level of quick nodes). A task costs a millisecond or two of scheduling; a batch pays it
+            once. The price: a node's output reaches its downstream nodes when its whole batch is done, so for
+            levels mixing slow and quick nodes pass ``batch=False``. Fanned-out nodes get a task of their own.
 
     Raises:
         ConfigError: for a negative ``num_cpus`` or ``max_retries``; when a run starts, for a toolbox that cannot
@@ -379,6 +380,7 @@ async def schedule(ship: _Shipment, holder: list[Any], packed: _Packed, restored
                 if all(source in runs for source in plan.nodes[name].sources):
                     settled = _as_run(plan, name, finished.pop(name), runs, stopped)
                     runs[name] = settled
+                    _remember_duration(ship, name, settled)
                     if recorder is not None:
                         await _record(recorder, settled, restored, plan.full_id(name))
                     reason = stop_reason(settled, ship.on_error)
@@ -408,52 +410,75 @@ def _slots(ship: _Shipment) -> int | None:
     return max(1, int(_slots_seen[0][1] // ship.num_cpus))
 
 
-_planned: OrderedDict[tuple[str, int | None], list[tuple[str, ...]]] = OrderedDict()  # on the driver, per shipment
+# A task costs about this much of scheduling whatever it runs (on a 2-core machine; more under load): a level whose
+# nodes took less than this in total last time is better run by one task than spread over several.
+_TASK_COST_MS = 2.0
+# On the driver, per shipment: each node's duration in its last run, and the batches planned from them.
+_durations: OrderedDict[str, dict[str, float]] = OrderedDict()
+_planned: OrderedDict[tuple[str, tuple[int, ...]], list[tuple[str, ...]]] = OrderedDict()
+
+
+def _remember_duration(ship: _Shipment, name: str, run: NodeRun) -> None:
+    if run.status == "succeeded" and not run.restored:
+        found = _durations.get(ship.key)
+        if found is None:
+            found = _durations[ship.key] = {}
+            while len(_durations) > _CACHED:
+                _durations.popitem(last=False)
+        found[name] = run.duration_ms
 
 
 def _batches_of(ship: _Shipment, finished: Mapping[str, Any], slots: int | None) -> list[tuple[str, ...]]:
-    """`_batches` of the shipment's plan, computed once per shipment and cluster size when nothing was restored."""
-    if finished:
-        return _batches(ship.plan, finished, slots)
-    found = _planned.get((ship.key, slots))
-    if found is None:
-        found = _planned[ship.key, slots] = _batches(ship.plan, finished, slots)
-        while len(_planned) > _CACHED:
-            _planned.popitem(last=False)
-    return found
-
-
-def _batches(plan: Plan, finished: Mapping[str, Any], slots: int | None) -> list[tuple[str, ...]]:
     """The node tasks to submit, in an order that respects the graph: each a tuple of nodes it runs together.
 
-    With ``slots``, the nodes of one topological level (its longest path from a root) that are not fanned out
-    are split into at most ``slots`` batches of consecutive nodes: as many tasks as can run at once, each running
-    its nodes concurrently. Without, every node is a task of its own; so is every fanned-out node.
+    Without ``slots`` (``batch=False``), every node is a task of its own. With it, the nodes of one topological
+    level (its longest path from a root) that are not fanned out are split into batches of consecutive nodes,
+    each running its nodes concurrently: ``slots`` of them (as many tasks as can run at once) on a workflow's
+    first run, and afterwards only as many as last run's node durations pay for (one task when the level's
+    nodes took less than a task's scheduling cost in all). Fanned-out nodes always get a task of their own.
     """
-    todo = [name for name in plan.order if name not in finished]
+    plan = ship.plan
     if slots is None:
-        return [(name,) for name in todo]
+        return [(name,) for name in plan.order if name not in finished]
     level: dict[str, int] = {}
     for name in plan.order:
         level[name] = 1 + max((level[source] for source in plan.nodes[name].sources), default=-1)
     by_level: dict[int, list[str]] = {}
-    out: list[tuple[str, ...]] = []
-    for name in todo:
+    fans: list[tuple[str, ...]] = []
+    for name in plan.order:
+        if name in finished:
+            continue
         if plan.nodes[name].node.map_over is not None:
-            out.append((name,))
+            fans.append((name,))
         else:
             by_level.setdefault(level[name], []).append(name)
+    seen = _durations.get(ship.key, {})
+    counts = []
     for depth in sorted(by_level):
         names = by_level[depth]
         count = min(slots, len(names))
+        if all(name in seen for name in names):
+            count = min(count, max(1, int(sum(seen[name] for name in names) // _TASK_COST_MS)))
+        counts.append(count)
+    key = (ship.key, tuple(counts))
+    found = None if finished else _planned.get(key)
+    if found is not None:
+        return found
+    out = list(fans)
+    for depth, count in zip(sorted(by_level), counts, strict=True):
+        names = by_level[depth]
         size, extra = divmod(len(names), count)
         start = 0
         for index in range(count):
             end = start + size + (1 if index < extra else 0)
             out.append(tuple(names[start:end]))
             start = end
-    rank = {name: level[name] for name in plan.order}
-    return sorted(out, key=lambda batch: rank[batch[0]])  # stable: a batch only after the levels it reads
+    out.sort(key=lambda batch: level[batch[0]])  # stable: a batch only after the levels it reads
+    if not finished:
+        _planned[key] = out
+        while len(_planned) > _CACHED:
+            _planned.popitem(last=False)
+    return out
 
 
 # Ray's cancellation is best effort: a cancel that reaches a task while its worker is still starting it can be
