@@ -159,9 +159,17 @@ class PolicyHooks:
 class RiskPolicy:
     """The toolbox's risk flags as a policy: refuse mutating or dangerous tools when asked to.
 
+    It reads only the tool's `ToolRisk` (``tool.risk``), however the tool spelled its flags. ``read_only=True``
+    is the shorthand for ``allow_mutation=False`` (it forces it); the OpenAI Agents gate decides by this same
+    policy.
+
     Example:
         >>> RiskPolicy(read_only=True).allow_mutation
         False
+        >>> from armorer_ray import tool
+        >>> drop = tool(name="drop", description="Drop a table.", metadata={"mutates": True})(lambda: None)
+        >>> RiskPolicy(read_only=True).refusal(drop)
+        'mutating'
     """
 
     read_only: bool = False
@@ -177,13 +185,19 @@ class RiskPolicy:
         """Whether this policy can refuse anything at all."""
         return not (self.allow_mutation and self.allow_dangerous)
 
-    def before_execute(self, ctx: PolicyContext) -> Decision | None:
-        tool = ctx.tool
-        if not self.allow_mutation and tool.is_mutating:
-            return Decision.deny(f'Mutating tool "{tool.name}" is not allowed')
-        if not self.allow_dangerous and tool.is_dangerous:
-            return Decision.deny(f'Dangerous tool "{tool.name}" is not allowed')
+    def refusal(self, tool: Tool) -> Literal["mutating", "dangerous"] | None:
+        """Why this policy refuses ``tool`` (mutation is checked first), or None when it allows it."""
+        if not self.allow_mutation and tool.risk.mutates:
+            return "mutating"
+        if not self.allow_dangerous and tool.risk.dangerous:
+            return "dangerous"
         return None
+
+    def before_execute(self, ctx: PolicyContext) -> Decision | None:
+        refused = self.refusal(ctx.tool)
+        if refused is None:
+            return None
+        return Decision.deny(f'{refused.capitalize()} tool "{ctx.tool.name}" is not allowed')
 
 
 def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:

@@ -221,8 +221,8 @@ class ToolQuery(BaseModel):
         assert risk is not None
         return all(
             wanted is None or wanted == actual
-            for wanted, actual in ((risk.read_only, tool.is_read_only), (risk.mutates, tool.is_mutating),
-                                   (risk.dangerous, tool.is_dangerous))
+            for wanted, actual in ((risk.read_only, tool.risk.read_only), (risk.mutates, tool.risk.mutates),
+                                   (risk.dangerous, tool.risk.dangerous))
         )
 
     def _text_matches(self, tool: Tool) -> bool:
@@ -333,7 +333,7 @@ def _summary(tool: Tool, include_schema: bool) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "id": tool.id, "name": tool.name, "description": tool.description, "tags": list(tool.tags),
         "schema_keys": list(tool.parameters.model_fields), "metadata": dict(tool.metadata),
-        "risk": tool.risk.model_dump(exclude_none=True, exclude_defaults=True),
+        "risk": tool.risk.model_dump(exclude_defaults=True),
     }
     if tool.lifecycle is not None:
         summary["lifecycle"] = tool.lifecycle.model_dump(exclude_defaults=True)

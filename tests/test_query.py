@@ -41,7 +41,8 @@ def test_namespace_version_schema_and_risk() -> None:
     assert names(box.query(versions=["1.2.0"])) == ["list_files"]
     assert names(box.query(schema_keys=["USERID"])) == ["send-email"]
     assert names(box.query(risk=RiskFilter(dangerous=True))) == ["delete_user"]
-    assert names(box.query(risk=RiskFilter(read_only=True, mutates=False))) == ["getWeather"]
+    # The tag read-only declares send-email read-only, as the option does getWeather (one risk, see ToolRisk).
+    assert names(box.query(risk=RiskFilter(read_only=True, mutates=False))) == ["send-email", "getWeather"]
 
 
 @pytest.mark.parametrize(
