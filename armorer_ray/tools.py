@@ -13,6 +13,7 @@ import inspect
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 
 from pydantic import BaseModel, ConfigDict, JsonValue, model_validator
@@ -539,21 +540,22 @@ class Tool:
         return Tool(self._body, **merged)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # A module-level @tool replaces its function in the module, so pickle cannot find the function by
-        # name; the tool itself is found there instead, and is pickled by reference like any global.
-        module = getattr(self._body, "__module__", None)
-        qualname = getattr(self._body, "__qualname__", "")
+        # Two cases, and no per-process state (the solo pipeline, the event hub, locks) travels in either:
+        # 1. A module-level @tool replaced its function in the module, so pickle cannot find the function by
+        #    name; the tool itself is found there instead, and goes by reference like any global.
+        # 2. Anything else is rebuilt over there from its frozen `_ToolSpec`.
+        module, qualname = getattr(self._body, "__module__", None), getattr(self._body, "__qualname__", "")
         if module and module != "__main__" and "<" not in qualname and _lookup(module, qualname) is self:
             return (_import_tool, (module, qualname))
-        # Otherwise rebuilt from body and options; per-process state (the solo toolbox, its locks) never travels.
-        if _pickles_by_reference(self._body):
-            # Its module is imported whole over there, so its hints resolve as here; and plain pickle, which
-            # cannot pickle a model class made at run time, keeps working.
-            return (_rebuild_tool, (self._body, dict(self.options)))
-        # A body pickled by value (cloudpickle) brings only the globals its code uses, so its hints may not resolve
-        # over there: the model and context parameter built here travel instead.
-        derived = None if "parameters" in self.options else self.parameters
-        return (_restore_tool, (self._body, dict(self.options), derived, self._context_param))
+        return (_ToolSpec.build, (self._spec(),))
+
+    def _spec(self) -> _ToolSpec:
+        # A body pickled by value (cloudpickle) brings only the globals its code uses, so its hints may not
+        # resolve over there: the model built here from them travels too. A body pickled by reference is
+        # imported whole over there, so its hints resolve as here, and plain pickle, which cannot pickle a model
+        # class made at run time, keeps working.
+        derived = "parameters" not in self.options and not _pickles_by_reference(self._body)
+        return _ToolSpec(self._body, self.options.copy(), self.parameters if derived else None, self._context_param)
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -692,20 +694,34 @@ def _pickles_by_reference(body: object) -> bool:
     return True
 
 
-def _rebuild_tool(body: Callable[..., Any] | str, options: ToolOptions) -> Tool:
-    return Tool(body, **options)
+@dataclass(frozen=True, slots=True)
+class _ToolSpec:
+    """What a `Tool` is rebuilt from in another process: its body and options, as given to the constructor, plus
+    what the constructor derived from the body's hints when they may not resolve there.
 
+    Attributes:
+        body: The function, lazy loader or import string.
+        options: The `ToolOptions` (a metadata factory already replaced by its value).
+        parameters: The parameter model built from the signature, when the body travels by value; else None
+            (the options give the model, or the hints resolve over there).
+        context_param: The name of the `CallContext` parameter, found here (None for none).
+    """
 
-def _restore_tool(body: Callable[..., Any], options: ToolOptions, parameters: type[BaseModel] | None,
-                  context_param: str | None) -> Tool:
-    if parameters is None:
-        restored = Tool(body, **options)
-    else:
-        # Given a model, the constructor needs no hints (it tolerates unresolvable ones); the options stay as sent.
-        restored = Tool(body, **cast(ToolOptions, {**options, "parameters": parameters}))
-        restored.options = options
-    restored._context_param = context_param
-    return restored
+    body: Callable[..., Any] | str
+    options: ToolOptions
+    parameters: type[BaseModel] | None
+    context_param: str | None
+
+    def build(self) -> Tool:
+        """The tool again: the constructor over the same body and options (with the model, when one travelled)."""
+        if self.parameters is None:
+            built = Tool(self.body, **self.options)
+        else:
+            # Given a model, the constructor needs no hints (it tolerates unresolvable ones); the options stay as sent.
+            built = Tool(self.body, **cast(ToolOptions, {**self.options, "parameters": self.parameters}))
+            built.options = self.options
+        built._context_param = self.context_param
+        return built
 
 
 def _import_string(name: str, target: str) -> Callable[..., Any]:
