@@ -36,7 +36,7 @@ from armorer_ray.errors import ConfigError
 from armorer_ray.executors import Executor
 from armorer_ray.lifecycle import LifecycleHook
 from armorer_ray.middleware.base import Middleware
-from armorer_ray.policy import RiskPolicy, as_policies
+from armorer_ray.policy import Policies, PolicyObject, RiskPolicy, as_policies
 from armorer_ray.shaping import OutputShaping
 
 __all__ = ["Budget", "ToolboxOptions", "ToolboxSettings"]
@@ -93,7 +93,7 @@ class ToolboxOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     name: str = "toolbox"
-    policies: Annotated[tuple[object, ...], SkipValidation] = ()
+    policies: Annotated[tuple[PolicyObject, ...], SkipValidation] = ()
     risk: Annotated[RiskPolicy, SkipValidation] = Field(default_factory=RiskPolicy)
     budget: Budget | None = None
     middleware: Annotated[tuple[Middleware, ...], SkipValidation] = ()
@@ -122,7 +122,7 @@ class ToolboxOptions(BaseModel):
 
     @field_validator("policies", mode="before")
     @classmethod
-    def _check_policies(cls, value: object) -> tuple[object, ...]:
+    def _check_policies(cls, value: Policies) -> tuple[PolicyObject, ...]:
         return as_policies(value)
 
     @field_validator("middleware", mode="before")
@@ -205,7 +205,7 @@ class ToolboxSettings(TypedDict, total=False):
     """
 
     name: str | None
-    policy: object | Sequence[object] | None
+    policy: Policies
     read_only: bool
     allow_mutation: bool
     allow_dangerous: bool

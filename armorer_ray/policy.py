@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from armorer_ray.errors import ToolError
     from armorer_ray.tools import Tool
 
-__all__ = ["CallerLike", "Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "VisibilityRule",
-           "compile_hooks", "evaluate_after", "evaluate_before", "visibility_rules"]
+__all__ = ["AfterPolicy", "CallerLike", "Decision", "Policies", "Policy", "PolicyContext", "PolicyHooks", "PolicyLike",
+           "PolicyObject", "RiskPolicy", "VisibilityPolicy", "VisibilityRule", "compile_hooks", "evaluate_after",
+           "evaluate_before", "visibility_rules"]
 
 DecisionStatus = Literal["allow", "deny", "needs_approval", "needs_input"]
 
@@ -130,11 +131,40 @@ AfterHook = Callable[[PolicyContext], "Awaitable[None] | None"]
 
 @runtime_checkable
 class Policy(Protocol):
-    """Shape of a policy object; either hook may be absent (use `PolicyHooks` to build one from functions)."""
+    """A policy that decides before a call runs. A policy object has this hook, `AfterPolicy`'s, a
+    `VisibilityPolicy`'s ``visible``, or any of them (use `PolicyHooks` to build one from functions)."""
 
     def before_execute(self, ctx: PolicyContext) -> Decision | bool | Awaitable[Decision | bool | None] | None:
         """Decide whether the call may run."""
         ...
+
+
+@runtime_checkable
+class AfterPolicy(Protocol):
+    """A policy that sees each call after it ran (its outcome, result or error)."""
+
+    def after_execute(self, ctx: PolicyContext) -> Awaitable[None] | None:
+        """Observe the finished call; an exception is logged, never changes the result."""
+        ...
+
+
+@runtime_checkable
+class VisibilityPolicy(Protocol):
+    """A toolbox policy that hides tools from some callers (see the module docstring)."""
+
+    def visible(self, tool: Tool, caller: CallerLike) -> bool:
+        """Whether ``caller`` may see, and so call, ``tool``."""
+        ...
+
+
+PolicyObject = Policy | AfterPolicy | VisibilityPolicy
+"""A policy as toolboxes and tools keep it: an object with ``before_execute``, ``after_execute`` and/or ``visible``."""
+
+PolicyLike = PolicyObject | BeforeHook
+"""One policy as ``policy=`` accepts it: a policy object, or a bare function used as its ``before_execute``."""
+
+Policies = PolicyLike | Sequence[PolicyLike] | None
+"""What ``policy=`` of a tool, toolbox or workflow node accepts: one policy, several in order, or none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,14 +230,19 @@ class RiskPolicy:
         return Decision.deny(f'{refused.capitalize()} tool "{ctx.tool.name}" is not allowed')
 
 
-def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
-    """Normalise the ``policy=`` option (one, several, or none) into a tuple of policy objects."""
+def as_policies(policy: Policies) -> tuple[PolicyObject, ...]:
+    """Normalise the ``policy=`` option (one, several, or none) into a tuple of policy objects.
+
+    Raises:
+        ConfigError: for an item that has no hook and is not callable (the argument is checked at run time,
+            so values from untyped code get this error rather than a later ``AttributeError``).
+    """
     if policy is None:
         return ()
-    items = list(policy) if isinstance(policy, list | tuple) else [policy]
-    out: list[object] = []
+    items: list[object] = list(policy) if isinstance(policy, list | tuple) else [policy]
+    out: list[PolicyObject] = []
     for item in items:
-        if hasattr(item, "before_execute") or hasattr(item, "after_execute") or hasattr(item, "visible"):
+        if isinstance(item, Policy | AfterPolicy | VisibilityPolicy):
             out.append(item)
         elif callable(item):
             out.append(PolicyHooks(before=item))
@@ -220,7 +255,7 @@ def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
     return tuple(out)
 
 
-def visibility_rules(policies: Sequence[object]) -> tuple[VisibilityRule, ...]:
+def visibility_rules(policies: Sequence[PolicyObject]) -> tuple[VisibilityRule, ...]:
     """The bound ``visible`` methods of ``policies``, in order (policies without one are skipped).
 
     Example:
@@ -260,7 +295,7 @@ def _normalise(verdict: object) -> Decision:
     raise ConfigError(f"policy returned {type(verdict).__name__}; expected Decision, bool or None")
 
 
-def compile_hooks(policies: Sequence[object]) -> tuple[tuple[BeforeHook, ...], tuple[AfterHook, ...]]:
+def compile_hooks(policies: Sequence[PolicyObject]) -> tuple[tuple[BeforeHook, ...], tuple[AfterHook, ...]]:
     """The bound ``before_execute`` and ``after_execute`` hooks of ``policies``, in order, absent ones skipped.
 
     Done once per tool registration, so a call pays only for hooks that exist.

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from armorer_ray.cancellation import AbortSignal
     from armorer_ray.context import Approval
     from armorer_ray.pipeline import Pipeline
+    from armorer_ray.policy import Policies
 
 __all__ = ["Tool", "ToolLifecycle", "ToolOptions", "ToolRisk", "lazy", "tool", "with_context"]
 
@@ -213,7 +214,7 @@ class ToolOptions(TypedDict, total=False):
     dry_run: Callable[..., Any]
     output: OutputShaping
     digests: DigestSetting
-    policy: object
+    policy: Policies
     middleware: Sequence[Callable[..., Any]]
     lifecycle: ToolLifecycle
     threaded: bool

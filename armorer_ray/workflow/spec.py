@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from armorer_ray.errors import ErrorCategory
+from armorer_ray.policy import Policies
 from armorer_ray.tools import Tool
 from armorer_ray.workflow.errors import WorkflowConfigError
 
@@ -188,7 +189,7 @@ class Node:
     trigger: Trigger = "all"
     retry: NodeRetry | int | None = None
     timeout_s: float | None = None
-    policy: object | Sequence[object] | None = None
+    policy: Policies = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.tool, Tool | str) or not self.tool:
