@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from typing_extensions import Unpack
 
 from armorer_ray.approvals import ApprovalBook
 from armorer_ray.digests import DigestSetting
@@ -164,7 +165,7 @@ class ToolboxOptions(BaseModel):
         """The lifecycle hooks by moment: ``start``, ``drain``, ``stop``."""
         return {"start": self.on_start, "drain": self.on_drain, "stop": self.on_stop}
 
-    def with_settings(self, **settings: Any) -> ToolboxOptions:
+    def with_settings(self, **given: Unpack[ToolboxSettings]) -> ToolboxOptions:
         """A copy with the keyword shorthand of `Toolbox` applied (see `ToolboxSettings`), validated.
 
         Raises:
@@ -174,8 +175,9 @@ class ToolboxOptions(BaseModel):
             >>> ToolboxOptions(risk=RiskPolicy(allow_dangerous=False)).with_settings(read_only=True).risk
             RiskPolicy(read_only=True, allow_mutation=False, allow_dangerous=False)
         """
-        if not settings:
+        if not given:
             return self
+        settings: dict[str, object] = dict(given)  # checked at run time too: untyped callers pass anything
         unknown = set(settings) - _SETTINGS
         if unknown:
             raise ConfigError(f"unknown toolbox option(s): {', '.join(sorted(unknown))}")

@@ -33,6 +33,7 @@ from armorer_ray.shaping import OutputShaping
 if TYPE_CHECKING:
     from armorer_ray.cancellation import AbortSignal
     from armorer_ray.context import Approval
+    from armorer_ray.middleware.base import Middleware
     from armorer_ray.pipeline import Pipeline
     from armorer_ray.policy import Policies
 
@@ -215,7 +216,7 @@ class ToolOptions(TypedDict, total=False):
     output: OutputShaping
     digests: DigestSetting
     policy: Policies
-    middleware: Sequence[Callable[..., Any]]
+    middleware: Sequence[Middleware]
     lifecycle: ToolLifecycle
     threaded: bool
     extra_arguments: ExtraArguments
