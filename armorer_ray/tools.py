@@ -65,7 +65,8 @@ class ToolRisk(BaseModel):
     4. ``dangerous``: True if any spelling says so (a False never hides a ``dangerous`` tag).
 
     Everything that acts on risk reads these fields and nothing else: `RiskPolicy` (and so the OpenAI Agents
-    gate), MCP annotations, the cache's default, query filters, the UI and the CLI. A set flag also adds its
+    gate), MCP annotations, the cache's default, query filters, the search index's row metadata (so
+    `ToolFilter` risk keys), the UI and the CLI. A set flag also adds its
     tag (``readonly``, ``mutating``, ``dangerous``) after the user's tags, so tag filters see it.
 
     Attributes:

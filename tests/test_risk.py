@@ -1,6 +1,6 @@
 """One risk per tool: the option, metadata and tag spellings of a flag resolve to the same `ToolRisk`, and every
-reader (the toolbox's RiskPolicy, the OpenAI Agents gate, MCP annotations, query filters, the UI catalogue, the
-cache's default) answers from it alike."""
+reader (the toolbox's RiskPolicy, the OpenAI Agents gate, MCP annotations, query filters, semantic-search filters,
+the UI catalogue, the cache's default) answers from it alike."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from armorer_ray import Tool, Toolbox, ToolCall, ToolRisk, tool
+from armorer_ray.embeddings.filters import ToolFilter
+from armorer_ray.embeddings.index import tool_metadata
 from armorer_ray.mcp_config import tool_configuration_from_metadata
 from armorer_ray.middleware.cache import caches_by_default
 from armorer_ray.openai_agents import create_openai_tool_gate
@@ -52,6 +54,8 @@ def readings(item: Tool) -> dict[str, object]:
                                                                                         "dangerous")},
         "ui": (entry["read_only"], entry["mutates"], entry["dangerous"]),
         "cached": caches_by_default(item),
+        "search_filter": {flag: ToolFilter(metadata_eq={flag: True}).matches(tool_metadata(item, "hash"))
+                          for flag in ("readOnly", "read_only", "mutates", "dangerous")},
     }
 
 
@@ -69,6 +73,7 @@ def test_what_each_reader_makes_of_each_flag() -> None:
     assert mutating["policy"] == {"read_only": "error", "allow_dangerous": "success"} and mutating["gate"] == "deny"
     assert dangerous["policy"] == {"read_only": "success", "allow_dangerous": "error"}
     assert dangerous["gate"] == "deny" and dangerous["ui"] == (False, False, True)
+    assert dangerous["search_filter"] == {"readOnly": False, "read_only": False, "mutates": False, "dangerous": True}
     assert plain["risk"] == ToolRisk() and plain["gate"] == "allow" and not plain["cached"]
     assert plain["mcp_read_only_hint"] is None and not any(plain["query"].values())  # type: ignore[attr-defined]
 
