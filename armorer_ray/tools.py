@@ -198,7 +198,7 @@ class ToolOptions(TypedDict, total=False):
     name: str
     description: str
     parameters: type[BaseModel] | Mapping[str, Any]
-    output_model: Any
+    output_model: Any  # a type form (a model, or e.g. list[int]); typing has no type for type forms
     output_validation: Literal["report", "strict"]
     namespace: str
     version: str
