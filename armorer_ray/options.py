@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence  # noqa: F401  # Awaitable: pydantic resolves LifecycleHook
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -81,6 +81,12 @@ class ToolboxOptions(BaseModel):
         approvals: Where paused calls wait for `Toolbox.resume` (None: the toolbox makes an in-memory book; the
             toolbox's own ``options`` then name that book, so copies made from them share it).
         on_start: Hooks `Toolbox.start` runs once (sync or async); on_drain by ``drain``, on_stop by ``stop``.
+        body_signal: The abort signal a body sees as ``ctx.signal`` while it runs under a deadline or a caller's
+            signal. ``"derived"`` (default): a signal of this run, aborted by the caller's signal and by the
+            deadline, so a body polling it stops at either without the deadline aborting the caller's signal (which
+            may be shared by a batch or by retries). ``"caller"`` (Armorer's behaviour): the caller's signal
+            itself (a fresh one when the caller gave none), never aborted by the deadline; the body is still
+            cancelled (async) or interrupted (sync, threaded) when the deadline passes.
 
     Raises:
         ConfigError: for a middleware that is not callable or a policy of the wrong shape.
@@ -109,6 +115,7 @@ class ToolboxOptions(BaseModel):
     on_start: _Hooks = ()
     on_drain: _Hooks = ()
     on_stop: _Hooks = ()
+    body_signal: Literal["derived", "caller"] = "derived"
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -224,6 +231,7 @@ class ToolboxSettings(TypedDict, total=False):
     on_start: Sequence[LifecycleHook]
     on_drain: Sequence[LifecycleHook]
     on_stop: Sequence[LifecycleHook]
+    body_signal: Literal["derived", "caller"]
 
 
 _SETTINGS = frozenset(ToolboxSettings.__annotations__)

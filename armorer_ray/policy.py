@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -25,11 +25,13 @@ from armorer_ray.results import ToolCall
 
 if TYPE_CHECKING:
     from armorer_ray.errors import ToolError
+    from armorer_ray.events import EventHub
+    from armorer_ray.results import ToolResult
     from armorer_ray.tools import Tool
 
-__all__ = ["AfterPolicy", "CallerLike", "Decision", "Policies", "Policy", "PolicyContext", "PolicyHooks", "PolicyLike",
-           "PolicyObject", "RiskPolicy", "VisibilityPolicy", "VisibilityRule", "compile_hooks", "evaluate_after",
-           "evaluate_before", "visibility_rules"]
+__all__ = ["AfterPolicy", "CallRouter", "CallerLike", "Decision", "Policies", "Policy", "PolicyContext", "PolicyHooks",
+           "PolicyLike", "PolicyObject", "RiskPolicy", "RoutedCall", "VisibilityPolicy", "VisibilityRule",
+           "call_routers", "compile_hooks", "evaluate_after", "evaluate_before", "visibility_rules"]
 
 DecisionStatus = Literal["allow", "deny", "needs_approval", "needs_input"]
 
@@ -157,16 +159,6 @@ class VisibilityPolicy(Protocol):
         ...
 
 
-PolicyObject = Policy | AfterPolicy | VisibilityPolicy
-"""A policy as toolboxes and tools keep it: an object with ``before_execute``, ``after_execute`` and/or ``visible``."""
-
-PolicyLike = PolicyObject | BeforeHook
-"""One policy as ``policy=`` accepts it: a policy object, or a bare function used as its ``before_execute``."""
-
-Policies = PolicyLike | Sequence[PolicyLike] | None
-"""What ``policy=`` of a tool, toolbox or workflow node accepts: one policy, several in order, or none."""
-
-
 @dataclass(frozen=True, slots=True)
 class PolicyHooks:
     """A policy made of plain functions, sync or async.
@@ -242,8 +234,8 @@ def as_policies(policy: Policies) -> tuple[PolicyObject, ...]:
     items: list[object] = list(policy) if isinstance(policy, list | tuple) else [policy]
     out: list[PolicyObject] = []
     for item in items:
-        if isinstance(item, Policy | AfterPolicy | VisibilityPolicy):
-            out.append(item)
+        if any(hasattr(item, facet) for facet in ("before_execute", "after_execute", "visible", "route_call")):
+            out.append(cast(PolicyObject, item))  # checked by its hooks, the way Protocols match
         elif callable(item):
             out.append(PolicyHooks(before=item))
         else:
@@ -271,6 +263,62 @@ def visibility_rules(policies: Sequence[PolicyObject]) -> tuple[VisibilityRule, 
         if callable(rule):
             rules.append(rule)
     return tuple(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedCall:
+    """What a `CallRouter` decided: the call to run (its arguments possibly upgraded) and the tool to run it on.
+
+    Attributes:
+        call: The call to run.
+        tool: The tool that runs it (one the toolbox resolved for the caller).
+        migrated_from: The version the call was written for, when its arguments were upgraded (recorded on the
+            result as ``migrated_from``).
+    """
+
+    call: ToolCall
+    tool: Tool
+    migrated_from: str | None = None
+
+
+@runtime_checkable
+class CallRouter(Protocol):
+    """A policy facet that names a call's tool before the toolbox resolves it (version negotiation, migrations).
+
+    The toolbox asks its routers, in order, before resolving a call's name; the first that answers decides.
+    `armorer_ray.versioned.Versioning` is one: ``name@^1`` gets the highest compatible version, and a call for a
+    retired version runs on a newer one with its arguments upgraded. Routers live in the options' policies, so
+    every toolbox made from the options (``extend``, deployment replicas, workflow workers) routes the same way.
+    """
+
+    def route_name(self, name: str) -> str | None:
+        """The id ``name`` means, when this router decides it without changing a call (else None)."""
+        ...
+
+    def route_call(self, call: ToolCall, hub: EventHub,
+                   resolve: Callable[[str], Tool | None]) -> RoutedCall | ToolResult | None:
+        """The call to run and its tool, a failure result (the call ends there), or None (not this router's).
+
+        ``resolve(tool_id)`` is the tool the toolbox shows this call's caller under that id, or None: a router
+        answers only with such a tool, so a hidden tool stays not found (and no migration runs for it).
+        """
+        ...
+
+
+PolicyObject = Policy | AfterPolicy | VisibilityPolicy | CallRouter
+"""A policy as toolboxes and tools keep it: an object with ``before_execute``, ``after_execute``, ``visible`` and/or
+``route_call``."""
+
+PolicyLike = PolicyObject | BeforeHook
+"""One policy as ``policy=`` accepts it: a policy object, or a bare function used as its ``before_execute``."""
+
+Policies = PolicyLike | Sequence[PolicyLike] | None
+"""What ``policy=`` of a tool, toolbox or workflow node accepts: one policy, several in order, or none."""
+
+
+def call_routers(policies: Sequence[object]) -> tuple[CallRouter, ...]:
+    """The policies that are `CallRouter` s, in order."""
+    return tuple(policy for policy in policies if isinstance(policy, CallRouter))
 
 
 def _normalise(verdict: object) -> Decision:
