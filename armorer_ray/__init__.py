@@ -69,9 +69,9 @@ if TYPE_CHECKING:
         Timeout,
     )
     from armorer_ray.migrations import Migration
-    from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
+    from armorer_ray.policy import Decision, Policies, Policy, PolicyContext, PolicyHooks, PolicyLike, RiskPolicy
     from armorer_ray.policy_context import PolicyContextProvider
-    from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
+    from armorer_ray.query import MetadataFilter, ToolQuery, ToolQueryFields, ToolSummary, query_tools
     from armorer_ray.registry import create_registry
     from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
     from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
@@ -124,8 +124,11 @@ _EXPORTS: dict[str, str] = {
     "Next": "armorer_ray.middleware",
     "NotFound": "armorer_ray.errors",
     "OutputShaping": "armorer_ray.shaping",
+    "Policies": "armorer_ray.policy",
+    "Policy": "armorer_ray.policy",
     "PolicyContext": "armorer_ray.policy",
     "PolicyHooks": "armorer_ray.policy",
+    "PolicyLike": "armorer_ray.policy",
     "Quota": "armorer_ray.middleware",
     "RateLimit": "armorer_ray.middleware",
     "Retry": "armorer_ray.middleware",
@@ -150,6 +153,8 @@ _EXPORTS: dict[str, str] = {
     "ToolId": "armorer_ray.identity",
     "ToolIdentity": "armorer_ray.identity",
     "ToolQuery": "armorer_ray.query",
+    "ToolQueryFields": "armorer_ray.query",
+    "ToolSummary": "armorer_ray.query",
     "ToolResult": "armorer_ray.results",
     "ToolRisk": "armorer_ray.tools",
     "Toolbox": "armorer_ray.toolbox",
@@ -218,9 +223,12 @@ __all__ = [
     "Next",
     "NotFound",
     "OutputShaping",
+    "Policies",
+    "Policy",
     "PolicyContext",
     "PolicyContextProvider",
     "PolicyHooks",
+    "PolicyLike",
     "Quota",
     "RateLimit",
     "Retry",
@@ -247,8 +255,10 @@ __all__ = [
     "ToolIdentity",
     "ToolLifecycle",
     "ToolQuery",
+    "ToolQueryFields",
     "ToolResult",
     "ToolRisk",
+    "ToolSummary",
     "Toolbox",
     "ToolboxOptions",
     "ToolboxSettings",

@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from typing_extensions import Unpack
 
 from armorer_ray.approvals import ApprovalBook
 from armorer_ray.digests import DigestSetting
@@ -36,7 +37,7 @@ from armorer_ray.errors import ConfigError
 from armorer_ray.executors import Executor
 from armorer_ray.lifecycle import LifecycleHook
 from armorer_ray.middleware.base import Middleware
-from armorer_ray.policy import RiskPolicy, as_policies
+from armorer_ray.policy import Policies, PolicyObject, RiskPolicy, as_policies
 from armorer_ray.shaping import OutputShaping
 
 __all__ = ["Budget", "ToolboxOptions", "ToolboxSettings"]
@@ -99,7 +100,7 @@ class ToolboxOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     name: str = "toolbox"
-    policies: Annotated[tuple[object, ...], SkipValidation] = ()
+    policies: Annotated[tuple[PolicyObject, ...], SkipValidation] = ()
     risk: Annotated[RiskPolicy, SkipValidation] = Field(default_factory=RiskPolicy)
     budget: Budget | None = None
     middleware: Annotated[tuple[Middleware, ...], SkipValidation] = ()
@@ -129,7 +130,7 @@ class ToolboxOptions(BaseModel):
 
     @field_validator("policies", mode="before")
     @classmethod
-    def _check_policies(cls, value: object) -> tuple[object, ...]:
+    def _check_policies(cls, value: Policies) -> tuple[PolicyObject, ...]:
         return as_policies(value)
 
     @field_validator("middleware", mode="before")
@@ -171,7 +172,7 @@ class ToolboxOptions(BaseModel):
         """The lifecycle hooks by moment: ``start``, ``drain``, ``stop``."""
         return {"start": self.on_start, "drain": self.on_drain, "stop": self.on_stop}
 
-    def with_settings(self, **settings: Any) -> ToolboxOptions:
+    def with_settings(self, **given: Unpack[ToolboxSettings]) -> ToolboxOptions:
         """A copy with the keyword shorthand of `Toolbox` applied (see `ToolboxSettings`), validated.
 
         Raises:
@@ -181,8 +182,9 @@ class ToolboxOptions(BaseModel):
             >>> ToolboxOptions(risk=RiskPolicy(allow_dangerous=False)).with_settings(read_only=True).risk
             RiskPolicy(read_only=True, allow_mutation=False, allow_dangerous=False)
         """
-        if not settings:
+        if not given:
             return self
+        settings: dict[str, object] = dict(given)  # checked at run time too: untyped callers pass anything
         unknown = set(settings) - _SETTINGS
         if unknown:
             raise ConfigError(f"unknown toolbox option(s): {', '.join(sorted(unknown))}")
@@ -212,7 +214,7 @@ class ToolboxSettings(TypedDict, total=False):
     """
 
     name: str | None
-    policy: object | Sequence[object] | None
+    policy: Policies
     read_only: bool
     allow_mutation: bool
     allow_dangerous: bool

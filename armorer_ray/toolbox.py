@@ -26,7 +26,7 @@ from armorer_ray.middleware.base import Middleware
 from armorer_ray.options import Budget, ToolboxOptions, ToolboxSettings
 from armorer_ray.pipeline import DEFAULT_CALL_OPTIONS, CallOptions, Pipeline, rejected, validation_error
 from armorer_ray.policy import CallerLike, RiskPolicy, RoutedCall, call_routers, visibility_rules
-from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
+from armorer_ray.query import LexicalIndex, Querying, QueryResults, ToolQuery
 from armorer_ray.resolution import Resolver
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.sanitize import bounds_of
@@ -52,7 +52,7 @@ class _Entry:
     aliases: tuple[str, ...]
 
 
-class Toolbox:
+class Toolbox(Querying):
     """A registry of tools that executes model calls through one pipeline.
 
     Args:
@@ -370,26 +370,12 @@ class Toolbox:
             self._lexical = (self._version, LexicalIndex(self.tools()))
         return self._lexical[1]
 
-    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
-              limit: int | None = None, select: Select = "tool", include_schema: bool = False,
-              **criteria: Any) -> list[Any]:
-        """Tools matching criteria, ranked by BM25 when ``text`` is given (see `armorer_ray.query.query_tools`).
+    def _lexical_index(self, tools: list[Tool]) -> LexicalIndex:
+        return self.lexical_index()
 
-        Example:
-            >>> from armorer_ray import tool
-            >>> box = Toolbox([tool(name="a", description="A.", tags=["x"])(lambda: 1),
-            ...                tool(name="b", description="B.", tags=["y"])(lambda: 1)])
-            >>> box.query(tags_any=["X"], select="name")
-            ['a']
-        """
-        spec = query if query is not None else criteria
-        text = spec.text if isinstance(spec, ToolQuery) else spec.get("text") if isinstance(spec, Mapping) else None
-        index = self.lexical_index() if isinstance(text, str) and text else None
-        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select,
-                              include_schema=include_schema, index=index, **criteria)
+    def _queried(self, query: ToolQuery | Mapping[str, Any], matches: QueryResults) -> None:
         if self.events.wants("query"):
-            self.events.emit("query", {"query": query or criteria, "results": matches})
-        return matches
+            self.events.emit("query", {"query": query, "results": matches})
 
     def tool_index(self) -> ToolIndex:
         """The hybrid search index over this toolbox (the embedded defaults, created on first use).

@@ -47,10 +47,10 @@ from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.approvals import CallApprovals
 from armorer_ray.workflow.errors import NotCompilableError
 from armorer_ray.workflow.executor import OnError, RunSetup, WorkflowExecutor, send
+from armorer_ray.workflow.expansion import Expansion
 from armorer_ray.workflow.graph import Plan, PlanNode
 from armorer_ray.workflow.node import run_node, run_together
 from armorer_ray.workflow.results import NodeRun, NodeStatus
-from armorer_ray.workflow.spec import Expansion
 from armorer_ray.workflow.toolboxes import ToolboxRecipe, node_toolbox
 
 if TYPE_CHECKING:
