@@ -18,7 +18,7 @@ from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
 from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError, classify_exception
-from armorer_ray.events import EventHub, Listener
+from armorer_ray.events import CallLog, CallRefused, Event, EventHub, Listener, P, Payload, ToolsChanged, ToolsQueried
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.identity import ToolId
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
@@ -33,6 +33,7 @@ from armorer_ray.sanitize import bounds_of
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.streams.reducers import ChunkSink
 from armorer_ray.tools import Tool
+from armorer_ray.toolsets.base import run_batch
 
 if TYPE_CHECKING:
     from armorer_ray.embeddings.filters import ToolFilter
@@ -172,8 +173,8 @@ class Toolbox:
 
     def _announce_change(self) -> None:
         # "tools.changed" lets live listings (MCP listChanged) follow registrations; free when nobody listens.
-        if self.events.wants("tools.changed"):
-            self.events.emit("tools.changed", {"version": self._version})
+        if self.events.wants(ToolsChanged.name):
+            self.events.publish(ToolsChanged(self._version))
 
     def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
@@ -378,8 +379,8 @@ class Toolbox:
         index = self.lexical_index() if isinstance(text, str) and text else None
         matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select,
                               include_schema=include_schema, index=index, **criteria)
-        if self.events.wants("query"):
-            self.events.emit("query", {"query": query or criteria, "results": matches})
+        if self.events.wants(ToolsQueried.name):
+            self.events.publish(ToolsQueried(query or criteria, matches))
         return matches
 
     def tool_index(self) -> ToolIndex:
@@ -421,8 +422,25 @@ class Toolbox:
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]:
-        """Subscribe to events (see `armorer_ray.events`); returns the unsubscribe function."""
+    @overload
+    def on(self, event_type: type[P], listener: Callable[[Event[P]], Awaitable[None] | None], *,
+           once: bool = False) -> Callable[[], None]: ...
+    @overload
+    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]: ...
+
+    def on(self, event_type: str | Iterable[str] | type[Payload], listener: Callable[[Event[Any]], Any], *,
+           once: bool = False) -> Callable[[], None]:
+        """Subscribe to events by payload class or name (see docs/events.md); returns the unsubscribe function.
+
+        Example:
+            >>> from armorer_ray import tool
+            >>> from armorer_ray.events import CallFinished
+            >>> box = Toolbox([tool(name="one", description="One.")(lambda: 1)])
+            >>> statuses = []
+            >>> stop = box.on(CallFinished, lambda event: statuses.append(event.detail.status))
+            >>> _ = box.execute_sync({"name": "one"}); statuses
+            ['success']
+        """
         return self.events.on(event_type, listener, once=once)
 
     # -- execution -------------------------------------------------------------------------------------
@@ -503,36 +521,7 @@ class Toolbox:
         limit = 1 if mode == "sequential" else concurrency
         if limit is not None and limit < 1:
             raise ConfigError(f"concurrency must be at least 1, got {limit}")
-        return await self._execute_batch(batch, options, limit, error_mode)
-
-    async def _execute_batch(self, batch: list[CallInput], options: CallOptions, limit: int | None,
-                             error_mode: ErrorMode) -> list[ToolResult]:
-        gate = asyncio.Semaphore(limit) if limit else None
-
-        async def one(item: CallInput) -> ToolResult:
-            if gate is None:
-                return await self._execute_one(item, options)
-            async with gate:
-                return await self._execute_one(item, options)
-
-        tasks = [asyncio.ensure_future(one(item)) for item in batch]
-        if error_mode == "collect":
-            try:
-                return list(await asyncio.gather(*tasks))
-            except asyncio.CancelledError:
-                for task in tasks:
-                    task.cancel()
-                raise
-        try:
-            for finished in asyncio.as_completed(tasks):
-                result = await finished
-                if result.error is not None:
-                    raise ToolExecutionError(result.error, result)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return [task.result() for task in tasks]
+        return await run_batch(lambda item: self._execute_one(item, options), batch, limit, error_mode)
 
     def stream(self, call: CallInput, /, *, timeout_s: float | None = None, signal: AbortSignal | None = None,
                dry_run: bool = False, max_buffered: int = 16) -> AsyncGenerator[object, None]:
@@ -620,52 +609,50 @@ class Toolbox:
 
     async def _admit(self, item: CallInput, options: CallOptions) -> ToolResult:
         too_large = None
-        if isinstance(item, Mapping) and isinstance(item.get("arguments"), str | bytes):
-            too_large = self._bounds.check(item["arguments"])  # refused unparsed: text past the bound
-            if too_large is not None:
-                item = {**item, "arguments": {}}
-        try:
-            call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
-        except ValidationError as exc:
-            raw_id = item.get("id") if isinstance(item, Mapping) else None
-            raw_name = item.get("name") if isinstance(item, Mapping) else None
-            return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
-                                      validation_error(exc, "tool call"))
+        if type(item) is ToolCall:
+            call = item
+        else:
+            if isinstance(item, Mapping) and isinstance(item.get("arguments"), str | bytes):
+                too_large = self._bounds.check(item["arguments"])  # refused unparsed: text past the bound
+                if too_large is not None:
+                    item = {**item, "arguments": {}}
+            try:
+                call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
+            except ValidationError as exc:
+                raw_id = item.get("id") if isinstance(item, Mapping) else None
+                raw_name = item.get("name") if isinstance(item, Mapping) else None
+                return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
+                                          validation_error(exc, "tool call"))
         found = self.get_tool(call.name, caller=call)
-        hub = self.events
         if found is None:
-            if hub.wants("not-found"):
-                hub.emit("not-found", {"call": call})
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
             known = self._resolution().listing(call)
             sharing = self._resolution().sharing(call.name, call)
             message = (f"Tool name {call.name!r} is ambiguous: call one of {', '.join(sharing)} by id"
                        if sharing else f"Tool not found: {call.name}. Available tools: {known}")
             error = ToolError.of("not_found", message)
-            return await self._refused(call, ToolResult.failure(call.id, call.name, error))
+            return await self._refused(call, ToolResult.failure(call.id, call.name, error), None)
         if too_large is None:
             too_large = self._bounds.check(call.arguments)  # iterative: no recursion on hostile nesting
         if too_large is not None:
             error = ToolError.of("validation", too_large, code="ARGUMENTS_TOO_LARGE")
-            return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id))
-        refused = self._pipeline.admit(found, call, options)
+            return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id), found)
+        pipeline = self._pipeline
+        refused = pipeline.admit(found, call, options)
         if refused is not None:
-            return await self._refused(call, refused)
-        exceeded = self._charge_budget() if self.budget is not None else None
-        if exceeded is not None:
-            if hub.wants("budget-exceeded"):
-                hub.emit("budget-exceeded", {"tool": found, "call": call, "reason": exceeded})
-            result = ToolResult.failure(call.id, found.name, ToolError.of("conflict", exceeded,
-                                                                          code="BUDGET_EXCEEDED"), tool_id=found.id)
-            if hub.wants("error"):
-                hub.emit("error", {"tool": found, "call": call, "result": result})
-            return await self._refused(call, result)
+            return await self._refused(call, refused, found)
+        if self._options.budget is not None:
+            exceeded = self._charge_budget()
+            if exceeded is not None:
+                error = ToolError.of("conflict", exceeded, code="BUDGET_EXCEEDED")
+                return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id),
+                                           found)
         signal = options.signal
         pre_aborted = signal is not None and signal.aborted  # the pipeline ends it at once, before any layer
         self._in_flight += 1
         try:
-            result = await self._pipeline.run(found, call, options)
-            return await self._refused(call, result) if pre_aborted else result
+            result = await pipeline.run(found, call, options)
+            return await self._refused(call, result, found, announce=False) if pre_aborted else result
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle_waiter is not None:
@@ -673,15 +660,19 @@ class Toolbox:
                     self._idle_waiter.set_result(None)
                 self._idle_waiter = None
 
-    async def _refused(self, call: ToolCall, result: ToolResult) -> ToolResult:
-        # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call.
+    async def _refused(self, call: ToolCall, result: ToolResult, tool: Tool | None, *,
+                       announce: bool = True) -> ToolResult:
+        # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call:
+        # ``call.refused`` says so, and policies with after_refusal hear of it.
+        hub = self.events
+        if announce and hub.wants(CallRefused.name):
+            hub.publish(CallRefused(call, result, result.error.message if result.error else "", tool))
         for hook in self._refusal_hooks:
             try:
                 await hook(call, result)
             except Exception as exc:
-                if self.events.wants("log"):
-                    self.events.emit("log", {"level": "warn", "message": "policy after_refusal failed",
-                                             "data": exc, "call": call})
+                if hub.wants(CallLog.name):
+                    hub.publish(CallLog("warn", "policy after_refusal failed", exc, None, call))
         return result
 
     def _charge_budget(self) -> str | None:

@@ -82,7 +82,7 @@ async def test_unknown_tool_gives_not_found_result_listing_tools() -> None:
     result = await box.execute({"name": "beta", "arguments": {}})
     assert result.error is not None and result.error.code == "NOT_FOUND"
     assert "Available tools: alpha" in result.error.message and result.tool_name == "beta"
-    assert events == ["not-found"]
+    assert events == ["call.refused"]
 
 
 async def test_malformed_calls_become_validation_results() -> None:
@@ -180,12 +180,12 @@ async def test_toolbox_default_tool_concurrency_applies_per_tool() -> None:
 async def test_budget_max_calls_and_duration() -> None:
     box = Toolbox([named("a", 1)], budget=Budget(max_calls=1))  # type: ignore[list-item]
     events: list[str] = []
-    box.on(["budget-exceeded", "error"], lambda e: events.append(e.type))
+    box.on("call.refused", lambda e: events.append(e.detail["result"].error.code))
     assert (await box.execute({"name": "a"})).ok
     second = await box.execute({"name": "a"})
     assert second.error is not None and second.error.code == "BUDGET_EXCEEDED"
     assert second.error.category == "conflict" and "max calls 1" in second.error.message
-    assert events == ["budget-exceeded", "error"]
+    assert events == ["BUDGET_EXCEEDED"]
     expired = Toolbox([named("a", 1)], budget=Budget(max_duration_s=0))  # type: ignore[list-item]
     assert (await expired.execute({"name": "a"})).error.code == "BUDGET_EXCEEDED"  # type: ignore[union-attr]
 
