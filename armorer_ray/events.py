@@ -413,6 +413,9 @@ ALIASES: dict[str, tuple[Alias, ...]] = {
     "output-chunk": (Alias("call.chunk", deprecated=False),),
     "progress": (Alias("call.progress", deprecated=False),),
     "log": (Alias("call.log", deprecated=False),),
+    "step-start": (Alias("step.started", deprecated=False),),
+    "step-complete": (Alias("step.succeeded", deprecated=False),),
+    "step-error": (Alias("step.failed", deprecated=False),),
     # armorer-ray's names before the catalogue: deprecated, removed in the next release.
     "call": (Alias("call.admitted"),),
     "complete": (Alias("call.finished", lambda d: _finished(d).result.outcome != "error"),),
@@ -425,6 +428,13 @@ ALIASES: dict[str, tuple[Alias, ...]] = {
     "query": (Alias("tools.queried"),),
     "deprecated": (Alias("call.deprecated"),),
     "migrated": (Alias("call.migrated"),),
+    **{old: (Alias(new),) for old, new in {
+        "retry": "call.retrying", "cache-hit": "cache.hit", "cache-miss": "cache.missed", "cache-error": "cache.failed",
+        "rate-limited": "rate-limit.exceeded", "backpressure": "admission.shed", "dedupe-joined": "dedupe.joined",
+        "quota-threshold": "quota.threshold", "quota-exceeded": "quota.exceeded", "fallback": "fallback.used",
+        "fallback-failed": "fallback.failed", "circuit-opened": "circuit.opened",
+        "circuit-half-open": "circuit.half-open", "circuit-closed": "circuit.closed", "audit-error": "audit.failed",
+        "error-rate-alert": "alert.error-rate"}.items()},
 }
 """Older event names, each with the canonical event(s) it delivers (see `Alias`)."""
 

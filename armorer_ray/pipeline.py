@@ -25,15 +25,16 @@ caller's own cancellation propagates (as `asyncio.CancelledError`, after ``call.
 from __future__ import annotations
 
 import asyncio
+import dis
 import inspect
 import json
 import secrets
 import time
 import tracemalloc
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -191,7 +192,7 @@ class _Compiled:
                  and type(pipeline.executor) is LocalExecutor and tool._context_param is None
                  and (tool._is_async or not tool.threaded) and tool.timeout_s is None and options.timeout_s is None
                  and not tool.digests and not pipeline.digests)
-        self.fast: Callable[[ToolCall], Coroutine[Any, Any, ToolResult]] | None = (
+        self.fast: Callable[[ToolCall], ToolResult | Awaitable[ToolResult]] | None = (
             pipeline._fast_path(tool, self) if plain else None)
 
 
@@ -246,46 +247,73 @@ class Pipeline:
             hub.publish(CallLog("warn", message + (f": {life.message}" if life.message else ""), None, tool, call))
         return None
 
-    def run(self, tool: Tool, call: ToolCall, options: CallOptions = DEFAULT_CALL_OPTIONS) -> Awaitable[ToolResult]:
-        """Run an admitted call to exactly one `ToolResult` (see the module docstring for the steps).
+    async def run(self, tool: Tool, call: ToolCall, options: CallOptions = DEFAULT_CALL_OPTIONS) -> ToolResult:
+        """Run an admitted call to exactly one `ToolResult` (see the module docstring for the steps)."""
+        outcome = self.start(tool, call, options)
+        return outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
+
+    def start(self, tool: Tool, call: ToolCall,
+              options: CallOptions = DEFAULT_CALL_OPTIONS) -> ToolResult | Awaitable[ToolResult]:
+        """`run`, started at once: the result when the call finished without waiting, else what to await for it.
 
         A call with default options, while nobody listens to events, takes the tool's compiled fast path when it
-        has one: the same steps, without those that have nothing to do.
+        has one: the same steps, without those that have nothing to do. A body that cannot wait (a plain function,
+        or an ``async def`` that awaits nothing) then runs to its result here, with no task or coroutine made.
         """
         compiled = self._compiled.get(id(tool)) or self.compiled(tool)
         if compiled.fast is not None and options is DEFAULT_CALL_OPTIONS and self.hub.quiet:
             return compiled.fast(call)
         return self._run(tool, compiled, call, options)
 
-    def _fast_path(self, tool: Tool, compiled: _Compiled) -> Callable[[ToolCall], Coroutine[Any, Any, ToolResult]]:
+    def _fast_path(self, tool: Tool, compiled: _Compiled) -> Callable[[ToolCall], ToolResult | Awaitable[ToolResult]]:
         # For a tool with no middleware, policy, limit, deadline or digests, run by the local executor, on a call
         # with default options that no listener observes: validation, the body, shaping; one result object.
-        validate, kwargs_of, inline = tool._validate, tool.call_kwargs, tool._is_async
-        success, run = self._success, self._run
+        validate, kwargs_of, success, run = tool._validate, tool.call_kwargs, self._success, self._run
 
-        async def fast(call: ToolCall) -> ToolResult:
+        def fast(call: ToolCall) -> ToolResult | Awaitable[ToolResult]:
             started_at = time.time()
             t0 = _perf()
             try:
                 params = validate(call.arguments)
             except ValidationError:
-                return await run(tool, compiled, call, DEFAULT_CALL_OPTIONS)  # the full path reports it
+                return run(tool, compiled, call, DEFAULT_CALL_OPTIONS)  # the full path reports it
             try:
                 value = tool.resolve_body(False)(**kwargs_of(params))
-                if inline or inspect.isawaitable(value):
-                    value = await value
-                if isinstance(value, _STREAMS):
-                    ctx = CallContext(call, tool, self.runner, compiled.values, AbortSignal(), self.hub,
-                                      params=params, resources=self.options.resources, started_at=started_at)
-                    value = await _collect(value, ctx)
+                if type(value) is types.CoroutineType and never_suspends(value.cr_code):
+                    try:
+                        value.send(None)
+                    except StopIteration as stop:
+                        value = stop.value
+                    else:  # pragma: no cover - code without await, async for or async with cannot suspend
+                        value.close()
+                        raise RuntimeError("a coroutine without await suspended")
+                elif inspect.isawaitable(value) or isinstance(value, _STREAMS):
+                    return self._fast_rest(tool, compiled, call, value, started_at, t0)
             except ActionRequired as pause:
-                return await self._pause_from_body(tool, call, pause, None, False, started_at)
+                return self._pause_from_body(tool, call, pause, None, False, started_at)
             except Exception as exc:
                 return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
                                           started_at=started_at, duration_ms=(_perf() - t0) * 1000.0)
             return success(tool, compiled, call, value, False, started_at, 1)
 
         return fast
+
+    async def _fast_rest(self, tool: Tool, compiled: _Compiled, call: ToolCall, value: Any, started_at: float,
+                         t0: float) -> ToolResult:
+        # The fast path of a body that waits: its awaitable (not started yet) or its stream, finished here.
+        try:
+            if inspect.isawaitable(value):
+                value = await value
+            if isinstance(value, _STREAMS):
+                ctx = CallContext(call, tool, self.runner, compiled.values, AbortSignal(), self.hub,
+                                  resources=self.options.resources, started_at=started_at)
+                value = await _collect(value, ctx)
+        except ActionRequired as pause:
+            return await self._pause_from_body(tool, call, pause, None, False, started_at)
+        except Exception as exc:
+            return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
+                                      started_at=started_at, duration_ms=(_perf() - t0) * 1000.0)
+        return self._success(tool, compiled, call, value, False, started_at, 1)
 
     async def _run(self, tool: Tool, compiled: _Compiled, call: ToolCall, options: CallOptions) -> ToolResult:
         timeout_s, signal, dry_run, approval = options.timeout_s, options.signal, options.dry_run, options.approval
@@ -624,6 +652,28 @@ class StageClock:
             laps["middleware"] = max(0.0, laps["middleware"] - self.body_ms - self.shaping_ms)
             laps["body"], laps["shaping"] = self.body_ms, self.shaping_ms
         return {stage: laps[stage] for stage in STAGES if stage in laps}
+
+
+_SUSPENDING = frozenset(dis.opmap[name] for name in ("GET_AWAITABLE", "YIELD_VALUE", "SEND", "BEFORE_ASYNC_WITH",
+                                                    "GET_AITER", "GET_ANEXT") if name in dis.opmap)
+_never_suspends: dict[types.CodeType, bool] = {}
+
+
+def never_suspends(code: types.CodeType) -> bool:
+    """Whether a coroutine of this code runs to its end at the first step: it has no await, async for or async with.
+
+    Example:
+        >>> async def pure() -> int:
+        ...     return 1
+        >>> async def waits() -> None:
+        ...     await asyncio.sleep(0)
+        >>> never_suspends(pure.__code__), never_suspends(waits.__code__)
+        (True, False)
+    """
+    found = _never_suspends.get(code)
+    if found is None:
+        found = _never_suspends[code] = not any(op.opcode in _SUSPENDING for op in dis.get_instructions(code))
+    return found
 
 
 class _Stopped(Exception):

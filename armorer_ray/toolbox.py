@@ -521,7 +521,9 @@ class Toolbox:
         limit = 1 if mode == "sequential" else concurrency
         if limit is not None and limit < 1:
             raise ConfigError(f"concurrency must be at least 1, got {limit}")
-        return await run_batch(lambda item: self._execute_one(item, options), batch, limit, error_mode)
+        if type(self)._execute_one is Toolbox._execute_one:
+            return await run_batch(lambda item: self._start_one(item, options), batch, limit, error_mode)
+        return await run_batch(lambda item: self._execute_one(item, options), batch, limit, error_mode)  # overridden
 
     def stream(self, call: CallInput, /, *, timeout_s: float | None = None, signal: AbortSignal | None = None,
                dry_run: bool = False, max_buffered: int = 16) -> AsyncGenerator[object, None]:
@@ -599,15 +601,25 @@ class Toolbox:
         return cast(ToolResult | list[ToolResult], run_sync(run, "toolbox.execute"))
 
     async def _execute_one(self, item: CallInput, options: CallOptions) -> ToolResult:
-        try:
-            return await self._admit(item, options)
-        except Exception as exc:  # a failed call returns a result, whatever broke: a batch's other results survive
-            raw_id = item.id if isinstance(item, ToolCall) else item.get("id") if isinstance(item, Mapping) else None
-            raw_name = item.name if isinstance(item, ToolCall) else (
-                item.get("name") if isinstance(item, Mapping) else None)
-            return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""), classify_exception(exc))
+        outcome = self._start_one(item, options)
+        return outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
 
-    async def _admit(self, item: CallInput, options: CallOptions) -> ToolResult:
+    def _start_one(self, item: CallInput, options: CallOptions) -> ToolResult | Awaitable[ToolResult]:
+        # A call started at once: its result when it finished without waiting (no task, no coroutine), else
+        # what to await for it. A failed call returns a result, whatever broke: a batch's other results survive.
+        try:
+            outcome = self._admit(item, options)
+        except Exception as exc:
+            return _broken(item, exc)
+        return outcome if type(outcome) is ToolResult else self._settle(item, cast(Awaitable[ToolResult], outcome))
+
+    async def _settle(self, item: CallInput, pending: Awaitable[ToolResult]) -> ToolResult:
+        try:
+            return await pending
+        except Exception as exc:
+            return _broken(item, exc)
+
+    def _admit(self, item: CallInput, options: CallOptions) -> ToolResult | Awaitable[ToolResult]:
         too_large = None
         if type(item) is ToolCall:
             call = item
@@ -631,28 +643,32 @@ class Toolbox:
             message = (f"Tool name {call.name!r} is ambiguous: call one of {', '.join(sharing)} by id"
                        if sharing else f"Tool not found: {call.name}. Available tools: {known}")
             error = ToolError.of("not_found", message)
-            return await self._refused(call, ToolResult.failure(call.id, call.name, error), None)
+            return self._refused(call, ToolResult.failure(call.id, call.name, error), None)
         if too_large is None:
             too_large = self._bounds.check(call.arguments)  # iterative: no recursion on hostile nesting
         if too_large is not None:
             error = ToolError.of("validation", too_large, code="ARGUMENTS_TOO_LARGE")
-            return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id), found)
+            return self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id), found)
         pipeline = self._pipeline
         refused = pipeline.admit(found, call, options)
         if refused is not None:
-            return await self._refused(call, refused, found)
+            return self._refused(call, refused, found)
         if self._options.budget is not None:
             exceeded = self._charge_budget()
             if exceeded is not None:
                 error = ToolError.of("conflict", exceeded, code="BUDGET_EXCEEDED")
-                return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id),
-                                           found)
+                return self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id), found)
         signal = options.signal
-        pre_aborted = signal is not None and signal.aborted  # the pipeline ends it at once, before any layer
+        if signal is not None and signal.aborted:  # the pipeline ends it at once, before any layer
+            return self._run_refused(found, call, options)
+        outcome = pipeline.start(found, call, options)
+        # A call that finished at once was never in flight; one that waits is counted until it ends.
+        return outcome if type(outcome) is ToolResult else self._in_flight_until(cast(Awaitable[ToolResult], outcome))
+
+    async def _in_flight_until(self, pending: Awaitable[ToolResult]) -> ToolResult:
         self._in_flight += 1
         try:
-            result = await pipeline.run(found, call, options)
-            return await self._refused(call, result, found, announce=False) if pre_aborted else result
+            return await pending
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle_waiter is not None:
@@ -660,19 +676,28 @@ class Toolbox:
                     self._idle_waiter.set_result(None)
                 self._idle_waiter = None
 
-    async def _refused(self, call: ToolCall, result: ToolResult, tool: Tool | None, *,
-                       announce: bool = True) -> ToolResult:
+    async def _run_refused(self, found: Tool, call: ToolCall, options: CallOptions) -> ToolResult:
+        # A pre-aborted call: the pipeline reports it (started, finished cancelled), refusal hooks hear of it.
+        result = await self._in_flight_until(self._pipeline.run(found, call, options))
+        refused = self._refused(call, result, found, announce=False)
+        return refused if type(refused) is ToolResult else await cast(Awaitable[ToolResult], refused)
+
+    def _refused(self, call: ToolCall, result: ToolResult, tool: Tool | None, *,
+                 announce: bool = True) -> ToolResult | Awaitable[ToolResult]:
         # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call:
         # ``call.refused`` says so, and policies with after_refusal hear of it.
         hub = self.events
         if announce and hub.wants(CallRefused.name):
             hub.publish(CallRefused(call, result, result.error.message if result.error else "", tool))
+        return self._tell_refusal_hooks(call, result) if self._refusal_hooks else result
+
+    async def _tell_refusal_hooks(self, call: ToolCall, result: ToolResult) -> ToolResult:
         for hook in self._refusal_hooks:
             try:
                 await hook(call, result)
             except Exception as exc:
-                if hub.wants(CallLog.name):
-                    hub.publish(CallLog("warn", "policy after_refusal failed", exc, None, call))
+                if self.events.wants(CallLog.name):
+                    self.events.publish(CallLog("warn", "policy after_refusal failed", exc, None, call))
         return result
 
     def _charge_budget(self) -> str | None:
@@ -851,6 +876,12 @@ class Toolbox:
     def ids(self) -> list[ToolId]:
         """Ids of the registered tools."""
         return [entry.tool.id for entry in self._entries.values()]
+
+
+def _broken(item: CallInput, exc: Exception) -> ToolResult:
+    raw_id = item.id if isinstance(item, ToolCall) else item.get("id") if isinstance(item, Mapping) else None
+    raw_name = item.name if isinstance(item, ToolCall) else item.get("name") if isinstance(item, Mapping) else None
+    return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""), classify_exception(exc))
 
 
 PROBE_TOOL_ID = "armorer:probe"

@@ -71,7 +71,7 @@ def test_step_error_carries_an_exception_as_well_as_the_tool_error() -> None:
     second = mock_tool("second", parameters={"n": int}, impl=lambda n: 1 / 0)
     composed = pipe(first, second)
     errors: list[Event] = []
-    composed.on("step-error", errors.append)
+    composed.on("step.failed", errors.append)
     assert composed.execute_sync().outcome == "error"
     [event] = errors
     assert isinstance(event.detail["exception"], ToolExecutionError)

@@ -175,7 +175,7 @@ class AuditLog:
         if problem is not None:
             record = _bounded(record, problem)
             if emit is not None:
-                emit("audit-error", {"error": ToolError.of("internal", f"audit record not serialisable: {problem}",
+                emit("audit.failed", {"error": ToolError.of("internal", f"audit record not serialisable: {problem}",
                                                             code="AUDIT_RECORD_UNSERIALISABLE"), "log": self.log})
         with self._lock:
             record["chain"], record["seq"], record["prev"] = self.chain, self._seq, self.head
@@ -186,7 +186,7 @@ class AuditLog:
         except Exception as exc:
             if emit is None:
                 raise  # as a policy: the pipeline logs a failed after_execute
-            emit("audit-error", {"error": classify_exception(exc), "log": self.log})
+            emit("audit.failed", {"error": classify_exception(exc), "log": self.log})
 
     def verify(self, records: list[JsonValue]) -> ChainReport:
         """`verify` with this log's ``chain_key``."""

@@ -197,10 +197,10 @@ class Cache:
             cached = await self._get(key, ctx)
             if cached is not None:
                 stats["hits"] += 1
-                ctx.emit("cache-hit", {"key": key})
+                ctx.emit("cache.hit", {"key": key})
                 return _with_call_id(cached, call.id)
         stats["misses"] += 1
-        ctx.emit("cache-miss", {"key": key})
+        ctx.emit("cache.missed", {"key": key})
         result = await next(call, ctx)
         if result.outcome == "success" and not result.dry_run:
             labels, ttl_s = decision
@@ -226,7 +226,7 @@ class Cache:
 
     def _failed(self, exc: Exception, ctx: CallContext) -> None:
         self._stats["errors"] += 1
-        ctx.emit("cache-error", {"error": exc})
+        ctx.emit("cache.failed", {"error": exc})
 
     async def invalidate(self, *, tool: str | Tool | None = None, tag: str | None = None,
                          key: str | None = None) -> int | None:

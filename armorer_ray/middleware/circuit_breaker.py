@@ -219,7 +219,7 @@ class CircuitBreaker:
         elif state == "closed":
             circuit.consecutive = circuit.window_failures = 0
             circuit.window.clear()
-        event = {"open": "circuit-opened", "half_open": "circuit-half-open", "closed": "circuit-closed"}[state]
+        event = {"open": "circuit.opened", "half_open": "circuit.half-open", "closed": "circuit.closed"}[state]
         ctx.emit(event, {"circuit": key, "state": state, "reason": reason})
 
     def _refuse(self, call: ToolCall, ctx: CallContext, key: str, retry_after_s: float) -> ToolResult:

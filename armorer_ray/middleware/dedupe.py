@@ -119,7 +119,7 @@ class Dedupe:
             flight = flights.get(key)
             if flight is None:
                 break
-            ctx.emit("dedupe-joined", {"key": key})
+            ctx.emit("dedupe.joined", {"key": key})
             if flight.future is None:
                 flight.future = asyncio.get_running_loop().create_future()
             try:

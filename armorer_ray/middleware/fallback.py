@@ -105,7 +105,7 @@ class Fallback:
         finally:
             _path.reset(token)
         if answer.outcome != "success":
-            ctx.emit("fallback-failed", {"fallback": target, "error": error, "fallback_error": answer.error})
+            ctx.emit("fallback.failed", {"fallback": target, "error": error, "fallback_error": answer.error})
             return result
-        ctx.emit("fallback", {"fallback": target, "error": error})
+        ctx.emit("fallback.used", {"fallback": target, "error": error})
         return answer

@@ -150,7 +150,7 @@ class Quota:
                                                     code="QUOTA_UNAVAILABLE"))
         for fraction in self.alerts:
             if total - units < fraction * limit <= total:
-                ctx.emit("quota-threshold", {"tenant_id": call.tenant_id, "quota": self.name, "threshold": fraction,
+                ctx.emit("quota.threshold", {"tenant_id": call.tenant_id, "quota": self.name, "threshold": fraction,
                                              "used": total, "limit": limit, "window": self.window.describe()})
         return await next(call, ctx)
 
@@ -182,7 +182,7 @@ class Quota:
         window = self.window.describe()
         details: dict[str, JsonValue] = {"retry_after_s": retry_after, "limit": limit, "used": used, "cost": units,
                                          "window": window, "tenant_id": call.tenant_id}
-        ctx.emit("quota-exceeded", {**details, "quota": self.name})
+        ctx.emit("quota.exceeded", {**details, "quota": self.name})
         tenant = f'tenant "{call.tenant_id}"' if call.tenant_id is not None else "calls without a tenant"
         message = (f"Quota exceeded for {tenant}: {used} of {limit} units used this {window} window, this call "
                    f"needs {units}. Retry after {retry_after:g}s.")

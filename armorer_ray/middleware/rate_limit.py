@@ -132,7 +132,7 @@ class RateLimit:
     def _refuse(self, call: ToolCall, ctx: CallContext, key: str, wait: float) -> ToolResult:
         tool = ctx.tool
         retry_after = math.ceil(wait * 1000) / 1000
-        ctx.emit("rate-limited", {"key": key, "retry_after_s": retry_after})
+        ctx.emit("rate-limit.exceeded", {"key": key, "retry_after_s": retry_after})
         error = ToolError.of(
             "transient",
             f'Rate limit exceeded for tool "{tool.name}": {self.limit} calls per {self.per_s:g}s. '

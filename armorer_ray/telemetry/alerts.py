@@ -66,7 +66,7 @@ class ErrorRateAlert:
         >>> from armorer_ray import Toolbox, ToolCall, tool
         >>> box = Toolbox([tool(name="div", description="Divide.")(lambda a, b: a / b)])
         >>> alerts = []
-        >>> _ = box.on("error-rate-alert", lambda event: alerts.append(event.detail["state"]))
+        >>> _ = box.on("alert.error-rate", lambda event: alerts.append(event.detail["state"]))
         >>> detach = ErrorRateAlert(max_error_rate=0.5, window_s=60, min_calls=4).attach(box)
         >>> for b in (1, 0, 0, 0, 1, 1, 1, 1):
         ...     _ = box.execute_sync(ToolCall(name="div", arguments={"a": 1, "b": b}))
@@ -99,9 +99,9 @@ class ErrorRateAlert:
             result = event.detail["result"]
             change = self._observe(result.tool_id or result.tool_name, result.error is not None)
             if change is not None:
-                toolbox.events.emit("error-rate-alert", change)
+                toolbox.events.emit("alert.error-rate", change)
 
-        return toolbox.on("tool.finished", on_finished)
+        return toolbox.on("call.finished", on_finished)
 
     def _observe(self, tool: str, failed: bool) -> dict[str, object] | None:
         slot_id = math.floor(self.clock() / self._slot_s)
