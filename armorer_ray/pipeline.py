@@ -57,6 +57,7 @@ from armorer_ray.events import (
     OutputInvalid,
     OutputValidated,
     PolicyDenied,
+    _tool_interest,
 )
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.json_values import digest
@@ -64,7 +65,7 @@ from armorer_ray.middleware.base import Next, chain
 from armorer_ray.options import ToolboxOptions
 from armorer_ray.paused import PausedCall
 from armorer_ray.policy import PolicyContext, compile_hooks, evaluate_after, evaluate_before
-from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result
+from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result, make_result
 from armorer_ray.shaping import shape_output
 from armorer_ray.streams.reducers import ChunkSink, collect_stream
 
@@ -261,25 +262,29 @@ class Pipeline:
         or an ``async def`` that awaits nothing) then runs to its result here, with no task or coroutine made.
         """
         compiled = self._compiled.get(id(tool)) or self.compiled(tool)
-        if compiled.fast is not None and options is DEFAULT_CALL_OPTIONS and self.hub.quiet:
+        if compiled.fast is not None and options is DEFAULT_CALL_OPTIONS and not self.hub._listeners and (
+                not _tool_interest):  # EventHub.quiet, inlined: this test runs on every call
             return compiled.fast(call)
         return self._run(tool, compiled, call, options)
 
     def _fast_path(self, tool: Tool, compiled: _Compiled) -> Callable[[ToolCall], ToolResult | Awaitable[ToolResult]]:
         # For a tool with no middleware, policy, limit, deadline or digests, run by the local executor, on a call
         # with default options that no listener observes: validation, the body, shaping; one result object.
-        validate, kwargs_of, success, run = tool._validate, tool.call_kwargs, self._success, self._run
+        validate, kwargs_of, run = tool._validate, tool.call_kwargs, self._run
+        extras = tool._extra_allowed  # without extras, the model's field dict is the body's keyword arguments
+        adapter, shaping = compiled.output_adapter, tool.output_shaping or self.options.output
+        now, coroutine = time.time, types.CoroutineType
 
         def fast(call: ToolCall) -> ToolResult | Awaitable[ToolResult]:
-            started_at = time.time()
-            t0 = _perf()
+            started_at = now()
             try:
                 params = validate(call.arguments)
             except ValidationError:
                 return run(tool, compiled, call, DEFAULT_CALL_OPTIONS)  # the full path reports it
             try:
-                value = tool.resolve_body(False)(**kwargs_of(params))
-                if type(value) is types.CoroutineType and never_suspends(value.cr_code):
+                body = tool.resolve_body(False)
+                value = body(**kwargs_of(params)) if extras else body(**params.__dict__)
+                if type(value) is coroutine and never_suspends(value.cr_code):
                     try:
                         value.send(None)
                     except StopIteration as stop:
@@ -288,18 +293,25 @@ class Pipeline:
                         value.close()
                         raise RuntimeError("a coroutine without await suspended")
                 elif inspect.isawaitable(value) or isinstance(value, _STREAMS):
-                    return self._fast_rest(tool, compiled, call, value, started_at, t0)
+                    return self._fast_rest(tool, compiled, call, value, started_at)
             except ActionRequired as pause:
                 return self._pause_from_body(tool, call, pause, None, False, started_at)
             except Exception as exc:
                 return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
-                                          started_at=started_at, duration_ms=(_perf() - t0) * 1000.0)
-            return success(tool, compiled, call, value, False, started_at, 1)
+                                          started_at=started_at, duration_ms=(now() - started_at) * 1000.0)
+            if adapter is not None:
+                return self._success(tool, compiled, call, value, False, started_at, 1)
+            try:
+                content = shape_output(value, shaping)
+            except Exception:
+                return self._success(tool, compiled, call, value, False, started_at, 1)  # it reports the failure
+            return make_result(call.id, tool.name, tool.id, "success", value, content, None, None, None, False, None,
+                               None, started_at, (now() - started_at) * 1000.0)
 
         return fast
 
-    async def _fast_rest(self, tool: Tool, compiled: _Compiled, call: ToolCall, value: Any, started_at: float,
-                         t0: float) -> ToolResult:
+    async def _fast_rest(self, tool: Tool, compiled: _Compiled, call: ToolCall, value: Any,
+                         started_at: float) -> ToolResult:
         # The fast path of a body that waits: its awaitable (not started yet) or its stream, finished here.
         try:
             if inspect.isawaitable(value):
@@ -312,7 +324,7 @@ class Pipeline:
             return await self._pause_from_body(tool, call, pause, None, False, started_at)
         except Exception as exc:
             return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
-                                      started_at=started_at, duration_ms=(_perf() - t0) * 1000.0)
+                                      started_at=started_at, duration_ms=(time.time() - started_at) * 1000.0)
         return self._success(tool, compiled, call, value, False, started_at, 1)
 
     async def _run(self, tool: Tool, compiled: _Compiled, call: ToolCall, options: CallOptions) -> ToolResult:
@@ -571,15 +583,10 @@ class Pipeline:
         except Exception as exc:
             error = ToolError.of("internal", f"Output could not be serialised: {exc}", code="OUTPUT_NOT_SERIALIZABLE")
             return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=dry_run)
-        return build_result(
-            call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="success", result=value,
-            content=content, error=None, action=None, output_validation=output_validation, dry_run=dry_run,
-            input_digest=None,
-            output_digest=digest(value) if (tool.digests or self.digests)
-            and wants_digest(tool.digests, self.digests, "output") else None,
-            started_at=started_at, duration_ms=(time.time() - started_at) * 1000.0, compression=None,
-            attempts=attempts,
-        )
+        output_digest = (digest(value) if (tool.digests or self.digests)
+                         and wants_digest(tool.digests, self.digests, "output") else None)
+        return make_result(call.id, tool.name, tool.id, "success", value, content, None, None, output_validation,
+                           dry_run, None, output_digest, started_at, (time.time() - started_at) * 1000.0, attempts)
 
     # -- endings ---------------------------------------------------------------------------------------
 

@@ -18,7 +18,18 @@ from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
 from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError, classify_exception
-from armorer_ray.events import CallLog, CallRefused, Event, EventHub, Listener, P, Payload, ToolsChanged, ToolsQueried
+from armorer_ray.events import (
+    CallLog,
+    CallRefused,
+    Event,
+    EventHub,
+    Listener,
+    P,
+    Payload,
+    ToolsChanged,
+    ToolsQueried,
+    _tool_interest,
+)
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.identity import ToolId
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
@@ -511,7 +522,14 @@ class Toolbox:
         else:
             options = CallOptions(timeout_s, signal, dry_run, approval)
         if type(calls) is ToolCall or isinstance(calls, Mapping):
-            result = await self._execute_one(calls, options)
+            if type(self)._execute_one is Toolbox._execute_one:  # _execute_one, inlined: one coroutine less
+                try:
+                    outcome = self._admit(calls, options)
+                    result = outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
+                except Exception as exc:
+                    result = _broken(calls, exc)
+            else:
+                result = await self._execute_one(calls, options)
             if error_mode == "fail_fast" and result.error is not None:
                 raise ToolExecutionError(result.error, result)
             return result
@@ -601,8 +619,11 @@ class Toolbox:
         return cast(ToolResult | list[ToolResult], run_sync(run, "toolbox.execute"))
 
     async def _execute_one(self, item: CallInput, options: CallOptions) -> ToolResult:
-        outcome = self._start_one(item, options)
-        return outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
+        try:
+            outcome = self._admit(item, options)
+            return outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
+        except Exception as exc:  # a failed call returns a result, whatever broke
+            return _broken(item, exc)
 
     def _start_one(self, item: CallInput, options: CallOptions) -> ToolResult | Awaitable[ToolResult]:
         # A call started at once: its result when it finished without waiting (no task, no coroutine), else
@@ -635,7 +656,7 @@ class Toolbox:
                 raw_name = item.get("name") if isinstance(item, Mapping) else None
                 return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
                                           validation_error(exc, "tool call"))
-        found = self.get_tool(call.name, caller=call)
+        found = self._resolution().resolve(call.name, call)
         if found is None:
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
             known = self._resolution().listing(call)
@@ -650,9 +671,10 @@ class Toolbox:
             error = ToolError.of("validation", too_large, code="ARGUMENTS_TOO_LARGE")
             return self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id), found)
         pipeline = self._pipeline
-        refused = pipeline.admit(found, call, options)
-        if refused is not None:
-            return self._refused(call, refused, found)
+        if options.approval is not None or self.events._listeners or _tool_interest:  # EventHub.quiet, inlined
+            refused = pipeline.admit(found, call, options)
+            if refused is not None:
+                return self._refused(call, refused, found)
         if self._options.budget is not None:
             exceeded = self._charge_budget()
             if exceeded is not None:

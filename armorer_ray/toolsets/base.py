@@ -9,7 +9,6 @@ small frozen dataclass that overrides one or two of `tools`, `get_tool` and `cal
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
@@ -88,9 +87,9 @@ async def run_batch(start: Callable[[CallInput], ToolResult | Awaitable[ToolResu
     """Run a batch with at most ``limit`` calls in flight; results in input order. The one batch runner.
 
     ``start`` begins one call and gives its result when the call finished at once (a toolbox's fast path), else
-    an awaitable, which runs as a task of its own. Calls start in input order; a call that finished at once took
-    no task, no loop turn and no slot of the limit. Each call starts in a copy of the caller's context variables,
-    as a task would.
+    an awaitable, which runs as a task of its own (in a copy of the caller's context variables). Calls start in
+    input order; a call that finished at once took no task, no loop turn and no slot of the limit, and ran in the
+    caller's context, as a single ``await toolbox.execute(call)`` does.
 
     Raises:
         ToolExecutionError: with ``error_mode="fail_fast"``, for the first failed call (calls still running are
@@ -108,14 +107,13 @@ async def run_batch(start: Callable[[CallInput], ToolResult | Awaitable[ToolResu
                 running.difference_update(done)
                 if fail_fast:
                     _raise_failed(task.result() for task in done)
-            context = contextvars.copy_context()
-            outcome = context.run(start, item)
+            outcome = start(item)
             if type(outcome) is ToolResult or isinstance(outcome, ToolResult):
                 results[index] = outcome
                 if fail_fast and outcome.error is not None:
                     raise ToolExecutionError(outcome.error, outcome)
                 continue
-            task = loop.create_task(_awaited(cast(Awaitable[ToolResult], outcome)), context=context)
+            task = loop.create_task(_awaited(cast(Awaitable[ToolResult], outcome)))
             tasks[task] = index
             running.add(task)
         if fail_fast:
