@@ -571,8 +571,8 @@ class EventHub:
     @overload
     def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]: ...
 
-    def on(self, event_type: str | Iterable[str] | type[Payload], listener: Callable[[Event[Any]], Any], *,
-           once: bool = False) -> Callable[[], None]:
+    def on(self, event_type: str | Iterable[str] | type[Payload],
+           listener: Callable[[Event[Any]], Awaitable[None] | None], *, once: bool = False) -> Callable[[], None]:
         """Subscribe ``listener`` to one event, several, or ``"*"`` for every event under its canonical name.
 
         Args:

@@ -439,8 +439,8 @@ class Toolbox:
     @overload
     def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]: ...
 
-    def on(self, event_type: str | Iterable[str] | type[Payload], listener: Callable[[Event[Any]], Any], *,
-           once: bool = False) -> Callable[[], None]:
+    def on(self, event_type: str | Iterable[str] | type[Payload],
+           listener: Callable[[Event[Any]], Awaitable[None] | None], *, once: bool = False) -> Callable[[], None]:
         """Subscribe to events by payload class or name (see docs/events.md); returns the unsubscribe function.
 
         Example:

@@ -149,7 +149,8 @@ class Worker:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def round(self, calls: int) -> dict[str, float]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(f"{calls}\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
@@ -180,7 +181,7 @@ def main() -> int:
     workers = {label: Worker(tree) for label, tree in trees.items()}
     best: dict[str, dict[str, float]] = {label: {} for label in workers}
     try:
-        for label, each in workers.items():
+        for each in workers.values():
             each.round(max(BATCH, args.calls // 5))  # warm-up
         for _ in range(args.rounds):
             for label, each in workers.items():

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-
-from pydantic import BaseModel
-
 import re
 import warnings
 
 import pytest
-from armorer_ray import Budget, CallContext, Decision, Event, EventHub, Toolbox, tool
-from armorer_ray import events
+from pydantic import BaseModel
+
+from armorer_ray import Budget, CallContext, Decision, Event, EventHub, Toolbox, events, tool
 from armorer_ray.events import CATALOGUE, CallFinished, CallRefused
 
 

@@ -113,7 +113,7 @@ async def run_batch(start: Callable[[CallInput], ToolResult | Awaitable[ToolResu
                 if fail_fast and outcome.error is not None:
                     raise ToolExecutionError(outcome.error, outcome)
                 continue
-            task = loop.create_task(_awaited(cast(Awaitable[ToolResult], outcome)))
+            task = loop.create_task(_awaited(outcome))
             tasks[task] = index
             running.add(task)
         if fail_fast:
