@@ -13,7 +13,7 @@ Steps (the toolbox has already resolved the tool and charged the budget):
 Each tool is compiled once per toolbox (`_Compiled`): its policies, its middleware chain and, when nothing is
 configured around it (no middleware, policy, limit, deadline or digests; the local executor), a fast path that
 runs steps 2, 5 and 6 straight. A call takes the fast path only with default call options while nobody listens
-to events; a call whose arguments do not validate falls back to the full path, which reports it.
+to events.
 
 When someone subscribes to ``call.timings`` by name (the profiler), each call also gets a clock that splits its
 time into the stages above and a ``call.timings`` event after ``call.finished``; with no listener no clock is made.
@@ -270,7 +270,7 @@ class Pipeline:
     def _fast_path(self, tool: Tool, compiled: _Compiled) -> Callable[[ToolCall], ToolResult | Awaitable[ToolResult]]:
         # For a tool with no middleware, policy, limit, deadline or digests, run by the local executor, on a call
         # with default options that no listener observes: validation, the body, shaping; one result object.
-        validate, kwargs_of, run = tool._validate, tool.call_kwargs, self._run
+        validate, kwargs_of = tool._validate, tool.call_kwargs
         extras = tool._extra_allowed  # without extras, the model's field dict is the body's keyword arguments
         adapter, shaping = compiled.output_adapter, tool.output_shaping or self.options.output
         now, coroutine = time.time, types.CoroutineType
@@ -279,8 +279,9 @@ class Pipeline:
             started_at = now()
             try:
                 params = validate(call.arguments)
-            except ValidationError:
-                return run(tool, compiled, call, DEFAULT_CALL_OPTIONS)  # the full path reports it
+            except ValidationError as exc:  # as the full path reports it, with no after-policy or listener to tell
+                return ToolResult.failure(call.id, tool.name, arguments_error(call.arguments, exc), tool_id=tool.id,
+                                          started_at=started_at, duration_ms=(now() - started_at) * 1000.0)
             try:
                 body = tool.resolve_body(False)
                 value = body(**kwargs_of(params)) if extras else body(**params.__dict__)

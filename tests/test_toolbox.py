@@ -453,3 +453,42 @@ def test_a_body_raising_action_required_pauses_like_a_policy_and_resumes() -> No
     rejected = box.execute_sync({"name": "transfer", "arguments": {"amount": 200}})
     refused = box.resume_sync(rejected.action.resume_token, approved=False)  # type: ignore[union-attr,arg-type]
     assert refused.error is not None and refused.error.code == "APPROVAL_REJECTED"
+
+
+async def test_a_batch_runs_waiting_calls_as_tasks_of_their_own_in_input_order() -> None:
+    gate = asyncio.Event()
+    tasks: dict[str, object] = {}
+
+    @tool
+    async def wait(key: str) -> str:
+        "Wait for the gate."
+        tasks[key] = asyncio.current_task()
+        async with asyncio.timeout(30):  # scoped to this call's own task, not to the batch's caller
+            await gate.wait()
+        return key
+
+    @tool
+    async def opener() -> str:
+        "Open the gate (awaits nothing)."
+        gate.set()
+        return "opened"
+
+    @tool(threaded=False)
+    def plain(n: int) -> int:
+        "A plain function."
+        return n + 1
+
+    box = Toolbox([wait, opener, plain])
+    batch = [{"name": "wait", "arguments": {"key": "a"}}, {"name": "plain", "arguments": {"n": 1}},
+             {"name": "wait", "arguments": {"key": "b"}}, {"name": "opener"}, {"name": "nope"}]
+    results = await box.execute(batch)
+    assert [r.result for r in results[:4]] == ["a", 2, "b", "opened"]
+    assert results[4].error is not None and results[4].error.code == "NOT_FOUND"
+    assert tasks["a"] is not tasks["b"] and asyncio.current_task() not in tasks.values()
+    gate.clear()
+    with pytest.raises(ToolExecutionError):
+        await box.execute([{"name": "plain", "arguments": {"n": "x"}}, {"name": "wait", "arguments": {"key": "c"}}],
+                          error_mode="fail_fast")
+    assert "c" not in tasks  # fail_fast: a call after the first failure never started
+    sequential = await box.execute([{"name": "plain", "arguments": {"n": i}} for i in range(5)], mode="sequential")
+    assert [r.result for r in sequential] == [1, 2, 3, 4, 5]
