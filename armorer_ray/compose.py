@@ -9,8 +9,8 @@ dangerous according to its steps, so risk policies see through it. Dry runs reac
 
 A step that fails fails the composed call with `PipelineError`: its message starts
 ``Pipeline failed at step <i> (<name>)`` and it keeps the step's category, code and retryability, so retries,
-breakers and fallbacks treat it like the step's own failure. Multi-step tools emit ``step-start``,
-``step-complete`` and ``step-error`` events (``step_index``, ``step_name``, ``input`` / ``output`` / ``error``,
+breakers and fallbacks treat it like the step's own failure. Multi-step tools emit ``step.started``,
+``step.succeeded`` and ``step.failed`` events (``step_index``, ``step_name``, ``input`` / ``output`` / ``error``,
 ``dry_run``) on the toolbox that runs them.
 
 Example:

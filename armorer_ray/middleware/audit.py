@@ -54,7 +54,7 @@ class AuditLog:
     `verify` names the first record that was edited, removed or forged. A record that cannot be serialised (a
     value nested past what JSON encoders handle, a ``redact`` that returned something that is not JSON) is still
     written, with ``arguments`` replaced by a bounded description and ``unserialisable`` set, and an
-    ``audit-error`` event says why. Only a store that fails leaves no record (the event says so).
+    ``audit.failed`` event says why. Only a store that fails leaves no record (the event says so).
 
     A policy's ``reason`` is free text, and policies put argument values in it (``ConfinePaths`` names the path
     refused). Without ``record_arguments`` every argument value found in a reason is replaced by ``[redacted]``

@@ -31,7 +31,7 @@ class RateLimit:
     ``burst`` calls (default ``limit``) and refills steadily; ``sliding_window`` allows at most ``limit`` calls
     in any window of ``per_s`` seconds. A call that would have to wait up to ``max_wait_s`` books its turn and
     waits (callers keep their arrival order); one that would wait longer gets a ``transient`` error coded
-    ``RATE_LIMITED`` at once, with ``details.retry_after_s``, and a ``rate-limited`` event.
+    ``RATE_LIMITED`` at once, with ``details.retry_after_s``, and a ``rate-limit.exceeded`` event.
 
     Args:
         limit: Calls allowed per period.

@@ -1,4 +1,4 @@
-"""`ErrorRateAlert`: an ``error-rate-alert`` event when a tool's error rate over a sliding window passes a threshold.
+"""`ErrorRateAlert`: an ``alert.error-rate`` event when a tool's error rate over a sliding window passes a threshold.
 
 The window is a ring of ``slots`` counters (calls, errors), each covering ``window_s / slots`` seconds, so memory
 is fixed however many calls arrive; the window it judges is therefore the last ``window_s`` seconds to within
@@ -47,7 +47,7 @@ class _Window:
 
 
 class ErrorRateAlert:
-    """Emit ``error-rate-alert`` when a tool's error rate over ``window_s`` rises above ``max_error_rate``.
+    """Emit ``alert.error-rate`` when a tool's error rate over ``window_s`` rises above ``max_error_rate``.
 
     The event goes to the toolbox's hub; its detail: ``state`` (``"firing"`` or ``"resolved"``), ``tool`` (tool
     id), ``error_rate``, ``calls`` and ``errors`` in the window, ``threshold`` and ``window_s``.
