@@ -119,6 +119,7 @@ class Toolbox:
         self._created = time.monotonic()
         self._admitted = 0
         self._version = 0  # bumped on every registry change; caches built over the tool set compare it
+        self._resolved: dict[str, Tool] = {}  # names calls used -> tool, without visibility rules; cleared on change
         self._lexical: tuple[int, LexicalIndex] | None = None
         self._index: ToolIndex | None = None
         self._in_flight = 0
@@ -158,6 +159,7 @@ class Toolbox:
             for alias in aliases:
                 self._aliases[alias] = tool_id
             self._version += 1
+            self._resolved.clear()
             self._announce_change()
         return self
 
@@ -179,6 +181,7 @@ class Toolbox:
             del self._aliases[alias]
         self._pipeline.forget(found)
         self._version += 1
+        self._resolved.clear()
         self._announce_change()
         return found
 
@@ -656,7 +659,11 @@ class Toolbox:
                 raw_name = item.get("name") if isinstance(item, Mapping) else None
                 return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
                                           validation_error(exc, "tool call"))
-        found = self._resolution().resolve(call.name, call)
+        found = self._resolved.get(call.name)
+        if found is None:
+            found = self._resolution().resolve(call.name, call)
+            if found is not None and not self._visibility:
+                self._resolved[call.name] = found
         if found is None:
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
             known = self._resolution().listing(call)
