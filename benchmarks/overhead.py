@@ -1,6 +1,6 @@
 """Per-call cost of `Toolbox.execute` beside its anchor, pydantic validate + await of the same function.
 
-Run: `python -m benchmarks.overhead` (or `make bench`); `--baseline PATH` adds the same cases measured on
+Run: `python benchmarks/overhead.py` (or `make bench`); `--baseline PATH` adds the same cases measured on
 another checkout's ``armorer_ray`` (for example `git worktree add --detach /tmp/before main`), so a change is
 measured before and after in one run.
 
@@ -127,6 +127,10 @@ async def one_round(cases: list[tuple[str, int, Callable[[], Awaitable[object]]]
 def worker() -> int:
     """Answer each line on stdin with one round, as a JSON line (the first round warms up)."""
 
+    import armorer_ray
+
+    print(json.dumps({"armorer_ray": str(Path(armorer_ray.__file__).resolve().parent.parent)}), flush=True)
+
     async def serve() -> None:
         cases = build_cases()
         result = await cases[2][2]()
@@ -147,6 +151,10 @@ class Worker:
         self.tree = tree
         self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker"], env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        imported = json.loads(self.process.stdout.readline() or "{}").get("armorer_ray")
+        if imported != str(tree):  # an editable install of another tree must not stand in for this one
+            raise SystemExit(f"the worker for {tree} imported armorer_ray from {imported}")
 
     def round(self, calls: int) -> dict[str, float]:
         assert self.process.stdin is not None
