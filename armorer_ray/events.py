@@ -23,7 +23,7 @@ import logging
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, overload
 
@@ -309,8 +309,8 @@ class CallMigrated(Payload):
     name: ClassVar[str] = "call.migrated"
     tool: Tool
     call: ToolCall
-    from_version: str
-    to_version: str
+    from_version: str | None
+    to_version: str | None
     arguments: Any
     notes: list[str]
 
@@ -338,7 +338,7 @@ class ToolsQueried(Payload):
 
     name: ClassVar[str] = "tools.queried"
     query: Any
-    results: list[Any]
+    results: Sequence[Any]
 
 
 D = TypeVar("D", bound=Mapping[str, Any], default=Mapping[str, Any])
@@ -421,7 +421,8 @@ ALIASES: dict[str, tuple[Alias, ...]] = {
     "complete": (Alias("call.finished", lambda d: _finished(d).result.outcome != "error"),),
     "error": (Alias("call.finished", lambda d: _finished(d).result.outcome == "error"),
               Alias("call.refused", _budget)),
-    "not-found": (Alias("call.refused", lambda d: d["tool"] is None),),
+    "not-found": (Alias("call.refused", lambda d: d["result"].error is not None
+                        and d["result"].error.category == "not_found"),),
     "budget-exceeded": (Alias("call.refused", _budget),),
     "timings": (Alias("call.timings"),),
     "listener-error": (Alias("listener.failed"),),
