@@ -47,7 +47,7 @@ if TYPE_CHECKING:
         Transient,
         classify_exception,
     )
-    from armorer_ray.events import Event, EventHub
+    from armorer_ray.events import CallFinished, CallPaused, CallRefused, CallStarted, Event, EventHub
     from armorer_ray.executors import Executor, LocalExecutor
     from armorer_ray.identity import ToolId, ToolIdentity, format_tool_id, parse_tool_id
     from armorer_ray.inspection import inspect_tool, inspect_toolbox
@@ -100,6 +100,10 @@ _EXPORTS: dict[str, str] = {
     "CallContext": "armorer_ray.context",
     "Caller": "armorer_ray.results",
     "Cancelled": "armorer_ray.errors",
+    "CallFinished": "armorer_ray.events",
+    "CallPaused": "armorer_ray.events",
+    "CallRefused": "armorer_ray.events",
+    "CallStarted": "armorer_ray.events",
     "CircuitBreaker": "armorer_ray.middleware",
     "Compression": "armorer_ray.middleware",
     "ConfigError": "armorer_ray.errors",
@@ -196,6 +200,10 @@ __all__ = [
     "Budget",
     "Cache",
     "CallContext",
+    "CallFinished",
+    "CallPaused",
+    "CallRefused",
+    "CallStarted",
     "Caller",
     "Cancelled",
     "CircuitBreaker",

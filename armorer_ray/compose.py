@@ -9,8 +9,8 @@ dangerous according to its steps, so risk policies see through it. Dry runs reac
 
 A step that fails fails the composed call with `PipelineError`: its message starts
 ``Pipeline failed at step <i> (<name>)`` and it keeps the step's category, code and retryability, so retries,
-breakers and fallbacks treat it like the step's own failure. Multi-step tools emit ``step-start``,
-``step-complete`` and ``step-error`` events (``step_index``, ``step_name``, ``input`` / ``output`` / ``error``,
+breakers and fallbacks treat it like the step's own failure. Multi-step tools emit ``step.started``,
+``step.succeeded`` and ``step.failed`` events (``step_index``, ``step_name``, ``input`` / ``output`` / ``error``,
 ``dry_run``) on the toolbox that runs them.
 
 Example:
@@ -157,15 +157,15 @@ async def _step(ctx: CallContext, index: int, step: Tool, arguments: Mapping[str
     if ctx.signal.aborted:
         raise Cancelled(cancellation_message(ctx.signal.reason))
     base = {"step_index": index, "step_name": step.name, "dry_run": ctx.dry_run}
-    ctx.emit("step-start", {**base, "input": dict(arguments)})
+    ctx.emit("step.started", {**base, "input": dict(arguments)})
     result = await _run(ctx, index, step, arguments)
     if result.outcome == "success":
         output = result.value()
-        ctx.emit("step-complete", {**base, "output": output})
+        ctx.emit("step.succeeded", {**base, "output": output})
         return output
     error = _error_of(result)
     # ``error`` is the step's ToolError; ``exception`` is an exception carrying it, as Armorer's step-error has.
-    ctx.emit("step-error", {**base, "error": error, "exception": ToolExecutionError(error, result)})
+    ctx.emit("step.failed", {**base, "error": error, "exception": ToolExecutionError(error, result)})
     raise PipelineError(index, step.name, error)
 
 

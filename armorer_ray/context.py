@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import JsonValue
 
 from armorer_ray.cancellation import AbortSignal
-from armorer_ray.events import EventHub
+from armorer_ray.events import CallProgress, EventHub, canonical_name
 from armorer_ray.results import ToolCall, ToolResult
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class CallContext:
         call_signal: The call's own signal, while a deadline's run signal stands in ``signal`` (the pipeline
             sets it; `Retry` reads it to tell a caller's abort from a timed-out attempt).
         external_signal: Whether the caller passed an abort signal (then the body runs as a cancellable task).
-        stage_clock: The profiler's per-stage clock, made only while someone listens to ``timings``.
+        stage_clock: The profiler's per-stage clock, made only while someone listens to ``call.timings``.
 
     Example:
         >>> from armorer_ray import tool, Toolbox, ToolCall
@@ -151,10 +151,12 @@ class CallContext:
                 carries as ``value`` (``ctx.emit("ping", 1)`` gives ``{"value": 1, "call": ..., "tool": ...}``).
         """
         hub = self.hub
-        if hub.wants(event_type):
+        name = canonical_name(event_type)  # an Armorer name such as "progress" goes out as its canonical event
+        if hub.wants(name):
             fields = dict(detail) if isinstance(detail, Mapping) else {} if detail is None else {"value": detail}
-            hub.emit(event_type, {**fields, "call": self.call, "tool": self.tool})
+            hub.emit(name, {**fields, "call": self.call, "tool": self.tool})
 
     def progress(self, percent: float | None = None, message: str | None = None) -> None:
-        """Report progress (a ``progress`` event with ``percent`` and ``message``)."""
-        self.emit("progress", {"percent": percent, "message": message})
+        """Report progress (a ``call.progress`` event with ``percent`` and ``message``)."""
+        if self.hub.wants(CallProgress.name):
+            self.hub.publish(CallProgress(self.tool, self.call, percent, message))

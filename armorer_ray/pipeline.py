@@ -2,32 +2,39 @@
 
 Steps (the toolbox has already resolved the tool and charged the budget):
 
-1. events ``tool.started``, ``execute-start``; input digest; an already-aborted signal ends here (cancelled)
+1. event ``call.started``; input digest; an already-aborted signal ends here (cancelled)
 2. validate arguments against the tool's parameter model (``validation`` error on failure)
 3. before-policies: risk flags, toolbox policies, tool policies (deny, or pause for approval / input)
 4. middleware chain, toolbox layers outside tool layers
 5. body through the executor, under the tool's concurrency limit, deadline and abort signal
 6. output validation and shaping into ``content``; output digest
-7. after-policies, events ``settled``, ``tool.finished``, ``complete`` / ``error``
+7. after-policies, event ``call.finished`` (see docs/events.md for every event on the way)
 
-When someone subscribes to ``timings`` by name (the profiler), each call also gets a clock that splits its time into the
-stages above and a ``timings`` event after ``tool.finished``; with no listener the clock is never made.
+Each tool is compiled once per toolbox (`_Compiled`): its policies, its middleware chain and, when nothing is
+configured around it (no middleware, policy, limit, deadline or digests; the local executor), a fast path that
+runs steps 2, 5 and 6 straight. A call takes the fast path only with default call options while nobody listens
+to events.
+
+When someone subscribes to ``call.timings`` by name (the profiler), each call also gets a clock that splits its
+time into the stages above and a ``call.timings`` event after ``call.finished``; with no listener no clock is made.
 
 Nothing in here raises for a tool's failure: every exception becomes a classified error result. Only the
-caller's own cancellation propagates (as `asyncio.CancelledError`, after ``tool.finished`` is emitted).
+caller's own cancellation propagates (as `asyncio.CancelledError`, after ``call.finished`` is emitted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dis
+import inspect
 import json
 import secrets
 import time
 import tracemalloc
 import types
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -36,14 +43,29 @@ from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import Approval, CallContext, ToolRunner
 from armorer_ray.digests import wants_digest
 from armorer_ray.errors import ActionRequired, ToolError, classify_exception
-from armorer_ray.events import EventHub
+from armorer_ray.events import (
+    ArgumentsInvalid,
+    ArgumentsValidated,
+    CallAdmitted,
+    CallFinished,
+    CallLog,
+    CallPaused,
+    CallStarted,
+    CallTimings,
+    EventHub,
+    FinishStatus,
+    OutputInvalid,
+    OutputValidated,
+    PolicyDenied,
+    _tool_interest,
+)
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.json_values import digest
 from armorer_ray.middleware.base import Next, chain
 from armorer_ray.options import ToolboxOptions
 from armorer_ray.paused import PausedCall
 from armorer_ray.policy import PolicyContext, compile_hooks, evaluate_after, evaluate_before
-from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result
+from armorer_ray.results import ActionRequest, OutputValidation, ToolCall, ToolResult, build_result, make_result
 from armorer_ray.shaping import shape_output
 from armorer_ray.streams.reducers import ChunkSink, collect_stream
 
@@ -81,6 +103,7 @@ class CallOptions:
 
 
 DEFAULT_CALL_OPTIONS = CallOptions()
+_OUTPUT_VALID = OutputValidation(success=True)
 
 
 def validation_error(exc: ValidationError, what: str = "arguments") -> ToolError:
@@ -148,9 +171,9 @@ def arguments_error(arguments: object, exc: ValidationError) -> ToolError:
 
 
 class _Compiled:
-    """Per-tool state the pipeline computes once per registration: policies, handler chain, limiter."""
+    """Per-tool state the pipeline computes once per registration: policies, handler chain, limiter, fast path."""
 
-    __slots__ = ("afters", "befores", "handler", "limiter", "output_adapter", "policies", "values")
+    __slots__ = ("afters", "befores", "fast", "handler", "limiter", "output_adapter", "policies", "values")
 
     def __init__(self, pipeline: Pipeline, tool: Tool) -> None:
         options = pipeline.options
@@ -165,6 +188,13 @@ class _Compiled:
         layers = (*options.middleware, *tool.middleware)
         inner = pipeline._body_handler(tool, self)
         self.handler: Next = chain(layers, inner) if layers else inner
+        # The steps a call of this tool needs when nothing is configured around it; None when any is.
+        plain = (not layers and not self.befores and not self.afters and self.limiter is None
+                 and type(pipeline.executor) is LocalExecutor and tool._context_param is None
+                 and (tool._is_async or not tool.threaded) and tool.timeout_s is None and options.timeout_s is None
+                 and not tool.digests and not pipeline.digests)
+        self.fast: Callable[[ToolCall], ToolResult | Awaitable[ToolResult]] | None = (
+            pipeline._fast_path(tool, self) if plain else None)
 
 
 class Pipeline:
@@ -201,7 +231,7 @@ class Pipeline:
     # -- the path ------------------------------------------------------------------------------------
 
     def admit(self, tool: Tool, call: ToolCall, options: CallOptions) -> ToolResult | None:
-        """The first step of a resolved call: a rejected approval's result, or None after the ``call`` events.
+        """The first step of a resolved call: a rejected approval's result, or None after ``call.admitted``.
 
         The toolbox charges its budget between this and `run`.
         """
@@ -209,48 +239,128 @@ class Pipeline:
         if approval is not None and not approval.granted:
             return rejected(call, tool, approval.reason)
         hub = self.hub
-        if hub.wants("call"):
-            hub.emit("call", {"tool": tool, "call": call})
-        if tool.lifecycle is not None and tool.lifecycle.deprecated and hub.wants("log"):
+        if hub.quiet:
+            return None
+        if hub.wants(CallAdmitted.name):
+            hub.publish(CallAdmitted(tool, call))
+        if tool.lifecycle is not None and tool.lifecycle.deprecated and hub.wants(CallLog.name):
             life = tool.lifecycle
             message = f"tool {tool.id} is deprecated" + (f"; use {life.replaced_by}" if life.replaced_by else "")
-            hub.emit("log", {"level": "warn", "tool": tool, "call": call,
-                             "message": message + (f": {life.message}" if life.message else "")})
+            hub.publish(CallLog("warn", message + (f": {life.message}" if life.message else ""), None, tool, call))
         return None
 
     async def run(self, tool: Tool, call: ToolCall, options: CallOptions = DEFAULT_CALL_OPTIONS) -> ToolResult:
         """Run an admitted call to exactly one `ToolResult` (see the module docstring for the steps)."""
+        outcome = self.start(tool, call, options)
+        return outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
+
+    def start(self, tool: Tool, call: ToolCall,
+              options: CallOptions = DEFAULT_CALL_OPTIONS) -> ToolResult | Awaitable[ToolResult]:
+        """`run`, started at once: the result when the call finished without waiting, else what to await for it.
+
+        A call with default options, while nobody listens to events, takes the tool's compiled fast path when it
+        has one: the same steps, without those that have nothing to do. A body that cannot wait (a plain function,
+        or an ``async def`` that awaits nothing) then runs to its result here, with no task or coroutine made.
+        """
+        compiled = self._compiled.get(id(tool)) or self.compiled(tool)
+        if compiled.fast is not None and options is DEFAULT_CALL_OPTIONS and not self.hub._listeners and (
+                not _tool_interest):  # EventHub.quiet, inlined: this test runs on every call
+            return compiled.fast(call)
+        return self._run(tool, compiled, call, options)
+
+    def _fast_path(self, tool: Tool, compiled: _Compiled) -> Callable[[ToolCall], ToolResult | Awaitable[ToolResult]]:
+        # For a tool with no middleware, policy, limit, deadline or digests, run by the local executor, on a call
+        # with default options that no listener observes: validation, the body, shaping; one result object.
+        validate, kwargs_of = tool._validate, tool.call_kwargs
+        extras = tool._extra_allowed  # without extras, the model's field dict is the body's keyword arguments
+        adapter, shaping = compiled.output_adapter, tool.output_shaping or self.options.output
+        now, coroutine = time.time, types.CoroutineType
+
+        def fast(call: ToolCall) -> ToolResult | Awaitable[ToolResult]:
+            started_at = now()
+            try:
+                params = validate(call.arguments)
+            except ValidationError as exc:  # as the full path reports it, with no after-policy or listener to tell
+                return ToolResult.failure(call.id, tool.name, arguments_error(call.arguments, exc), tool_id=tool.id,
+                                          started_at=started_at, duration_ms=(now() - started_at) * 1000.0)
+            try:
+                body = tool.resolve_body(False)
+                value = body(**kwargs_of(params)) if extras else body(**params.__dict__)
+                if type(value) is coroutine and never_suspends(value.cr_code):
+                    try:
+                        value.send(None)
+                    except StopIteration as stop:
+                        value = stop.value
+                    else:  # pragma: no cover - code without await, async for or async with cannot suspend
+                        value.close()
+                        raise RuntimeError("a coroutine without await suspended")
+                elif inspect.isawaitable(value) or isinstance(value, _STREAMS):
+                    return self._fast_rest(tool, compiled, call, value, started_at)
+            except ActionRequired as pause:
+                return self._pause_from_body(tool, call, pause, None, False, started_at)
+            except Exception as exc:
+                return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
+                                          started_at=started_at, duration_ms=(now() - started_at) * 1000.0)
+            if adapter is not None:
+                return self._success(tool, compiled, call, value, False, started_at, 1)
+            try:
+                content = shape_output(value, shaping)
+            except Exception:
+                return self._success(tool, compiled, call, value, False, started_at, 1)  # it reports the failure
+            return make_result(call.id, tool.name, tool.id, "success", value, content, None, None, None, False, None,
+                               None, started_at, (now() - started_at) * 1000.0)
+
+        return fast
+
+    async def _fast_rest(self, tool: Tool, compiled: _Compiled, call: ToolCall, value: Any,
+                         started_at: float) -> ToolResult:
+        # The fast path of a body that waits: its awaitable (not started yet) or its stream, finished here.
+        try:
+            if inspect.isawaitable(value):
+                value = await value
+            if isinstance(value, _STREAMS):
+                ctx = CallContext(call, tool, self.runner, compiled.values, AbortSignal(), self.hub,
+                                  resources=self.options.resources, started_at=started_at)
+                value = await _collect(value, ctx)
+        except ActionRequired as pause:
+            return await self._pause_from_body(tool, call, pause, None, False, started_at)
+        except Exception as exc:
+            return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
+                                      started_at=started_at, duration_ms=(time.time() - started_at) * 1000.0)
+        return self._success(tool, compiled, call, value, False, started_at, 1)
+
+    async def _run(self, tool: Tool, compiled: _Compiled, call: ToolCall, options: CallOptions) -> ToolResult:
         timeout_s, signal, dry_run, approval = options.timeout_s, options.signal, options.dry_run, options.approval
         on_chunk = options.on_chunk
         started_at = time.time()
         t0 = _perf()
         hub = self.hub
-        compiled = self.compiled(tool)
-        clock = StageClock(t0) if hub.subscribed("timings") else None
+        clock = StageClock(t0) if hub.subscribed(CallTimings.name) else None
         input_digest = (digest(call.arguments) if (tool.digests or self.digests)
                         and wants_digest(tool.digests, self.digests, "input") else None)
-        if hub.wants("tool.started"):
-            hub.emit("tool.started", {"tool": tool, "call": call, "params": call.arguments,
-                                      "started_at": started_at, "input_digest": input_digest, "dry_run": dry_run})
-        if signal is not None and signal.aborted:
+        aborted = signal is not None and signal.aborted
+        if hub.wants(CallStarted.name):
+            hub.publish(CallStarted(tool, call, call.arguments, started_at, input_digest, dry_run, aborted))
+        if aborted:
+            assert signal is not None
             error = ToolError.of("cancelled", cancellation_message(signal.reason))
-            return self._fail(tool, call, error, "cancelled", t0, started_at, input_digest, dry_run)
-        if hub.wants("execute-start"):
-            hub.emit("execute-start", {"tool": tool, "call": call, "params": call.arguments, "dry_run": dry_run})
+            result = self._fail(tool, call, error, t0, started_at, input_digest, dry_run)
+            return self._finish(tool, call, result, "cancelled", "admission", dry_run)
         try:
             params = tool._validate(call.arguments)
         except ValidationError as exc:
             error = arguments_error(call.arguments, exc)
-            if hub.wants("validate-error"):
-                hub.emit("validate-error", {"tool": tool, "call": call, "params": call.arguments, "error": error})
-            result = self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run)
+            if hub.wants(ArgumentsInvalid.name):
+                hub.publish(ArgumentsInvalid(tool, call, call.arguments, error))
+            result = self._fail(tool, call, error, t0, started_at, input_digest, dry_run)
             if compiled.afters:
                 await self._after(compiled, PolicyContext(tool, call, {}, compiled.values, approval), "error", result)
-            return self._timed(clock, "validation", tool, call, self._finished(tool, call, result, "error"))
+            return self._timed(clock, "validation", tool, call,
+                               self._finish(tool, call, result, "error", "validation", dry_run))
         if clock is not None:
             clock.lap("validation")
-        if hub.wants("validate-success"):
-            hub.emit("validate-success", {"tool": tool, "call": call, "params": call.arguments, "parsed": params})
+        if hub.wants(ArgumentsValidated.name):
+            hub.publish(ArgumentsValidated(tool, call, call.arguments, params))
         pctx = None
         if compiled.befores or compiled.afters:
             pctx = PolicyContext(tool, call, _as_dict(params), compiled.values, approval)
@@ -275,32 +385,26 @@ class Pipeline:
             if signal is None:  # a caller's own signal may be shared by a batch: never abort it for one call
                 own_signal_abort(own_signal, "caller cancelled")
             error = ToolError.of("cancelled", "Cancelled: the caller stopped waiting")
-            self._finished(tool, call, self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run),
-                           "cancelled")
+            self._finish(tool, call, self._fail(tool, call, error, t0, started_at, input_digest, dry_run),
+                         "cancelled", "body", dry_run)
             raise
         except Exception as exc:  # a middleware that raised instead of returning a result
-            result = self._fail(tool, call, classify_exception(exc), None, t0, started_at, input_digest, dry_run)
+            result = self._fail(tool, call, classify_exception(exc), t0, started_at, input_digest, dry_run)
         if clock is not None:
             clock.lap("middleware")  # the whole onion so far; the body and shaping inside it are taken out later
         if result.started_at != started_at or input_digest is not None:
             # Results made by middleware (a cache hit, a breaker) or carrying digests get this call's timing.
             result = _stamp(result, started_at, (_perf() - t0) * 1000.0, input_digest)
+        status: FinishStatus
         if result.outcome == "success":
-            if hub.wants("execute-success"):
-                hub.emit("execute-success", {"tool": tool, "call": call, "result": result.result,
-                                             "dry_run": dry_run})
             status = "success"
         elif result.outcome == "action_required":  # the body raised ActionRequired
             status = "paused"
         else:
             status = "cancelled" if result.error is not None and result.error.category == "cancelled" else "error"
-            if hub.wants("execute-error"):
-                hub.emit("execute-error", {"tool": tool, "call": call, "error": result.error, "dry_run": dry_run})
-        if hub.wants("settled"):
-            hub.emit("settled", _settled(tool, call, result, dry_run))
         if status != "cancelled" and pctx is not None and compiled.afters:
             await self._after(compiled, pctx, "action_required" if status == "paused" else status, result)
-        result = self._finished(tool, call, result, status)
+        result = self._finish(tool, call, result, status, "body", dry_run)
         return result if clock is None else self._timed(clock, "after", tool, call, result)
 
     # -- policy ----------------------------------------------------------------------------------------
@@ -317,30 +421,23 @@ class Pipeline:
             # A policy that crashes must not let the call through: fail closed, and say why.
             error = ToolError.of("permission", f"Policy check failed: {classify_exception(exc).message}",
                                  code="POLICY_ERROR")
-            return self._finished(tool, call,
-                                  self._fail(tool, call, error, None, t0, started_at, input_digest, dry_run), "denied")
+            result = self._fail(tool, call, error, t0, started_at, input_digest, dry_run)
+            return self._finish(tool, call, result, "denied", "policy", dry_run)
         if decision.status == "allow":
             return None
         reason = decision.reason or "Policy denied"
         if decision.status == "deny":
-            if hub.wants("policy-denied"):
-                hub.emit("policy-denied", {"tool": tool, "call": call, "params": pctx.params, "reason": reason})
+            if hub.wants(PolicyDenied.name):
+                hub.publish(PolicyDenied(tool, call, pctx.params, reason))
             error = ToolError.of("permission", reason, code="POLICY_DENIED")
-            result = ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, started_at=started_at,
-                                        duration_ms=(_perf() - t0) * 1000.0, input_digest=input_digest,
-                                        dry_run=dry_run)
-            if hub.wants("execute-error"):
-                hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
-            if hub.wants("settled"):
-                hub.emit("settled", _settled(tool, call, result, dry_run))
+            result = self._fail(tool, call, error, t0, started_at, input_digest, dry_run)
             await self._after(compiled, pctx, "denied", result, reason=reason)
-            return self._finished(tool, call, result, "denied")
-        kind = "approval" if decision.status == "needs_approval" else "input"
+            return self._finish(tool, call, result, "denied", "policy", dry_run)
+        kind: Literal["approval", "input"] = "approval" if decision.status == "needs_approval" else "input"
         token = secrets.token_urlsafe(18)
         await self.approvals.put(token, PausedCall(call, tool.id, kind, timeout_s, dry_run))
-        if hub.wants("policy-action-required"):
-            hub.emit("policy-action-required", {"tool": tool, "call": call, "params": pctx.params,
-                                                "reason": reason, "resume_token": token})
+        if hub.wants(CallPaused.name):
+            hub.publish(CallPaused(tool, call, pctx.params, reason, token, kind))
         result = build_result(
             call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="action_required", result=None,
             content=reason, error=None,
@@ -349,7 +446,7 @@ class Pipeline:
             started_at=started_at, duration_ms=(_perf() - t0) * 1000.0, compression=None, attempts=0,
         )
         await self._after(compiled, pctx, "action_required", result, reason=reason)
-        return self._finished(tool, call, result, "paused")
+        return self._finish(tool, call, result, "paused", "policy", dry_run)
 
     async def _after(self, compiled: _Compiled, pctx: PolicyContext, outcome: str, result: ToolResult,
                      reason: str | None = None) -> None:
@@ -357,8 +454,8 @@ class Pipeline:
             return
         pctx.outcome, pctx.result, pctx.error, pctx.reason = outcome, result.result, result.error, reason
         for exc in await evaluate_after(compiled.afters, pctx):
-            self.hub.emit("log", {"level": "warn", "message": "policy after_execute failed", "data": exc,
-                                  "tool": pctx.tool, "call": pctx.call})
+            if self.hub.wants(CallLog.name):
+                self.hub.publish(CallLog("warn", "policy after_execute failed", exc, pctx.tool, pctx.call))
 
     # -- the body --------------------------------------------------------------------------------------
 
@@ -397,7 +494,7 @@ class Pipeline:
             except _Stopped as stop:
                 return ToolResult.failure(call.id, tool.name, stop.error, tool_id=tool.id, dry_run=ctx.dry_run)
             except ActionRequired as pause:
-                return await self._pause_from_body(tool, call, ctx, pause)
+                return await self._pause_from_body(tool, call, pause, ctx.timeout_s, ctx.dry_run, ctx.started_at)
             except Exception as exc:
                 return ToolResult.failure(call.id, tool.name, classify_exception(exc), tool_id=tool.id,
                                           dry_run=ctx.dry_run)
@@ -405,27 +502,26 @@ class Pipeline:
                 if clock is not None:
                     clock.end_body()
             if clock is None:
-                return self._success(tool, compiled, call, ctx, value)
-            result = self._success(tool, compiled, call, ctx, value)
+                return self._success(tool, compiled, call, value, ctx.dry_run, ctx.started_at, ctx.attempt)
+            result = self._success(tool, compiled, call, value, ctx.dry_run, ctx.started_at, ctx.attempt)
             clock.end_shaping()
             return result
 
         return run_body
 
-    async def _pause_from_body(self, tool: Tool, call: ToolCall, ctx: CallContext,
-                               pause: ActionRequired) -> ToolResult:
+    async def _pause_from_body(self, tool: Tool, call: ToolCall, pause: ActionRequired, timeout_s: float | None,
+                               dry_run: bool, started_at: float) -> ToolResult:
         """A body's `ActionRequired`: the call kept for `Toolbox.resume`, as a policy's pause keeps it."""
         token = secrets.token_urlsafe(18)
-        await self.approvals.put(token, PausedCall(call, tool.id, pause.kind, ctx.timeout_s, ctx.dry_run))
-        if self.hub.wants("policy-action-required"):
-            self.hub.emit("policy-action-required", {"tool": tool, "call": call, "params": call.arguments,
-                                                     "reason": pause.message, "resume_token": token})
+        await self.approvals.put(token, PausedCall(call, tool.id, pause.kind, timeout_s, dry_run))
+        if self.hub.wants(CallPaused.name):
+            self.hub.publish(CallPaused(tool, call, call.arguments, pause.message, token, pause.kind))
         return build_result(
             call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="action_required", result=None,
             content=pause.message, error=None,
             action=ActionRequest(type=pause.kind, message=pause.message, schema_=pause.schema, resume_token=token),
-            output_validation=None, dry_run=ctx.dry_run, input_digest=None, output_digest=None,
-            started_at=ctx.started_at, duration_ms=0.0, compression=None, attempts=1,
+            output_validation=None, dry_run=dry_run, input_digest=None, output_digest=None,
+            started_at=started_at, duration_ms=0.0, compression=None, attempts=1,
         )
 
     async def _invoke_stoppable(self, executor: Executor, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
@@ -469,36 +565,32 @@ class Pipeline:
             raise _Stopped(ToolError.of("cancelled", cancellation_message(call_signal.reason)))
         raise _Stopped(ToolError.of("timeout", f"Tool \"{tool.name}\" timed out after {timeout_s}s", code="TIMEOUT"))
 
-    def _success(self, tool: Tool, compiled: _Compiled, call: ToolCall, ctx: CallContext, value: Any) -> ToolResult:
+    def _success(self, tool: Tool, compiled: _Compiled, call: ToolCall, value: Any, dry_run: bool,
+                 started_at: float, attempts: int) -> ToolResult:
         output_validation = None
         hub = self.hub
         if compiled.output_adapter is not None:
             try:
                 value = compiled.output_adapter.validate_python(value)
-                output_validation = OutputValidation(success=True)
-                if hub.wants("output-validate-success"):
-                    hub.emit("output-validate-success", {"tool": tool, "call": call, "result": value})
+                output_validation = _OUTPUT_VALID
+                if hub.wants(OutputValidated.name):
+                    hub.publish(OutputValidated(tool, call, value))
             except ValidationError as exc:
                 error = validation_error(exc, "output")
-                if hub.wants("output-validate-error"):
-                    hub.emit("output-validate-error", {"tool": tool, "call": call, "result": value, "error": error})
+                if hub.wants(OutputInvalid.name):
+                    hub.publish(OutputInvalid(tool, call, value, error))
                 if tool.output_validation == "strict":
-                    return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)
+                    return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=dry_run)
                 output_validation = OutputValidation(success=False, error=error.message)
         try:
             content = shape_output(value, tool.output_shaping or self.options.output)
         except Exception as exc:
             error = ToolError.of("internal", f"Output could not be serialised: {exc}", code="OUTPUT_NOT_SERIALIZABLE")
-            return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)
-        return build_result(
-            call_id=call.id, tool_name=tool.name, tool_id=tool.id, outcome="success", result=value,
-            content=content, error=None, action=None, output_validation=output_validation, dry_run=ctx.dry_run,
-            input_digest=None,
-            output_digest=digest(value) if (tool.digests or self.digests)
-            and wants_digest(tool.digests, self.digests, "output") else None,
-            started_at=ctx.started_at, duration_ms=(time.time() - ctx.started_at) * 1000.0, compression=None,
-            attempts=ctx.attempt,
-        )
+            return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=dry_run)
+        output_digest = (digest(value) if (tool.digests or self.digests)
+                         and wants_digest(tool.digests, self.digests, "output") else None)
+        return make_result(call.id, tool.name, tool.id, "success", value, content, None, None, output_validation,
+                           dry_run, None, output_digest, started_at, (time.time() - started_at) * 1000.0, attempts)
 
     # -- endings ---------------------------------------------------------------------------------------
 
@@ -506,33 +598,20 @@ class Pipeline:
                result: ToolResult) -> ToolResult:
         if clock is not None:
             clock.lap(stage)
-            self.hub.emit("timings", {"tool": tool, "call": call, "result": result, "stages_ms": clock.stages_ms(),
-                                      "memory_bytes": clock.memory_bytes})
+            self.hub.publish(CallTimings(tool, call, result, clock.stages_ms(), clock.memory_bytes))
         return result
 
-    def _fail(self, tool: Tool, call: ToolCall, error: ToolError, status: str | None, t0: float,
-              started_at: float, input_digest: str | None, dry_run: bool) -> ToolResult:
-        result = ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, started_at=started_at,
-                                    duration_ms=(_perf() - t0) * 1000.0, input_digest=input_digest, dry_run=dry_run)
-        if status is not None:  # an early ending (pre-aborted signal) still settles and finishes
-            hub = self.hub
-            if hub.wants("execute-error"):
-                hub.emit("execute-error", {"tool": tool, "call": call, "error": error, "dry_run": dry_run})
-            if hub.wants("settled"):
-                hub.emit("settled", _settled(tool, call, result, dry_run))
-            return self._finished(tool, call, result, status)
-        if self.hub.wants("settled"):
-            self.hub.emit("settled", _settled(tool, call, result, dry_run))
-        return result
+    def _fail(self, tool: Tool, call: ToolCall, error: ToolError, t0: float, started_at: float,
+              input_digest: str | None, dry_run: bool) -> ToolResult:
+        return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, started_at=started_at,
+                                  duration_ms=(_perf() - t0) * 1000.0, input_digest=input_digest, dry_run=dry_run)
 
-    def _finished(self, tool: Tool, call: ToolCall, result: ToolResult, status: str) -> ToolResult:
+    def _finish(self, tool: Tool, call: ToolCall, result: ToolResult, status: FinishStatus,
+                stage: Literal["admission", "validation", "policy", "body"], dry_run: bool) -> ToolResult:
         hub = self.hub
-        if hub.wants("tool.finished"):
-            hub.emit("tool.finished", {"tool": tool, "call": call, "result": result, "status": status,
-                                       "duration_ms": result.duration_ms, "error": result.error})
-        kind = "error" if result.outcome == "error" else "complete"
-        if hub.wants(kind):
-            hub.emit(kind, {"tool": tool, "call": call, "result": result})
+        if hub.wants(CallFinished.name):
+            hub.publish(CallFinished(tool, call, result, status, stage, dry_run, result.duration_ms, result.result,
+                                     result.error))
         return result
 
 
@@ -586,6 +665,28 @@ class StageClock:
         return {stage: laps[stage] for stage in STAGES if stage in laps}
 
 
+_SUSPENDING = frozenset(dis.opmap[name] for name in ("GET_AWAITABLE", "YIELD_VALUE", "SEND", "BEFORE_ASYNC_WITH",
+                                                    "GET_AITER", "GET_ANEXT") if name in dis.opmap)
+_never_suspends: dict[types.CodeType, bool] = {}
+
+
+def never_suspends(code: types.CodeType) -> bool:
+    """Whether a coroutine of this code runs to its end at the first step: it has no await, async for or async with.
+
+    Example:
+        >>> async def pure() -> int:
+        ...     return 1
+        >>> async def waits() -> None:
+        ...     await asyncio.sleep(0)
+        >>> never_suspends(pure.__code__), never_suspends(waits.__code__)
+        (True, False)
+    """
+    found = _never_suspends.get(code)
+    if found is None:
+        found = _never_suspends[code] = not any(op.opcode in _SUSPENDING for op in dis.get_instructions(code))
+    return found
+
+
 class _Stopped(Exception):
     """The body was stopped by a deadline or an abort; carries the error to report."""
 
@@ -615,12 +716,6 @@ async def _collect(value: Any, ctx: CallContext) -> Any:
 async def _run_collecting(executor: Executor, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
     value = await executor.run(tool, kwargs, ctx)
     return await _collect(value, ctx) if isinstance(value, _STREAMS) else value
-
-
-def _settled(tool: Tool, call: ToolCall, result: ToolResult, dry_run: bool) -> dict[str, Any]:
-    # ``result`` is the ToolResult; ``value`` (the raw output) and ``error`` are what Armorer's settled carries.
-    return {"tool": tool, "call": call, "result": result, "value": result.result, "error": result.error,
-            "dry_run": dry_run}
 
 
 def own_signal_abort(signal: AbortSignal, reason: str) -> None:

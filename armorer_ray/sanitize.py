@@ -359,6 +359,38 @@ def json_depth(value: object, stop_after: int | None = None) -> int:
     return deepest
 
 
+def _flat_size(arguments: dict[object, object]) -> tuple[int, int, int] | None:
+    """Depth, items and characters of an object holding only scalars and lists of scalars, counted as
+    `ArgumentBounds.check` counts them; None for anything nested deeper (the full walk measures it).
+
+    Example:
+        >>> _flat_size({"q": "ray", "ids": [1, 2]}), _flat_size({"a": {"b": 1}})
+        ((2, 4, 23), None)
+    """
+    depth, items, chars = 1, len(arguments), 0
+    for key, value in arguments.items():
+        chars += len(key) if type(key) is str else 8
+        kind = type(value)
+        if kind is str:
+            chars += len(value)  # type: ignore[arg-type]  # type(value) is str was checked
+        elif kind is int or kind is bool or kind is float or value is None:
+            chars += 8
+        elif kind is list or kind is tuple:
+            depth = 2
+            items += len(value)  # type: ignore[arg-type]  # a list or a tuple
+            for item in value:  # type: ignore[attr-defined]  # a list or a tuple
+                kind = type(item)
+                if kind is str:
+                    chars += len(item)
+                elif kind is int or kind is bool or kind is float or item is None:
+                    chars += 8
+                else:
+                    return None
+        else:
+            return None
+    return depth, items, chars
+
+
 @dataclass(frozen=True)
 class ArgumentBounds:
     """What a call's raw arguments may cost before they are parsed or validated: size, depth and item count.
@@ -412,7 +444,13 @@ class ArgumentBounds:
             >>> ArgumentBounds().check('{"a": 1}') is None
             True
         """
-        if isinstance(arguments, str | bytes | bytearray):
+        if type(arguments) is dict:
+            flat = _flat_size(arguments)  # most calls: an object of scalars and lists of scalars, walked in one loop
+            if flat is not None and (self.max_depth is None or flat[0] <= self.max_depth) and (
+                    self.max_items is None or flat[1] <= self.max_items) and (
+                    self.max_chars is None or flat[2] <= self.max_chars):
+                return None
+        elif isinstance(arguments, str | bytes | bytearray):
             if self.max_chars is not None and len(arguments) > self.max_chars:
                 return f"Arguments are {len(arguments)} characters of text; at most {self.max_chars} are allowed"
             return None

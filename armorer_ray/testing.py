@@ -139,11 +139,9 @@ class RecordingToolbox(Toolbox):
     def __init__(self, tools: Iterable[Tool] = (), **options: Any) -> None:
         super().__init__(tools, **options)
         self._history = _History()
-        self.on(["tool.finished", "not-found"], self._record)
+        self.on("call.finished", self._record)
 
     def _record(self, event: Event) -> None:
-        if event.type == "not-found":
-            return
         self._history.records.append(CallRecord(event.detail["call"], event.detail["result"]))
 
     @property

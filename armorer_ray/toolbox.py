@@ -18,7 +18,18 @@ from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
 from armorer_ray.digests import DigestSetting
 from armorer_ray.errors import ConfigError, Conflict, ToolError, ToolExecutionError, classify_exception
-from armorer_ray.events import EventHub, Listener
+from armorer_ray.events import (
+    CallLog,
+    CallRefused,
+    Event,
+    EventHub,
+    Listener,
+    P,
+    Payload,
+    ToolsChanged,
+    ToolsQueried,
+    _tool_interest,
+)
 from armorer_ray.executors import Executor, LocalExecutor
 from armorer_ray.identity import ToolId
 from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
@@ -33,6 +44,7 @@ from armorer_ray.sanitize import bounds_of
 from armorer_ray.shaping import OutputShaping
 from armorer_ray.streams.reducers import ChunkSink
 from armorer_ray.tools import Tool
+from armorer_ray.toolsets.base import run_batch
 
 if TYPE_CHECKING:
     from armorer_ray.embeddings.filters import ToolFilter
@@ -110,6 +122,7 @@ class Toolbox(Querying):
         self._created = time.monotonic()
         self._admitted = 0
         self._version = 0  # bumped on every registry change; caches built over the tool set compare it
+        self._resolved: dict[str, Tool] = {}  # names calls used -> tool, without visibility rules; cleared on change
         self._lexical: tuple[int, LexicalIndex] | None = None
         self._index: ToolIndex | None = None
         self._in_flight = 0
@@ -149,6 +162,7 @@ class Toolbox(Querying):
             for alias in aliases:
                 self._aliases[alias] = tool_id
             self._version += 1
+            self._resolved.clear()
             self._announce_change()
         return self
 
@@ -170,13 +184,14 @@ class Toolbox(Querying):
             del self._aliases[alias]
         self._pipeline.forget(found)
         self._version += 1
+        self._resolved.clear()
         self._announce_change()
         return found
 
     def _announce_change(self) -> None:
         # "tools.changed" lets live listings (MCP listChanged) follow registrations; free when nobody listens.
-        if self.events.wants("tools.changed"):
-            self.events.emit("tools.changed", {"version": self._version})
+        if self.events.wants(ToolsChanged.name):
+            self.events.publish(ToolsChanged(self._version))
 
     def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
         """Resolve an exact id, an alias, ``namespace:name`` (highest version), or a bare name (latest registered).
@@ -374,8 +389,8 @@ class Toolbox(Querying):
         return self.lexical_index()
 
     def _queried(self, query: ToolQuery | Mapping[str, Any], matches: QueryResults) -> None:
-        if self.events.wants("query"):
-            self.events.emit("query", {"query": query, "results": matches})
+        if self.events.wants(ToolsQueried.name):
+            self.events.publish(ToolsQueried(query, matches))
 
     def tool_index(self) -> ToolIndex:
         """The hybrid search index over this toolbox (the embedded defaults, created on first use).
@@ -416,8 +431,25 @@ class Toolbox(Querying):
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]:
-        """Subscribe to events (see `armorer_ray.events`); returns the unsubscribe function."""
+    @overload
+    def on(self, event_type: type[P], listener: Callable[[Event[P]], Awaitable[None] | None], *,
+           once: bool = False) -> Callable[[], None]: ...
+    @overload
+    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]: ...
+
+    def on(self, event_type: str | Iterable[str] | type[Payload],
+           listener: Callable[[Event[Any]], Awaitable[None] | None], *, once: bool = False) -> Callable[[], None]:
+        """Subscribe to events by payload class or name (see docs/events.md); returns the unsubscribe function.
+
+        Example:
+            >>> from armorer_ray import tool
+            >>> from armorer_ray.events import CallFinished
+            >>> box = Toolbox([tool(name="one", description="One.")(lambda: 1)])
+            >>> statuses = []
+            >>> stop = box.on(CallFinished, lambda event: statuses.append(event.detail.status))
+            >>> _ = box.execute_sync({"name": "one"}); statuses
+            ['success']
+        """
         return self.events.on(event_type, listener, once=once)
 
     # -- execution -------------------------------------------------------------------------------------
@@ -488,7 +520,14 @@ class Toolbox(Querying):
         else:
             options = CallOptions(timeout_s, signal, dry_run, approval)
         if type(calls) is ToolCall or isinstance(calls, Mapping):
-            result = await self._execute_one(calls, options)
+            if type(self)._execute_one is Toolbox._execute_one:  # _execute_one, inlined: one coroutine less
+                try:
+                    outcome = self._admit(calls, options)
+                    result = outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
+                except Exception as exc:
+                    result = _broken(calls, exc)
+            else:
+                result = await self._execute_one(calls, options)
             if error_mode == "fail_fast" and result.error is not None:
                 raise ToolExecutionError(result.error, result)
             return result
@@ -498,36 +537,9 @@ class Toolbox(Querying):
         limit = 1 if mode == "sequential" else concurrency
         if limit is not None and limit < 1:
             raise ConfigError(f"concurrency must be at least 1, got {limit}")
-        return await self._execute_batch(batch, options, limit, error_mode)
-
-    async def _execute_batch(self, batch: list[CallInput], options: CallOptions, limit: int | None,
-                             error_mode: ErrorMode) -> list[ToolResult]:
-        gate = asyncio.Semaphore(limit) if limit else None
-
-        async def one(item: CallInput) -> ToolResult:
-            if gate is None:
-                return await self._execute_one(item, options)
-            async with gate:
-                return await self._execute_one(item, options)
-
-        tasks = [asyncio.ensure_future(one(item)) for item in batch]
-        if error_mode == "collect":
-            try:
-                return list(await asyncio.gather(*tasks))
-            except asyncio.CancelledError:
-                for task in tasks:
-                    task.cancel()
-                raise
-        try:
-            for finished in asyncio.as_completed(tasks):
-                result = await finished
-                if result.error is not None:
-                    raise ToolExecutionError(result.error, result)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return [task.result() for task in tasks]
+        if type(self)._execute_one is Toolbox._execute_one:
+            return await run_batch(lambda item: self._start_one(item, options), batch, limit, error_mode)
+        return await run_batch(lambda item: self._execute_one(item, options), batch, limit, error_mode)  # overridden
 
     def stream(self, call: CallInput, /, *, timeout_s: float | None = None, signal: AbortSignal | None = None,
                dry_run: bool = False, max_buffered: int = 16) -> AsyncGenerator[object, None]:
@@ -606,70 +618,92 @@ class Toolbox(Querying):
 
     async def _execute_one(self, item: CallInput, options: CallOptions) -> ToolResult:
         try:
-            return await self._admit(item, options)
-        except Exception as exc:  # a failed call returns a result, whatever broke: a batch's other results survive
-            raw_id = item.id if isinstance(item, ToolCall) else item.get("id") if isinstance(item, Mapping) else None
-            raw_name = item.name if isinstance(item, ToolCall) else (
-                item.get("name") if isinstance(item, Mapping) else None)
-            return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""), classify_exception(exc))
+            outcome = self._admit(item, options)
+            return outcome if type(outcome) is ToolResult else await cast(Awaitable[ToolResult], outcome)
+        except Exception as exc:  # a failed call returns a result, whatever broke
+            return _broken(item, exc)
 
-    async def _admit(self, item: CallInput, options: CallOptions) -> ToolResult:
-        too_large = None
-        if isinstance(item, Mapping) and isinstance(item.get("arguments"), str | bytes):
-            too_large = self._bounds.check(item["arguments"])  # refused unparsed: text past the bound
-            if too_large is not None:
-                item = {**item, "arguments": {}}
+    def _start_one(self, item: CallInput, options: CallOptions) -> ToolResult | Awaitable[ToolResult]:
+        # A call started at once: its result when it finished without waiting (no task, no coroutine), else
+        # what to await for it. A failed call returns a result, whatever broke: a batch's other results survive.
         try:
-            call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
-        except ValidationError as exc:
-            raw_id = item.get("id") if isinstance(item, Mapping) else None
-            raw_name = item.get("name") if isinstance(item, Mapping) else None
-            return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
-                                      validation_error(exc, "tool call"))
+            outcome = self._admit(item, options)
+        except Exception as exc:
+            return _broken(item, exc)
+        return outcome if type(outcome) is ToolResult else self._settle(item, cast(Awaitable[ToolResult], outcome))
+
+    async def _settle(self, item: CallInput, pending: Awaitable[ToolResult]) -> ToolResult:
+        try:
+            return await pending
+        except Exception as exc:
+            return _broken(item, exc)
+
+    def _admit(self, item: CallInput, options: CallOptions) -> ToolResult | Awaitable[ToolResult]:
+        too_large = None
+        if type(item) is ToolCall:
+            call = item
+        else:
+            if isinstance(item, Mapping) and isinstance(item.get("arguments"), str | bytes):
+                too_large = self._bounds.check(item["arguments"])  # refused unparsed: text past the bound
+                if too_large is not None:
+                    item = {**item, "arguments": {}}
+            try:
+                call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
+            except ValidationError as exc:
+                raw_id = item.get("id") if isinstance(item, Mapping) else None
+                raw_name = item.get("name") if isinstance(item, Mapping) else None
+                return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
+                                          validation_error(exc, "tool call"))
         routed = self._route(call) if self._routers else None
         if isinstance(routed, ToolResult):
-            return await self._refused(call, routed)
+            return self._refused(call, routed, None)
         found: Tool | None
         if routed is not None:
             call, found = routed.call, routed.tool
         else:
-            found = self.get_tool(call.name, caller=call)
-        hub = self.events
+            found = self._resolved.get(call.name)
+            if found is None:
+                found = self._resolution().resolve(call.name, call)
+                if found is not None and not self._visibility:
+                    self._resolved[call.name] = found
         if found is None:
-            if hub.wants("not-found"):
-                hub.emit("not-found", {"call": call})
             # Hidden tools are left out of the listing too: the answer must not reveal that they exist.
             known = self._resolution().listing(call)
             sharing = self._resolution().sharing(call.name, call)
             message = (f"Tool name {call.name!r} is ambiguous: call one of {', '.join(sharing)} by id"
                        if sharing else f"Tool not found: {call.name}. Available tools: {known}")
             error = ToolError.of("not_found", message)
-            return await self._refused(call, ToolResult.failure(call.id, call.name, error))
+            return self._refused(call, ToolResult.failure(call.id, call.name, error), None)
         if too_large is None:
             too_large = self._bounds.check(call.arguments)  # iterative: no recursion on hostile nesting
         if too_large is not None:
             error = ToolError.of("validation", too_large, code="ARGUMENTS_TOO_LARGE")
-            return await self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id))
-        refused = self._pipeline.admit(found, call, options)
-        if refused is not None:
-            return await self._refused(call, refused)
-        exceeded = self._charge_budget() if self.budget is not None else None
-        if exceeded is not None:
-            if hub.wants("budget-exceeded"):
-                hub.emit("budget-exceeded", {"tool": found, "call": call, "reason": exceeded})
-            result = ToolResult.failure(call.id, found.name, ToolError.of("conflict", exceeded,
-                                                                          code="BUDGET_EXCEEDED"), tool_id=found.id)
-            if hub.wants("error"):
-                hub.emit("error", {"tool": found, "call": call, "result": result})
-            return await self._refused(call, result)
+            return self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id), found)
+        pipeline = self._pipeline
+        if options.approval is not None or self.events._listeners or _tool_interest:  # EventHub.quiet, inlined
+            refused = pipeline.admit(found, call, options)
+            if refused is not None:
+                return self._refused(call, refused, found)
+        if self._options.budget is not None:
+            exceeded = self._charge_budget()
+            if exceeded is not None:
+                error = ToolError.of("conflict", exceeded, code="BUDGET_EXCEEDED")
+                return self._refused(call, ToolResult.failure(call.id, found.name, error, tool_id=found.id), found)
+        migrated_from = routed.migrated_from if routed is not None else None
         signal = options.signal
-        pre_aborted = signal is not None and signal.aborted  # the pipeline ends it at once, before any layer
+        if signal is not None and signal.aborted:  # the pipeline ends it at once, before any layer
+            return self._run_refused(found, call, options, migrated_from)
+        outcome = pipeline.start(found, call, options)
+        # A call that finished at once was never in flight; one that waits is counted until it ends.
+        if type(outcome) is ToolResult:
+            return outcome if migrated_from is None else outcome.replace(migrated_from=migrated_from)
+        return self._in_flight_until(cast(Awaitable[ToolResult], outcome), migrated_from)
+
+    async def _in_flight_until(self, pending: Awaitable[ToolResult], migrated_from: str | None = None) -> ToolResult:
         self._in_flight += 1
         try:
-            result = await self._pipeline.run(found, call, options)
-            if routed is not None and routed.migrated_from is not None:
-                result = result.replace(migrated_from=routed.migrated_from)
-            return await self._refused(call, result) if pre_aborted else result
+            result = await pending
+            return result if migrated_from is None else result.replace(migrated_from=migrated_from)
         finally:
             self._in_flight -= 1
             if not self._in_flight and self._idle_waiter is not None:
@@ -687,15 +721,29 @@ class Toolbox(Querying):
                 return routed
         return None
 
-    async def _refused(self, call: ToolCall, result: ToolResult) -> ToolResult:
-        # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call.
+    async def _run_refused(self, found: Tool, call: ToolCall, options: CallOptions,
+                           migrated_from: str | None) -> ToolResult:
+        # A pre-aborted call: the pipeline reports it (started, finished cancelled), refusal hooks hear of it.
+        result = await self._in_flight_until(self._pipeline.run(found, call, options), migrated_from)
+        refused = self._refused(call, result, found, announce=False)
+        return refused if type(refused) is ToolResult else await cast(Awaitable[ToolResult], refused)
+
+    def _refused(self, call: ToolCall, result: ToolResult, tool: Tool | None, *,
+                 announce: bool = True) -> ToolResult | Awaitable[ToolResult]:
+        # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call:
+        # ``call.refused`` says so, and policies with after_refusal hear of it.
+        hub = self.events
+        if announce and hub.wants(CallRefused.name):
+            hub.publish(CallRefused(call, result, result.error.message if result.error else "", tool))
+        return self._tell_refusal_hooks(call, result) if self._refusal_hooks else result
+
+    async def _tell_refusal_hooks(self, call: ToolCall, result: ToolResult) -> ToolResult:
         for hook in self._refusal_hooks:
             try:
                 await hook(call, result)
             except Exception as exc:
-                if self.events.wants("log"):
-                    self.events.emit("log", {"level": "warn", "message": "policy after_refusal failed",
-                                             "data": exc, "call": call})
+                if self.events.wants(CallLog.name):
+                    self.events.publish(CallLog("warn", "policy after_refusal failed", exc, None, call))
         return result
 
     def _charge_budget(self) -> str | None:
@@ -874,6 +922,12 @@ class Toolbox(Querying):
     def ids(self) -> list[ToolId]:
         """Ids of the registered tools."""
         return [entry.tool.id for entry in self._entries.values()]
+
+
+def _broken(item: CallInput, exc: Exception) -> ToolResult:
+    raw_id = item.id if isinstance(item, ToolCall) else item.get("id") if isinstance(item, Mapping) else None
+    raw_name = item.name if isinstance(item, ToolCall) else item.get("name") if isinstance(item, Mapping) else None
+    return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""), classify_exception(exc))
 
 
 PROBE_TOOL_ID = "armorer:probe"

@@ -26,7 +26,7 @@ Example:
     >>> box.execute_sync({"name": "greet@^1", "arguments": {"name": "ada"}}).result
     'hello ada'
     >>> seen = []
-    >>> _ = box.on("deprecated", lambda event: seen.append(event.detail["message"]))
+    >>> _ = box.on("call.deprecated", lambda event: seen.append(event.detail.message))
     >>> box.execute_sync({"name": "default:greet@1.0.0", "arguments": {"name": "ada"}}).result, seen
     ('hi ada', ['tool default:greet@1.0.0 is deprecated; use default:greet@1.1.0 instead'])
 """
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from armorer_ray.errors import ConfigError, ToolError
-from armorer_ray.events import EventHub
+from armorer_ray.events import CallDeprecated, CallMigrated, EventHub
 from armorer_ray.migrations import Resolution
 from armorer_ray.negotiation import deprecation_notice
 from armorer_ray.options import ToolboxOptions
@@ -101,9 +101,9 @@ class Versioning:
             return None
         chosen = found
         notice = deprecation_notice(chosen)
-        if notice is not None and hub.wants("deprecated"):
-            hub.emit("deprecated", {"tool": chosen, "call": call, "message": notice,
-                                    "replaced_by": chosen.lifecycle.replaced_by if chosen.lifecycle else None})
+        if notice is not None and hub.wants(CallDeprecated.name):
+            hub.publish(CallDeprecated(chosen, call, notice,
+                                       chosen.lifecycle.replaced_by if chosen.lifecycle else None))
         if not resolution.steps:
             return RoutedCall(call, found)
         try:
@@ -113,9 +113,9 @@ class Versioning:
                 "validation", f"Could not upgrade arguments from {chosen.name}@{resolution.requested} to "
                               f"{chosen.version}: {exc}", code="MIGRATION_FAILED")
             return ToolResult.failure(call.id, chosen.name, error, tool_id=chosen.id)
-        if hub.wants("migrated"):
-            hub.emit("migrated", {"tool": chosen, "call": call, "from_version": resolution.requested,
-                                  "to_version": chosen.version, "arguments": arguments, "notes": resolution.notes})
+        if hub.wants(CallMigrated.name):
+            hub.publish(CallMigrated(chosen, call, resolution.requested, chosen.version, arguments,
+                                     list(resolution.notes)))
         upgraded = call.model_copy(update={"name": chosen.id, "arguments": arguments})
         return RoutedCall(upgraded, found, resolution.requested)
 

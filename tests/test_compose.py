@@ -74,13 +74,13 @@ async def test_steps_emit_events_on_the_running_toolbox() -> None:
     chain = pipe(parse_number, double)
     box = Toolbox([chain])
     seen: list[tuple[str, int, str]] = []
-    box.on(["step-start", "step-complete", "step-error"],
+    box.on(["step.started", "step.succeeded", "step.failed"],
            lambda event: seen.append((event.type, event.detail["step_index"], event.detail["step_name"])))
     await box.execute(ToolCall(name=chain.name, arguments={"text": "2"}))
     await box.execute(ToolCall(name=chain.name, arguments={"text": "two"}))
-    assert seen == [("step-start", 0, "parse_number"), ("step-complete", 0, "parse_number"),
-                    ("step-start", 1, "double"), ("step-complete", 1, "double"),
-                    ("step-start", 0, "parse_number"), ("step-error", 0, "parse_number")]
+    assert seen == [("step.started", 0, "parse_number"), ("step.succeeded", 0, "parse_number"),
+                    ("step.started", 1, "double"), ("step.succeeded", 1, "double"),
+                    ("step.started", 0, "parse_number"), ("step.failed", 0, "parse_number")]
 
 
 async def test_steps_registered_in_the_toolbox_run_through_its_policy_and_middleware() -> None:

@@ -48,7 +48,7 @@ def test_one_function_tool_per_tool_with_the_risk_lists() -> None:
 def test_invocations_run_through_the_toolbox_pipeline() -> None:
     box = catalogue()
     seen: list[str] = []
-    box.on("call", lambda event: seen.append(event.detail["call"].id))
+    box.on("call.admitted", lambda event: seen.append(event.detail["call"].id))
     made = to_openai_agent_tools(box)
     assert invoke(made.tools[0], {"path": "a.txt", "limit": 3}, call_id="c-7") == {"path": "a.txt", "limit": 3}
     assert seen == ["c-7"]

@@ -113,11 +113,11 @@ async def test_toolbox_level_needs_approval_propagates_and_resumes_exactly_once(
 
     box = Toolbox([transfer], policy=lambda ctx: Decision.needs_approval("needs a human") if ctx.params["amount"] > 100 else None)
     events: list[str] = []
-    box.on(["complete", "policy-action-required"], lambda e: events.append(e.type))
+    box.on(["call.finished", "policy-action-required"], lambda e: events.append(e.type))
     paused = await box.execute({"id": "c9", "name": "transfer", "arguments": {"amount": 500}})
     assert paused.outcome == "action_required" and paused.error is None and runs == []
     assert paused.action is not None and paused.action.type == "approval" and paused.action.message == "needs a human"
-    assert events == ["policy-action-required", "complete"]
+    assert events == ["policy-action-required", "call.finished"]
     token = paused.action.resume_token
     assert token
     first, second = await asyncio.gather(box.resume(token), box.resume(token), return_exceptions=True)

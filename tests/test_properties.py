@@ -108,3 +108,43 @@ def test_any_arguments_against_any_schema_yield_exactly_one_result(case: tuple[A
         assert not raises
     assert finished in ([], ["c"])  # malformed calls end before the pipeline, the rest finish exactly once
     assert ToolResult.model_validate_json(result.model_dump_json()).call_id == "c"
+
+
+_BODY_KINDS = ["async, no await", "async, awaits", "sync inline", "sync threaded"]
+
+
+def _probe_body(kind: str, raises: bool) -> Any:
+    def plain(**kwargs: Any) -> Any:
+        if raises:
+            raise RuntimeError("body failed")
+        return kwargs
+
+    async def pure(**kwargs: Any) -> Any:
+        return plain(**kwargs)
+
+    async def waits(**kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return plain(**kwargs)
+
+    return {"async, no await": pure, "async, awaits": waits, "sync inline": plain, "sync threaded": plain}[kind]
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(tools_and_arguments(), st.booleans(), st.sampled_from(_BODY_KINDS), st.booleans())
+def test_a_call_nobody_observes_answers_as_an_observed_one(case: tuple[Any, Any], raises: bool, kind: str,
+                                                          batched: bool) -> None:
+    """The compiled fast path (no listener) and the full pipeline (a listener) give the same result."""
+    model, arguments = case
+    probe = tool(name="probe", description="Probe.", parameters=model, extra_arguments="forbid",
+                 threaded=kind == "sync threaded")(_probe_body(kind, raises))
+    quiet, observed = Toolbox([probe]), Toolbox([probe])
+    heard: list[str] = []
+    observed.on("call.finished", lambda event: heard.append(event.detail["status"]))
+    call = {"id": "c", "name": "probe", "arguments": arguments}
+
+    def answer(box: Toolbox) -> dict[str, Any]:
+        result = _loop.run_until_complete(box.execute([call] * 3) if batched else box.execute(call))
+        results = result if isinstance(result, list) else [result]
+        return {"results": [r.model_dump(exclude={"started_at", "duration_ms"}) for r in results]}
+
+    assert answer(quiet) == answer(observed)

@@ -111,7 +111,7 @@ def test_query_index_follows_registration_changes() -> None:
 def test_query_emits_an_event() -> None:
     box = make_box()
     seen: list[object] = []
-    box.on("query", lambda e: seen.append(e.detail["results"]))
+    box.on("tools.queried", lambda e: seen.append(e.detail["results"]))
     box.query(tags_any=["admin"], select="name")
     assert seen == [["delete_user"]]
 

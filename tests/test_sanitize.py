@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from armorer_ray import ConfigError, PolicyContext, Toolbox, ToolCall, tool
-from armorer_ray.sanitize import ArgumentLimits, ConfinePaths, json_depth
+from armorer_ray.sanitize import ArgumentBounds, ArgumentLimits, ConfinePaths, json_depth
 
 
 @tool
@@ -192,3 +192,21 @@ def test_limits_must_be_positive_integers() -> None:
     for bad in ({"max_bytes": 0}, {"max_depth": -1}, {"max_bytes": 1.5}, {"max_depth": True}):
         with pytest.raises(ConfigError):
             ArgumentLimits(**bad)  # type: ignore[arg-type]
+
+
+class _Walked(dict):  # type: ignore[type-arg]
+    """A dict the bounds check cannot take for a plain one, so it always takes the full walk."""
+
+
+flat_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), st.one_of(flat_scalars, st.lists(flat_scalars, max_size=4),
+                                                      st.dictionaries(st.text(max_size=2), flat_scalars, max_size=2)),
+                       max_size=5),
+       st.integers(1, 3), st.integers(0, 12), st.integers(0, 60))
+def test_the_flat_shortcut_answers_as_the_full_walk(arguments: dict[str, object], max_depth: int, max_items: int,
+                                                    max_chars: int) -> None:
+    bounds = ArgumentBounds(max_depth=max_depth, max_items=max_items or None, max_chars=max_chars or None)
+    assert bounds.check(arguments) == bounds.check(_Walked(arguments))

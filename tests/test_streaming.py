@@ -169,7 +169,7 @@ async def test_a_slow_reader_slows_the_producer(tmp_path: Path) -> None:
 async def test_leaving_a_stream_cancels_the_call(tmp_path: Path) -> None:
     log = tmp_path / "ticks"
     finished: list[Event] = []
-    BOX.on("tool.finished", finished.append)
+    stop = BOX.on("tool.finished", finished.append)
     try:
         async with aclosing(BOX.stream({"name": "ticker", "arguments": {"n": 10_000, "log": str(log)}})) as items:
             async for item in items:
@@ -177,7 +177,7 @@ async def test_leaving_a_stream_cancels_the_call(tmp_path: Path) -> None:
                     break
         await wait_closed(log)
     finally:
-        BOX.events._listeners.pop("tool.finished", None)
+        stop()
     assert produced(log)[-1] == "closed" and len(produced(log)) < 100
     assert finished[-1].detail["status"] == "cancelled"
 

@@ -43,7 +43,7 @@ def test_a_tools_listeners_hear_its_calls_in_any_toolbox_and_only_its_own() -> N
     box.on("settled", on_box.append)
     box.execute_sync([{"name": "ping"}, {"name": "other"}])
     assert {e.detail["tool"].name for e in on_tool} == {"ping"}
-    assert "complete" in [e.type for e in on_tool]
+    assert "call.finished" in [e.type for e in on_tool]
     assert [e.detail["tool"].name for e in on_box] == ["ping", "other"] or {
         e.detail["tool"].name for e in on_box} == {"ping", "other"}
 
@@ -71,7 +71,7 @@ def test_step_error_carries_an_exception_as_well_as_the_tool_error() -> None:
     second = mock_tool("second", parameters={"n": int}, impl=lambda n: 1 / 0)
     composed = pipe(first, second)
     errors: list[Event] = []
-    composed.on("step-error", errors.append)
+    composed.on("step.failed", errors.append)
     assert composed.execute_sync().outcome == "error"
     [event] = errors
     assert isinstance(event.detail["exception"], ToolExecutionError)

@@ -82,7 +82,7 @@ async def test_unknown_tool_gives_not_found_result_listing_tools() -> None:
     result = await box.execute({"name": "beta", "arguments": {}})
     assert result.error is not None and result.error.code == "NOT_FOUND"
     assert "Available tools: alpha" in result.error.message and result.tool_name == "beta"
-    assert events == ["not-found"]
+    assert events == ["call.refused"]
 
 
 async def test_malformed_calls_become_validation_results() -> None:
@@ -180,12 +180,12 @@ async def test_toolbox_default_tool_concurrency_applies_per_tool() -> None:
 async def test_budget_max_calls_and_duration() -> None:
     box = Toolbox([named("a", 1)], budget=Budget(max_calls=1))  # type: ignore[list-item]
     events: list[str] = []
-    box.on(["budget-exceeded", "error"], lambda e: events.append(e.type))
+    box.on("call.refused", lambda e: events.append(e.detail["result"].error.code))
     assert (await box.execute({"name": "a"})).ok
     second = await box.execute({"name": "a"})
     assert second.error is not None and second.error.code == "BUDGET_EXCEEDED"
     assert second.error.category == "conflict" and "max calls 1" in second.error.message
-    assert events == ["budget-exceeded", "error"]
+    assert events == ["BUDGET_EXCEEDED"]
     expired = Toolbox([named("a", 1)], budget=Budget(max_duration_s=0))  # type: ignore[list-item]
     assert (await expired.execute({"name": "a"})).error.code == "BUDGET_EXCEEDED"  # type: ignore[union-attr]
 
@@ -453,3 +453,42 @@ def test_a_body_raising_action_required_pauses_like_a_policy_and_resumes() -> No
     rejected = box.execute_sync({"name": "transfer", "arguments": {"amount": 200}})
     refused = box.resume_sync(rejected.action.resume_token, approved=False)  # type: ignore[union-attr,arg-type]
     assert refused.error is not None and refused.error.code == "APPROVAL_REJECTED"
+
+
+async def test_a_batch_runs_waiting_calls_as_tasks_of_their_own_in_input_order() -> None:
+    gate = asyncio.Event()
+    tasks: dict[str, object] = {}
+
+    @tool
+    async def wait(key: str) -> str:
+        "Wait for the gate."
+        tasks[key] = asyncio.current_task()
+        async with asyncio.timeout(30):  # scoped to this call's own task, not to the batch's caller
+            await gate.wait()
+        return key
+
+    @tool
+    async def opener() -> str:
+        "Open the gate (awaits nothing)."
+        gate.set()
+        return "opened"
+
+    @tool(threaded=False)
+    def plain(n: int) -> int:
+        "A plain function."
+        return n + 1
+
+    box = Toolbox([wait, opener, plain])
+    batch = [{"name": "wait", "arguments": {"key": "a"}}, {"name": "plain", "arguments": {"n": 1}},
+             {"name": "wait", "arguments": {"key": "b"}}, {"name": "opener"}, {"name": "nope"}]
+    results = await box.execute(batch)
+    assert [r.result for r in results[:4]] == ["a", 2, "b", "opened"]
+    assert results[4].error is not None and results[4].error.code == "NOT_FOUND"
+    assert tasks["a"] is not tasks["b"] and asyncio.current_task() not in tasks.values()
+    gate.clear()
+    with pytest.raises(ToolExecutionError):
+        await box.execute([{"name": "plain", "arguments": {"n": "x"}}, {"name": "wait", "arguments": {"key": "c"}}],
+                          error_mode="fail_fast")
+    assert "c" not in tasks  # fail_fast: a call after the first failure never started
+    sequential = await box.execute([{"name": "plain", "arguments": {"n": i}} for i in range(5)], mode="sequential")
+    assert [r.result for r in sequential] == [1, 2, 3, 4, 5]

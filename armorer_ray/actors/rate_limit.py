@@ -86,7 +86,7 @@ class ClusterRateLimit:
         waited = 0.0
         while (retry_after_s := await self._buckets.acquire(bucket)) > 0:
             if waited + retry_after_s > self.max_wait_s:
-                ctx.emit("rate-limited", {"key": bucket, "retry_after_s": retry_after_s})
+                ctx.emit("rate-limit.exceeded", {"key": bucket, "retry_after_s": retry_after_s})
                 return ToolResult.failure(call.id, ctx.tool.name, ToolError.of(
                     "transient", f"Rate limited: {self.limit} calls per {self.per_s}s across the cluster; "
                                  f"retry in {retry_after_s:.2f}s", code="RATE_LIMITED",

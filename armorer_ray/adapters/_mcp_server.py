@@ -139,7 +139,7 @@ class _Serving:
                 await ctx.session.report_progress(float(percent) if percent is not None else 0.0,
                                                   100.0 if percent is not None else None, detail.get("message"))
 
-        stop = self.box.events.on("progress", on_progress)
+        stop = self.box.events.on("call.progress", on_progress)
         forwarder = asyncio.create_task(forward())
         try:
             result: ToolResult = await self.source.execute(call)

@@ -197,7 +197,7 @@ class AdmissionController:
         tool = ctx.tool
         details = {"reason": reason, "in_flight": self._running, "queued": len(self._queue),
                    "max_queued": self.max_queued}
-        ctx.emit("backpressure", details)
+        ctx.emit("admission.shed", details)
         error = ToolError.of("transient", f'Overloaded: call to "{tool.name}" was shed because {reason}; retry later.',
                              code="BACKPRESSURE", details=details)  # type: ignore[arg-type]  # ints and str are JSON values; mypy infers dict[str, object]
         return ToolResult.failure(call.id, tool.name, error, tool_id=tool.id, dry_run=ctx.dry_run)

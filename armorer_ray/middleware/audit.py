@@ -54,7 +54,7 @@ class AuditLog:
     `verify` names the first record that was edited, removed or forged. A record that cannot be serialised (a
     value nested past what JSON encoders handle, a ``redact`` that returned something that is not JSON) is still
     written, with ``arguments`` replaced by a bounded description and ``unserialisable`` set, and an
-    ``audit-error`` event says why. Only a store that fails leaves no record (the event says so).
+    ``audit.failed`` event says why. Only a store that fails leaves no record (the event says so).
 
     A policy's ``reason`` is free text, and policies put argument values in it (``ConfinePaths`` names the path
     refused). Without ``record_arguments`` every argument value found in a reason is replaced by ``[redacted]``
@@ -175,7 +175,7 @@ class AuditLog:
         if problem is not None:
             record = _bounded(record, problem)
             if emit is not None:
-                emit("audit-error", {"error": ToolError.of("internal", f"audit record not serialisable: {problem}",
+                emit("audit.failed", {"error": ToolError.of("internal", f"audit record not serialisable: {problem}",
                                                             code="AUDIT_RECORD_UNSERIALISABLE"), "log": self.log})
         with self._lock:
             record["chain"], record["seq"], record["prev"] = self.chain, self._seq, self.head
@@ -186,7 +186,7 @@ class AuditLog:
         except Exception as exc:
             if emit is None:
                 raise  # as a policy: the pipeline logs a failed after_execute
-            emit("audit-error", {"error": classify_exception(exc), "log": self.log})
+            emit("audit.failed", {"error": classify_exception(exc), "log": self.log})
 
     def verify(self, records: list[JsonValue]) -> ChainReport:
         """`verify` with this log's ``chain_key``."""

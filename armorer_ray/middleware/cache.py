@@ -85,9 +85,9 @@ class Cache:
     Only tools that ``should_cache`` accepts are cached (by default read-only ones, with a per-tool opt-out
     ``metadata={"cache": False}``); ``metadata={"cache_ttl_s": 5}`` sets a tool's own ttl. Only successful,
     non-dry-run results are stored. A hit is returned under the current call's ``call_id`` (with this call's
-    timing) and emits ``cache-hit``; a miss emits ``cache-miss``. Entries are labelled by tool id, tool name
+    timing) and emits ``cache.hit``; a miss emits ``cache.missed``. Entries are labelled by tool id, tool name
     and each tag, so `invalidate` drops them by any of those or by key. A failing store never fails a call: the
-    error is counted, ``cache-error`` is emitted and the call runs as a miss. Concurrent misses of one key each
+    error is counted, ``cache.failed`` is emitted and the call runs as a miss. Concurrent misses of one key each
     run the tool: put `Dedupe` inside the cache to run them once.
 
     Args:
@@ -197,10 +197,10 @@ class Cache:
             cached = await self._get(key, ctx)
             if cached is not None:
                 stats["hits"] += 1
-                ctx.emit("cache-hit", {"key": key})
+                ctx.emit("cache.hit", {"key": key})
                 return _with_call_id(cached, call.id)
         stats["misses"] += 1
-        ctx.emit("cache-miss", {"key": key})
+        ctx.emit("cache.missed", {"key": key})
         result = await next(call, ctx)
         if result.outcome == "success" and not result.dry_run:
             labels, ttl_s = decision
@@ -226,7 +226,7 @@ class Cache:
 
     def _failed(self, exc: Exception, ctx: CallContext) -> None:
         self._stats["errors"] += 1
-        ctx.emit("cache-error", {"error": exc})
+        ctx.emit("cache.failed", {"error": exc})
 
     async def invalidate(self, *, tool: str | Tool | None = None, tag: str | None = None,
                          key: str | None = None) -> int | None:

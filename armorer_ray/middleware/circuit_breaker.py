@@ -48,7 +48,7 @@ class CircuitBreaker:
     with a ``transient`` error coded ``CIRCUIT_OPEN`` (``details.retry_after_s`` says when probing starts).
     After ``open_timeout_s`` the next call moves the circuit to half-open: up to ``half_open_probes`` calls go
     through as probes (others are refused); when all of them succeed the circuit closes, and any probe failure
-    opens it again. Transitions emit ``circuit-opened``, ``circuit-half-open`` and ``circuit-closed`` events with
+    opens it again. Transitions emit ``circuit.opened``, ``circuit.half-open`` and ``circuit.closed`` events with
     ``circuit`` (the key), ``state`` and ``reason``.
 
     Args:
@@ -219,7 +219,7 @@ class CircuitBreaker:
         elif state == "closed":
             circuit.consecutive = circuit.window_failures = 0
             circuit.window.clear()
-        event = {"open": "circuit-opened", "half_open": "circuit-half-open", "closed": "circuit-closed"}[state]
+        event = {"open": "circuit.opened", "half_open": "circuit.half-open", "closed": "circuit.closed"}[state]
         ctx.emit(event, {"circuit": key, "state": state, "reason": reason})
 
     def _refuse(self, call: ToolCall, ctx: CallContext, key: str, retry_after_s: float) -> ToolResult:

@@ -59,7 +59,7 @@ class Dedupe:
     caller that is cancelled just stops waiting. If the first caller is cancelled, its execution stops with it
     and one of the waiting callers starts it again, so no caller ever sees another's cancellation (the default
     rule shares only idempotent tools, which may safely run again). Only in-flight calls are shared: put a
-    `Cache` outside this layer to keep results afterwards. Joining callers emit a ``dedupe-joined`` event.
+    `Cache` outside this layer to keep results afterwards. Joining callers emit a ``dedupe.joined`` event.
 
     Args:
         key: ``(call, ctx) -> str``; equal keys share an execution.
@@ -119,7 +119,7 @@ class Dedupe:
             flight = flights.get(key)
             if flight is None:
                 break
-            ctx.emit("dedupe-joined", {"key": key})
+            ctx.emit("dedupe.joined", {"key": key})
             if flight.future is None:
                 flight.future = asyncio.get_running_loop().create_future()
             try:

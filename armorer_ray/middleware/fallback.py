@@ -28,7 +28,7 @@ class Fallback:
     The fallback goes through the whole pipeline of the toolbox (validation, policy, middleware), never
     around it, so a fallback can be rate-limited or denied like any call. When it succeeds its result is
     returned under the original ``call_id``, and a ``fallback`` event names both tools; when it fails too, the
-    original failure is returned (it says what went wrong first) and ``fallback-failed`` is emitted. A tool
+    original failure is returned (it says what went wrong first) and ``fallback.failed`` is emitted. A tool
     with no fallback route passes through untouched, and a route that leads back to a tool already on the
     current fallback path is not followed. Place it outside an `AdmissionController`, so that the failed call
     has given its slot back before the fallback asks for one.
@@ -105,7 +105,7 @@ class Fallback:
         finally:
             _path.reset(token)
         if answer.outcome != "success":
-            ctx.emit("fallback-failed", {"fallback": target, "error": error, "fallback_error": answer.error})
+            ctx.emit("fallback.failed", {"fallback": target, "error": error, "fallback_error": answer.error})
             return result
-        ctx.emit("fallback", {"fallback": target, "error": error})
+        ctx.emit("fallback.used", {"fallback": target, "error": error})
         return answer

@@ -38,8 +38,8 @@ class Quota:
     never admit more than the limit; a charge being taken back may briefly make a racing call be refused although
     it would have fit. Calls are charged when this layer admits them, so a call that then fails still counts.
 
-    A call whose charge first reaches a fraction in ``alerts`` of its limit emits a ``quota-threshold`` event (once
-    per window and threshold); a refusal emits ``quota-exceeded``. Both go to the toolbox's `EventHub` with the
+    A call whose charge first reaches a fraction in ``alerts`` of its limit emits a ``quota.threshold`` event (once
+    per window and threshold); a refusal emits ``quota.exceeded``. Both go to the toolbox's `EventHub` with the
     tenant, usage and limit. A store that fails refuses the call with a ``transient`` error coded
     ``QUOTA_UNAVAILABLE``: the quota fails closed.
 
@@ -50,7 +50,7 @@ class Quota:
         limits: Tenant id -> its own limit, replacing ``limit`` (0 refuses every charged call).
         per_tool: Count each tool separately (each tool gets the whole limit) instead of all tools together.
         cost: Units a call uses (default: 1 per call).
-        alerts: Fractions of the limit (above 0) whose crossing emits ``quota-threshold``.
+        alerts: Fractions of the limit (above 0) whose crossing emits ``quota.threshold``.
         name: Names the counters (``quota/<name>/...``); give quotas that share a store distinct names.
         clock: Wall clock in epoch seconds, injectable for tests (replicas must agree on it).
 
@@ -150,7 +150,7 @@ class Quota:
                                                     code="QUOTA_UNAVAILABLE"))
         for fraction in self.alerts:
             if total - units < fraction * limit <= total:
-                ctx.emit("quota-threshold", {"tenant_id": call.tenant_id, "quota": self.name, "threshold": fraction,
+                ctx.emit("quota.threshold", {"tenant_id": call.tenant_id, "quota": self.name, "threshold": fraction,
                                              "used": total, "limit": limit, "window": self.window.describe()})
         return await next(call, ctx)
 
@@ -182,7 +182,7 @@ class Quota:
         window = self.window.describe()
         details: dict[str, JsonValue] = {"retry_after_s": retry_after, "limit": limit, "used": used, "cost": units,
                                          "window": window, "tenant_id": call.tenant_id}
-        ctx.emit("quota-exceeded", {**details, "quota": self.name})
+        ctx.emit("quota.exceeded", {**details, "quota": self.name})
         tenant = f'tenant "{call.tenant_id}"' if call.tenant_id is not None else "calls without a tenant"
         message = (f"Quota exceeded for {tenant}: {used} of {limit} units used this {window} window, this call "
                    f"needs {units}. Retry after {retry_after:g}s.")

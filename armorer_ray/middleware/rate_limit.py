@@ -31,7 +31,7 @@ class RateLimit:
     ``burst`` calls (default ``limit``) and refills steadily; ``sliding_window`` allows at most ``limit`` calls
     in any window of ``per_s`` seconds. A call that would have to wait up to ``max_wait_s`` books its turn and
     waits (callers keep their arrival order); one that would wait longer gets a ``transient`` error coded
-    ``RATE_LIMITED`` at once, with ``details.retry_after_s``, and a ``rate-limited`` event.
+    ``RATE_LIMITED`` at once, with ``details.retry_after_s``, and a ``rate-limit.exceeded`` event.
 
     Args:
         limit: Calls allowed per period.
@@ -132,7 +132,7 @@ class RateLimit:
     def _refuse(self, call: ToolCall, ctx: CallContext, key: str, wait: float) -> ToolResult:
         tool = ctx.tool
         retry_after = math.ceil(wait * 1000) / 1000
-        ctx.emit("rate-limited", {"key": key, "retry_after_s": retry_after})
+        ctx.emit("rate-limit.exceeded", {"key": key, "retry_after_s": retry_after})
         error = ToolError.of(
             "transient",
             f'Rate limit exceeded for tool "{tool.name}": {self.limit} calls per {self.per_s:g}s. '

@@ -161,7 +161,7 @@ class Retry:
                 delay = max(delay, retry_after)
             if self.max_elapsed_s is not None and self.clock() - started + delay > self.max_elapsed_s:
                 break
-            ctx.emit("retry", {"attempt": attempt, "delay_s": delay, "error": result.error})
+            ctx.emit("call.retrying", {"attempt": attempt, "delay_s": delay, "error": result.error})
             await self.sleep(delay)
             attempt += 1
         if result.attempts != ctx.attempt:

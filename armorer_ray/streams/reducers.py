@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from armorer_ray.errors import ConfigError
+from armorer_ray.events import CallChunk
 
 if TYPE_CHECKING:
     from armorer_ray.context import CallContext
@@ -106,8 +107,8 @@ async def collect_stream(source: AsyncIterator[Any] | Iterator[Any], ctx: CallCo
 
     async def take(chunk: Any) -> None:
         chunks.append(chunk)
-        if hub.wants("output-chunk"):
-            hub.emit("output-chunk", {"tool": ctx.tool, "call": ctx.call, "chunk": chunk, "index": len(chunks) - 1})
+        if hub.wants(CallChunk.name):
+            hub.publish(CallChunk(ctx.tool, ctx.call, chunk, len(chunks) - 1))
         if sink is not None:
             await sink(chunk)
 

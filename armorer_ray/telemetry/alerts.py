@@ -1,4 +1,4 @@
-"""`ErrorRateAlert`: an ``error-rate-alert`` event when a tool's error rate over a sliding window passes a threshold.
+"""`ErrorRateAlert`: an ``alert.error-rate`` event when a tool's error rate over a sliding window passes a threshold.
 
 The window is a ring of ``slots`` counters (calls, errors), each covering ``window_s / slots`` seconds, so memory
 is fixed however many calls arrive; the window it judges is therefore the last ``window_s`` seconds to within
@@ -47,7 +47,7 @@ class _Window:
 
 
 class ErrorRateAlert:
-    """Emit ``error-rate-alert`` when a tool's error rate over ``window_s`` rises above ``max_error_rate``.
+    """Emit ``alert.error-rate`` when a tool's error rate over ``window_s`` rises above ``max_error_rate``.
 
     The event goes to the toolbox's hub; its detail: ``state`` (``"firing"`` or ``"resolved"``), ``tool`` (tool
     id), ``error_rate``, ``calls`` and ``errors`` in the window, ``threshold`` and ``window_s``.
@@ -66,7 +66,7 @@ class ErrorRateAlert:
         >>> from armorer_ray import Toolbox, ToolCall, tool
         >>> box = Toolbox([tool(name="div", description="Divide.")(lambda a, b: a / b)])
         >>> alerts = []
-        >>> _ = box.on("error-rate-alert", lambda event: alerts.append(event.detail["state"]))
+        >>> _ = box.on("alert.error-rate", lambda event: alerts.append(event.detail["state"]))
         >>> detach = ErrorRateAlert(max_error_rate=0.5, window_s=60, min_calls=4).attach(box)
         >>> for b in (1, 0, 0, 0, 1, 1, 1, 1):
         ...     _ = box.execute_sync(ToolCall(name="div", arguments={"a": 1, "b": b}))
@@ -99,9 +99,9 @@ class ErrorRateAlert:
             result = event.detail["result"]
             change = self._observe(result.tool_id or result.tool_name, result.error is not None)
             if change is not None:
-                toolbox.events.emit("error-rate-alert", change)
+                toolbox.events.emit("alert.error-rate", change)
 
-        return toolbox.on("tool.finished", on_finished)
+        return toolbox.on("call.finished", on_finished)
 
     def _observe(self, tool: str, failed: bool) -> dict[str, object] | None:
         slot_id = math.floor(self.clock() / self._slot_s)

@@ -179,13 +179,13 @@ class Analytics:
             detail = event.detail
             self.record(detail["call"], detail["result"], tool=detail.get("tool"), status=detail.get("status"))
 
-        def on_error(event: Event) -> None:
-            # Budget refusals emit "error" without "tool.finished"; every other error was counted there.
+        def on_refused(event: Event) -> None:
+            # Budget refusals never reach "call.finished"; other refusals were never counted.
             result = event.detail["result"]
             if result.error is not None and result.error.code == "BUDGET_EXCEEDED":
                 self.record(event.detail["call"], result, tool=event.detail.get("tool"), status="error")
 
-        stops = [toolbox.on("tool.finished", on_finished), toolbox.on("error", on_error)]
+        stops = [toolbox.on("call.finished", on_finished), toolbox.on("call.refused", on_refused)]
 
         def detach() -> None:
             for stop in stops:

@@ -99,21 +99,19 @@ def instrument(toolbox: Toolbox, *, tracer_provider: Any = None, meter_provider:
         result = event.detail["result"]
         measure(result, event.detail.get("status", "error"), spans.pop(result.call_id, None))
 
-    def on_error(event: Event) -> None:
-        # Budget refusals emit "error" without "tool.finished": close their spans here.
-        result = event.detail["result"]
-        if result.call_id in spans and result.error is not None and result.error.code == "BUDGET_EXCEEDED":
+    def on_refused(event: Event) -> None:
+        result, call = event.detail["result"], event.detail["call"]
+        if event.detail["tool"] is None:
+            # No tool resolved, so no "call.admitted": the span and metrics are made here, with the name called.
+            span = start(call, call.name, {})
+            error = ToolError.of("not_found", f"Tool not found: {call.name}")
+            measure(ToolResult.failure(call.id, call.name, error), "error", span)
+        elif result.call_id in spans:
+            # Budget refusals come after "call.admitted" and never reach "call.finished": close their spans here.
             measure(result, "error", spans.pop(result.call_id))
 
-    def on_not_found(event: Event) -> None:
-        # No tool resolved, so no "call" event: the span and metrics are made here, with the name the call used.
-        call = event.detail["call"]
-        span = start(call, call.name, {})
-        error = ToolError.of("not_found", f"Tool not found: {call.name}")
-        measure(ToolResult.failure(call.id, call.name, error), "error", span)
-
-    stops = [toolbox.on("call", on_call), toolbox.on("tool.finished", on_finished), toolbox.on("error", on_error),
-             toolbox.on("not-found", on_not_found)]
+    stops = [toolbox.on("call.admitted", on_call), toolbox.on("call.finished", on_finished),
+             toolbox.on("call.refused", on_refused)]
 
     def stop() -> None:
         for unsubscribe in stops:

@@ -266,7 +266,7 @@ def sentry_errors(toolbox: Toolbox, *, categories: Collection[ErrorCategory] = (
               # Present but empty, so the SDK's attach_stacktrace adds no frames (and no frame locals).
               "threads": {"values": []}})
 
-    return toolbox.on("tool.finished", on_finished)
+    return toolbox.on("call.finished", on_finished)
 
 
 def _sentry_capture() -> Callable[[dict[str, Any]], object]:

@@ -154,7 +154,7 @@ class Profiler:
         Returns:
             A function that stops profiling this toolbox (what was collected stays; safe to call twice).
         """
-        stop = toolbox.on("timings", self._record)
+        stop = toolbox.on("call.timings", self._record)
         with self._lock:
             self._attached += 1
             if self.memory and self._attached == 1 and not tracemalloc.is_tracing():

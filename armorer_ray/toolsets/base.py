@@ -9,8 +9,8 @@ small frozen dataclass that overrides one or two of `tools`, `get_tool` and `cal
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 from pydantic import JsonValue, ValidationError
 
@@ -82,39 +82,64 @@ def parse_call(item: CallInput) -> ToolCall | ToolResult:
         return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""), validation_error(exc, "tool call"))
 
 
-async def run_batch(one: Callable[[CallInput], Awaitable[ToolResult]], batch: Sequence[CallInput],
+async def run_batch(start: Callable[[CallInput], ToolResult | Awaitable[ToolResult]], batch: Sequence[CallInput],
                     limit: int | None, error_mode: ErrorMode) -> list[ToolResult]:
-    """Run a batch with at most ``limit`` calls in flight; results in input order.
+    """Run a batch with at most ``limit`` calls in flight; results in input order. The one batch runner.
+
+    ``start`` begins one call and gives its result when the call finished at once (a toolbox's fast path), else
+    an awaitable, which runs as a task of its own (in a copy of the caller's context variables). Calls start in
+    input order; a call that finished at once took no task, no loop turn and no slot of the limit, and ran in the
+    caller's context, as a single ``await toolbox.execute(call)`` does.
 
     Raises:
-        ToolExecutionError: with ``error_mode="fail_fast"``, for the first failed call (the rest are cancelled).
+        ToolExecutionError: with ``error_mode="fail_fast"``, for the first failed call (calls still running are
+            cancelled, calls not started yet never start).
     """
-    gate = asyncio.Semaphore(limit) if limit else None
-
-    async def gated(item: CallInput) -> ToolResult:
-        if gate is None:
-            return await one(item)
-        async with gate:
-            return await one(item)
-
-    tasks = [asyncio.ensure_future(gated(item)) for item in batch]
-    if error_mode == "collect":
-        try:
-            return list(await asyncio.gather(*tasks))
-        except asyncio.CancelledError:
-            for task in tasks:
-                task.cancel()
-            raise
+    loop = asyncio.get_running_loop()
+    results: list[ToolResult | None] = [None] * len(batch)
+    tasks: dict[asyncio.Task[ToolResult], int] = {}
+    running: set[asyncio.Task[ToolResult]] = set()
+    fail_fast = error_mode == "fail_fast"
     try:
-        for finished in asyncio.as_completed(tasks):
-            result = await finished
-            if result.error is not None:
-                raise ToolExecutionError(result.error, result)
-    finally:
+        for index, item in enumerate(batch):
+            while limit is not None and len(running) >= limit:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                running.difference_update(done)
+                if fail_fast:
+                    _raise_failed(task.result() for task in done)
+            outcome = start(item)
+            if type(outcome) is ToolResult or isinstance(outcome, ToolResult):
+                results[index] = outcome
+                if fail_fast and outcome.error is not None:
+                    raise ToolExecutionError(outcome.error, outcome)
+                continue
+            task = loop.create_task(_awaited(outcome))
+            tasks[task] = index
+            running.add(task)
+        if fail_fast:
+            for finished in asyncio.as_completed(list(running)):
+                _raise_failed([await finished])
+        elif running:
+            await asyncio.wait(running)
+    except BaseException:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return [task.result() for task in tasks]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for task, index in tasks.items():
+        results[index] = task.result()
+    return cast(list[ToolResult], results)
+
+
+async def _awaited(pending: Awaitable[ToolResult]) -> ToolResult:
+    return await pending
+
+
+def _raise_failed(finished: Iterable[ToolResult]) -> None:
+    for result in finished:
+        if result.error is not None:
+            raise ToolExecutionError(result.error, result)
 
 
 class ToolsetView(Querying):

@@ -123,7 +123,7 @@ class RunBoard:
 
         for hub in (original.events, debug.events):
             self._stops.append(hub.on(RUN_EVENTS, on_run))
-        self._stops.append(debug.toolbox.events.on("tool.started", on_call))
+        self._stops.append(debug.toolbox.events.on("call.started", on_call))
 
     async def stop(self) -> None:
         """Unsubscribe, and cancel runs still going."""

@@ -44,7 +44,7 @@ async def call_tool(toolbox: Toolbox, name: str, arguments: Mapping[str, Any], *
         >>> double = tool(name="double", description="Double x.")(lambda x: 2 * x)
         >>> out = asyncio.run(call_tool(Toolbox([double]), "double", {"x": 4}))
         >>> out["result"]["result"], [event["type"] for event in out["events"]][:2]
-        (8, ['call', 'tool.started'])
+        (8, ['call.admitted', 'call.started'])
     """
     found = toolbox.get_tool(name)
     if found is None:

@@ -60,7 +60,7 @@ async def test_priorities_are_honoured_under_a_full_queue() -> None:
     admission = AdmissionController(max_concurrency=1, max_queued=3)
     box = Toolbox([mock_tool("work", impl=gate.body)], middleware=[admission])
     shed_events: list[str] = []
-    box.on("backpressure", lambda event: shed_events.append(event.detail["call"].id))
+    box.on("admission.shed", lambda event: shed_events.append(event.detail["call"].id))
     running = asyncio.ensure_future(box.execute(call("running")))
     await settle()
     queued = {label: asyncio.ensure_future(box.execute(call(label, priority)))

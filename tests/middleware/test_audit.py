@@ -116,7 +116,7 @@ async def test_a_store_that_fails_leaves_the_result_alone_and_says_so() -> None:
     await store.close()
     box = Toolbox([mock_tool("search", outcomes=["hit"])], middleware=[AuditLog(store)])
     failures: list[object] = []
-    box.on("audit-error", lambda event: failures.append(event.detail["error"]))
+    box.on("audit.failed", lambda event: failures.append(event.detail["error"]))
     result = await box.execute(ToolCall(name="search"))
     assert result.ok and result.result == "hit"
     assert len(failures) == 1 and getattr(failures[0], "code", None) == "StoreError"
@@ -127,7 +127,7 @@ async def test_a_redactor_that_returns_something_not_json_is_reported_not_raised
     box = Toolbox([mock_tool("search", outcomes=["hit"])],
                   middleware=[AuditLog(store, record_arguments=True, redact=lambda args: {"bad": float("nan")})])
     failures: list[object] = []
-    box.on("audit-error", lambda event: failures.append(event.detail["error"]))
+    box.on("audit.failed", lambda event: failures.append(event.detail["error"]))
     assert (await box.execute(ToolCall(name="search"))).ok
     # The record is still written, in a bounded safe form that says why the arguments are missing.
     [record] = await store.read_log("audit")

@@ -27,14 +27,14 @@ async def test_a_hit_skips_the_body_and_carries_the_current_call_id_and_timing()
     cache = Cache(ttl_s=60)
     box = Toolbox([weather], middleware=[cache])
     events: list[str] = []
-    box.on(["cache-hit", "cache-miss"], lambda event: events.append(event.type))
+    box.on(["cache.hit", "cache.missed"], lambda event: events.append(event.type))
     first = await box.execute(ask(call_id="a"))
     await asyncio.sleep(0.01)
     second = await box.execute(ask(call_id="b"))
     assert (second.call_id, second.result, second.content) == ("b", "sunny in Oslo", "sunny in Oslo")
     assert second.started_at > first.started_at
     assert len(weather.calls) == 1
-    assert events == ["cache-miss", "cache-hit"]
+    assert events == ["cache.missed", "cache.hit"]
     stats = cache.stats
     assert (stats.hits, stats.misses, stats.writes, stats.hit_rate) == (1, 1, 1, 0.5)
     cache.reset_stats()
@@ -172,7 +172,7 @@ async def test_a_failing_store_never_fails_a_call() -> None:
     cache = Cache(BrokenStore())
     box = Toolbox([weather], middleware=[cache])
     errors: list[Event] = []
-    box.on("cache-error", errors.append)
+    box.on("cache.failed", errors.append)
     assert [(await box.execute(ask())).result for _ in range(2)] == ["sunny in Oslo"] * 2
     assert cache.stats.errors == 4 and len(errors) == 4 and len(weather.calls) == 2
 

@@ -20,7 +20,7 @@ def upstream(**options: object):  # type: ignore[no-untyped-def]
 
 def listen(box: Toolbox) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
-    box.on(["circuit-opened", "circuit-half-open", "circuit-closed"],
+    box.on(["circuit.opened", "circuit.half-open", "circuit.closed"],
            lambda event: seen.append((event.type, event.detail["circuit"])))
     return seen
 
@@ -44,7 +44,7 @@ async def test_a_failure_burst_opens_the_circuit_then_probes_close_it(clock: Fak
     tool.mock_resolve("recovered")
     probe = await box.execute(ToolCall(name="upstream"))
     assert probe.result == "recovered" and breaker.state(KEY) == "closed"
-    assert events == [("circuit-opened", KEY), ("circuit-half-open", KEY), ("circuit-closed", KEY)]
+    assert events == [("circuit.opened", KEY), ("circuit.half-open", KEY), ("circuit.closed", KEY)]
     assert all(r.ok for r in await box.execute([ToolCall(name="upstream") for _ in range(5)]))
 
 
@@ -56,7 +56,7 @@ async def test_a_concurrent_burst_opens_the_circuit_once_and_recovery_admits_one
     events = listen(box)
     burst = await asyncio.gather(*(box.execute(ToolCall(name="upstream")) for _ in range(50)))
     assert {r.error.code for r in burst if r.error} == {"TRANSIENT_ERROR"}, "all 50 were admitted while closed"
-    assert events == [("circuit-opened", KEY)], "failures from before the opening do not re-open it"
+    assert events == [("circuit.opened", KEY)], "failures from before the opening do not re-open it"
     refused = await asyncio.gather(*(box.execute(ToolCall(name="upstream")) for _ in range(50)))
     assert {r.error.code for r in refused if r.error} == {"CIRCUIT_OPEN"} and len(tool.calls) == 50
     clock.advance(30)
@@ -66,7 +66,7 @@ async def test_a_concurrent_burst_opens_the_circuit_once_and_recovery_admits_one
     assert breaker.state(KEY) == "closed"
     after = await asyncio.gather(*(box.execute(ToolCall(name="upstream")) for _ in range(20)))
     assert all(r.ok for r in after)
-    assert [kind for kind, _ in events] == ["circuit-opened", "circuit-half-open", "circuit-closed"]
+    assert [kind for kind, _ in events] == ["circuit.opened", "circuit.half-open", "circuit.closed"]
 
 
 async def test_a_failed_probe_opens_the_circuit_again(clock: FakeClock) -> None:
@@ -79,7 +79,7 @@ async def test_a_failed_probe_opens_the_circuit_again(clock: FakeClock) -> None:
     clock.advance(10)
     await box.execute(ToolCall(name="upstream"))
     assert breaker.state(KEY) == "open"
-    assert [kind for kind, _ in events] == ["circuit-opened", "circuit-half-open", "circuit-opened"]
+    assert [kind for kind, _ in events] == ["circuit.opened", "circuit.half-open", "circuit.opened"]
     clock.advance(9)
     assert (await box.execute(ToolCall(name="upstream"))).error.code == "CIRCUIT_OPEN"  # type: ignore[union-attr]
 

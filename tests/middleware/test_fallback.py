@@ -19,7 +19,7 @@ async def test_a_transient_failure_is_answered_by_the_fallback_under_the_origina
     live, cached = prices(Transient("exchange down"))
     box = RecordingToolbox([live, cached], middleware=[Fallback({"live": "cached"})])  # type: ignore[list-item]
     events: list[dict[str, object]] = []
-    box.on("fallback", lambda event: events.append(dict(event.detail)))
+    box.on("fallback.used", lambda event: events.append(dict(event.detail)))
     result = await box.execute(ToolCall(id="c1", name="live", arguments={"symbol": "ACME"}))
     assert (result.call_id, result.tool_name, result.result) == ("c1", "cached", {"symbol": "ACME", "stale": True})
     assert events[0]["fallback"] == "cached"
@@ -50,7 +50,7 @@ async def test_when_the_fallback_fails_too_the_original_failure_is_returned() ->
     cached = mock_tool("cached", outcomes=[Transient("cache down")])
     box = Toolbox([live, cached], middleware=[Fallback("cached")])
     failed: list[object] = []
-    box.on("fallback-failed", lambda event: failed.append(event.detail["fallback_error"]))
+    box.on("fallback.failed", lambda event: failed.append(event.detail["fallback_error"]))
     result = await box.execute(ToolCall(name="live"))
     assert result.error is not None and result.error.message == "exchange down" and len(failed) == 1
 

@@ -154,12 +154,12 @@ async def test_thresholds_alert_once_per_window_and_refusals_alert_each_time() -
     box = Toolbox([mock_tool("search")], middleware=[
         Quota(MemoryStore(), 4, CalendarWindow("day"), alerts=(0.5, 1.0), name="api")])
     events: list[Event] = []
-    box.on(["quota-threshold", "quota-exceeded"], events.append)
+    box.on(["quota.threshold", "quota.exceeded"], events.append)
     for _ in range(6):
         await box.execute(ToolCall(name="search", tenant_id="acme"))
     seen = [(e.type, e.detail.get("threshold"), e.detail["used"]) for e in events]
-    assert seen == [("quota-threshold", 0.5, 2), ("quota-threshold", 1.0, 4), ("quota-exceeded", None, 4),
-                    ("quota-exceeded", None, 4)]
+    assert seen == [("quota.threshold", 0.5, 2), ("quota.threshold", 1.0, 4), ("quota.exceeded", None, 4),
+                    ("quota.exceeded", None, 4)]
     assert events[0].detail["tenant_id"] == "acme" and events[0].detail["quota"] == "api"
 
 

@@ -20,7 +20,7 @@ async def test_a_hundred_concurrent_callers_against_a_token_bucket(clock: FakeCl
     limit = RateLimit(10, per_s=1.0, max_wait_s=1.0, clock=clock, sleep=clock.sleep)
     box = Toolbox([search], middleware=[limit])
     refused: list[float] = []
-    box.on("rate-limited", lambda event: refused.append(event.detail["retry_after_s"]))
+    box.on("rate-limit.exceeded", lambda event: refused.append(event.detail["retry_after_s"]))
     results = await asyncio.gather(*(box.execute(ToolCall(id=f"c{i}", name="search")) for i in range(100)))
     admitted = [r for r in results if r.ok]
     rejected = [r for r in results if not r.ok]

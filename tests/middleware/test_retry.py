@@ -17,7 +17,7 @@ async def test_recovers_after_transient_failures_waiting_longer_each_time(clock:
     retry = Retry(attempts=4, base_delay_s=0.1, multiplier=2, jitter="none", sleep=clock.sleep)
     box = Toolbox([fetch], middleware=[retry])
     seen: list[int] = []
-    box.on("retry", lambda event: seen.append(event.detail["attempt"]))
+    box.on("call.retrying", lambda event: seen.append(event.detail["attempt"]))
     result = await box.execute(ToolCall(name="fetch"))
     assert result.result == {"ok": True} and result.attempts == 3 and len(fetch.calls) == 3
     assert clock.sleeps == pytest.approx([0.1, 0.2])

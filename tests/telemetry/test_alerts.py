@@ -22,7 +22,7 @@ def watched(alert: ErrorRateAlert) -> tuple[Toolbox, list[dict[str, object]]]:
     other = tool(name="other", description="Other.")(lambda: 1)
     box = Toolbox([div, other])
     seen: list[dict[str, object]] = []
-    box.on("error-rate-alert", lambda event: seen.append(dict(event.detail)))
+    box.on("alert.error-rate", lambda event: seen.append(dict(event.detail)))
     alert.attach(box)
     return box, seen
 

@@ -55,11 +55,11 @@ async def test_retried_bodies_and_timings_come_after_tool_finished() -> None:
     flaky = mock_tool("flaky", outcomes=[Transient("503"), {"ok": True}], read_only=True)
     box = Toolbox([flaky], middleware=[Retry(attempts=2, base_delay_s=0)])
     seen: list[str] = []
-    box.on(["tool.finished", "timings"], lambda event: seen.append(event.type))
+    box.on(["tool.finished", "call.timings"], lambda event: seen.append(event.type))
     with profile(box) as profiler:
         result = await box.execute({"name": "flaky"})
     assert result.ok and result.attempts == 2 and len(flaky.calls) == 2
-    assert seen == ["tool.finished", "timings"]
+    assert seen == ["tool.finished", "call.timings"]
     assert list(profiler.report().tools["default:flaky"].stages_ms) == list(STAGES)
 
 

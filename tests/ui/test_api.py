@@ -154,7 +154,7 @@ def test_refused_runs_say_why(client: TestClient) -> None:
 
 def test_the_playground_honours_risk_flags_and_policies(client: TestClient) -> None:
     called = client.post("/api/tools/call", json={"tool": "warmest", "arguments": {"temps": [1, 4]}}).json()
-    assert called["result"]["result"] == {"warmest": 4} and "settled" in [e["type"] for e in called["events"]]
+    assert called["result"]["result"] == {"warmest": 4} and "call.finished" in [e["type"] for e in called["events"]]
     invalid = client.post("/api/tools/call", json={"tool": "warmest", "arguments": {"temps": "x"}}).json()
     assert invalid["result"]["error"]["category"] == "validation"
     dangerous = client.post("/api/tools/call", json={"tool": "wipe", "arguments": {"target": "db"}})

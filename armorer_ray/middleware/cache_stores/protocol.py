@@ -17,7 +17,7 @@ class CacheStore(Protocol):
     The `Cache` middleware gives each entry the labels ``tool:<id>``, ``tool:<name>`` and ``tag:<tag>`` for
     each tag of the tool, so that ``invalidate`` by label drops every entry of a tool or of a tag. Stores need
     not inherit from anything. A store may raise any exception on a backend failure: the middleware counts it,
-    emits ``cache-error`` and runs the call as a miss, so a cache outage never fails a call.
+    emits ``cache.failed`` and runs the call as a miss, so a cache outage never fails a call.
 
     Example:
         >>> from armorer_ray.middleware.cache_stores import MemoryCacheStore
