@@ -12,9 +12,9 @@ With an embedder trained Matryoshka-style (the default), each view keeps only a 
 so two half-width views cost what one full vector did. The views of a tool sit in adjacent rows: one product
 scores them all.
 
-Past ``_COARSE_FROM`` rows the scan reads only the first half of each row and rescores the best
-``_RESCORE x depth`` tools exactly: a strided view, so no second copy, and half the memory traffic, which bounds
-a scan of 100k tools.
+Past ``_COARSE_FROM`` numbers (rows x width; 20k full-width rows of the default embedder) the scan reads only
+the first half of each row and rescores the best ``_RESCORE x depth`` tools exactly: a strided view, so no second
+copy, and half the memory traffic, which bounds a scan of 100k tools.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-_COARSE_FROM = 20_000
+_COARSE_FROM = 20_000 * 256
 _RESCORE = 4
 
 
@@ -86,7 +86,7 @@ class DenseMatrix:
         if self.tools == 0 or depth <= 0:
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
         query = self._query(vector)
-        if self.tools * self.views >= _COARSE_FROM and dimension >= 64 and depth * _RESCORE < self.tools:
+        if self.matrix.size >= _COARSE_FROM and dimension >= 64 and depth * _RESCORE < self.tools:
             half = dimension // 2
             coarse = self._per_tool(self.matrix[:, :half] @ query[:half])
             candidates = np.argpartition(-coarse, depth * _RESCORE - 1)[: depth * _RESCORE]
