@@ -306,10 +306,11 @@ class ToolIndex:
             dense_tools = [t for t in tools if t.id in by_id]
             self._dense_ids = [t.id for t in dense_tools]
             self._dense_positions = {tool_id: n for n, tool_id in enumerate(self._dense_ids)}
-            shape = (len(dense_tools), self.embedder.dimension)
-            self._dense = DenseMatrix(np.array([by_id[i] for i in self._dense_ids], dtype=np.float32).reshape(shape),
-                                      (await self._name_matrix(dense_tools, progress)).reshape(shape),
-                                      width=_view_width(self.embedder))
+            width = _view_width(self.embedder)
+            whole = np.array([by_id[i] for i in self._dense_ids], dtype=np.float32)
+            self._dense = DenseMatrix(whole.reshape(len(dense_tools), self.embedder.dimension),
+                                      await self._name_matrix(dense_tools, width or self.embedder.dimension, progress),
+                                      width=width)
             self._tools = tools
             self._row_metadata = row_metadata
             self._ids = [t.id for t in tools]  # Tool.id is computed on each access; searches read it per candidate
@@ -321,8 +322,9 @@ class ToolIndex:
             return IndexSync(added=added, updated=len(stale) - added, removed=len(removed),
                              unchanged=len(tools) - len(stale), ids=tuple(tools[i].id for i in stale))
 
-    async def _name_matrix(self, tools: list[Tool], progress: bool) -> np.ndarray:
-        """The `_name_text` vectors of ``tools`` (zeros where unusable), embedding only texts not seen before.
+    async def _name_matrix(self, tools: list[Tool], width: int, progress: bool) -> np.ndarray:
+        """The first ``width`` components of the `_name_text` vectors of ``tools`` (zeros where unusable),
+        embedding only texts not seen before.
 
         Kept in memory by text, not in the store: a reloaded index embeds these short texts again (about a tenth
         of the work of the full texts)."""
@@ -338,12 +340,14 @@ class ToolIndex:
             for key, vector in zip(missing, fresh, strict=True):
                 array = np.asarray(vector, dtype=np.float32) if vector is not None else None
                 usable = array is not None and array.shape == (self.embedder.dimension,) and np.isfinite(array).all()
-                self._name_vectors[key] = array if usable else None  # the tool keeps its whole-text view
+                # Only what the scan reads is kept; an unusable vector leaves the tool its whole-text view.
+                self._name_vectors[key] = array[:width].copy() if array is not None and usable else None
         wanted = set(keys)
         self._name_vectors = {key: vector for key, vector in self._name_vectors.items() if key in wanted}
-        zero = np.zeros(self.embedder.dimension, dtype=np.float32)
+        zero = np.zeros(width, dtype=np.float32)
         vectors = [self._name_vectors[key] for key in keys]
-        return np.array([zero if vector is None else vector for vector in vectors], dtype=np.float32)
+        rows = [zero if vector is None or vector.shape != (width,) else vector for vector in vectors]
+        return np.array(rows, dtype=np.float32).reshape(len(rows), width)
 
     async def _ensure_synced(self) -> None:
         version = self._toolbox.version if self._toolbox is not None else 0  # cheap: no tool list per search
