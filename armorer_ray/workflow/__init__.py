@@ -41,6 +41,7 @@ from armorer_ray.workflow.errors import (
     CheckpointError,
     CycleError,
     MissingInputError,
+    NotCompilableError,
     UnknownNodeError,
     UnknownToolError,
     UnreachableNodeError,
@@ -49,9 +50,10 @@ from armorer_ray.workflow.errors import (
     WorkflowFailed,
 )
 from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, WorkflowExecutor
+from armorer_ray.workflow.expansion import Expansion
 from armorer_ray.workflow.local import LocalWorkflowExecutor
 from armorer_ray.workflow.results import NodeRun, NodeStatus, RunResult, RunStatus
-from armorer_ray.workflow.spec import Condition, Edge, Expansion, Node, NodeRetry
+from armorer_ray.workflow.spec import Condition, Edge, Node, NodeRetry
 from armorer_ray.workflow.toolboxes import ToolboxRecipe
 from armorer_ray.workflow.workflow import Workflow, create_workflow
 
@@ -70,6 +72,7 @@ __all__ = [
     "NodeRetry",
     "NodeRun",
     "NodeStatus",
+    "NotCompilableError",
     "OnError",
     "PausedNode",
     "RunResult",
