@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -139,6 +140,13 @@ class IndexSync:
     ids: tuple[str, ...] = field(default=(), repr=False)
 
 
+@functools.lru_cache(maxsize=65536)
+def _words(identifier: str) -> str:
+    """An identifier as words (``getWeather`` -> ``get weather``); cached, as parameter names repeat across tools
+    and every sync reads each name twice (`tool_text` and `_name_text`)."""
+    return " ".join(tokenize(identifier))
+
+
 def tool_text(tool: Tool) -> str:
     """The text a tool is embedded from: its name as words, description, parameter names as words, and tags.
 
@@ -150,8 +158,8 @@ def tool_text(tool: Tool) -> str:
         >>> print(tool_text(tool(name="getWeather", description="Forecast.", tags=["geo"])(lambda city_name: 1)))
         get weather. Forecast. city name. Tags: geo.
     """
-    parts = [f"{' '.join(tokenize(tool.name))}. {tool.description}"]
-    params = [" ".join(tokenize(name)) for name in tool.parameters.model_fields]
+    parts = [f"{_words(tool.name)}. {tool.description}"]
+    params = [_words(name) for name in tool.parameters.model_fields]
     if params:
         parts.append(" ".join(params) + ".")
     if tool.tags:
@@ -165,8 +173,8 @@ def _name_text(tool: Tool) -> str:
     Scored beside `tool_text` (a tool takes the better of the two cosines), it adds 0.003-0.03 recall@5 on the
     issue-19 dev sets, most on short conversational requests and long descriptions (docs/retrieval-research.md).
     """
-    params = " ".join(" ".join(tokenize(name)) for name in tool.parameters.model_fields)
-    return f"{' '.join(tokenize(tool.name))}. {params}".strip()
+    params = " ".join(_words(name) for name in tool.parameters.model_fields)
+    return f"{_words(tool.name)}. {params}".strip()
 
 
 def _view_width(embedder: Embedder) -> int | None:
