@@ -81,8 +81,11 @@ def test_adaptive_fusion_ranks_through_the_public_search() -> None:
     assert box.search_sync("reserve a seat on a flight", k=1)[0].name == "book_flight"
 
 
-def test_the_coarse_scan_of_a_large_catalogue_finds_the_exact_best_rows() -> None:
+def test_the_coarse_scan_of_a_large_catalogue_finds_the_exact_best_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from armorer_ray.embeddings import _dense
     from armorer_ray.embeddings._dense import DenseMatrix
+
+    monkeypatch.setattr(_dense, "_COARSE_FROM", 25_000 * 64)  # this catalogue takes the coarse scan
 
     rng = np.random.default_rng(3)
     # Matryoshka-like rows: most of each vector's energy sits in its first half, as in the default embedder.
@@ -107,3 +110,27 @@ def test_the_in_process_scan_ranks_like_the_store() -> None:
         through_store = box.search_sync(request, k=8, filters=everything)
         assert [hit.name for hit in unfiltered] == [hit.name for hit in through_store]
         assert [hit.score for hit in unfiltered] == pytest.approx([hit.score for hit in through_store], abs=1e-5)
+
+
+def test_a_tool_scores_the_best_of_its_views_also_in_the_coarse_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    from armorer_ray.embeddings import _dense
+    from armorer_ray.embeddings._dense import DenseMatrix
+
+    monkeypatch.setattr(_dense, "_COARSE_FROM", 12_000 * 2 * 48)  # both widths below take the coarse scan
+
+    rng = np.random.default_rng(5)
+    energy = np.r_[np.ones(32), 0.3 * np.ones(32)]
+    texts, names = (rng.normal(size=(12_000, 64)).astype(np.float32) * energy for _ in range(2))
+    for width in (None, 48):
+        matrix = DenseMatrix(texts, names, width=width)
+        cut = slice(0, width)
+        unit = [v[:, cut] / np.linalg.norm(v[:, cut], axis=1, keepdims=True) for v in (texts, names)]
+        for _ in range(5):
+            query = names[rng.integers(12_000)] + 0.05 * rng.normal(size=64).astype(np.float32)
+            q = query[cut] / np.linalg.norm(query[cut])
+            best = np.maximum(unit[0] @ q, unit[1] @ q)
+            positions, scores = matrix.top(query, 20)
+            exact = np.argsort(-best, kind="stable")[:20]
+            assert len(set(positions.tolist()) & set(exact.tolist())) >= 18
+            assert scores == pytest.approx(best[positions], abs=1e-5)
+            assert matrix.scores(positions, query) == pytest.approx(scores, abs=1e-6)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from armorer_ray import ConfigError, Toolbox, tool
 from armorer_ray.embeddings import ToolFilter, load_vector_store
-from armorer_ray.embeddings.index import FusionWeights, ToolIndex, tool_text
+from armorer_ray.embeddings.index import FusionWeights, ToolIndex, _name_text, tool_text
 from armorer_ray.embeddings.search_tool import create_search_tool
 from armorer_ray.embeddings.testing import HashingEmbedder, HashingOptions
 
@@ -49,18 +49,20 @@ async def test_sync_is_incremental_and_follows_the_toolbox() -> None:
     index = ToolIndex(box, embedder=embedder)
     first = await index.sync()
     assert (first.added, first.updated, first.removed, first.unchanged) == (4, 0, 0, 0)
-    assert (await index.sync()).unchanged == 4 and len(embedder.embedded) == 4
+    # Each tool's text and its name view (name and parameter names) once; a second sync embeds nothing.
+    assert (await index.sync()).unchanged == 4 and len(embedder.embedded) == 8
     box.register(tool(name="book_flight", description="Book a flight.")(lambda to: to))
     box.register(box.get_tool("send_email").replace(description="Send an email or a text message."),  # type: ignore[union-attr]
                  replace=True)
     box.unregister("get_forecast")
     hits = await index.search("book a flight")
     assert hits[0].name == "book_flight"
-    assert len(embedder.embedded) == 6  # only the new and the changed tool were embedded
+    # Only the new and the changed tool's texts, and the new tool's name view (send_email's name did not change).
+    assert len(embedder.embedded) == 11
     assert await index.store.count() == 4
 
 
-async def test_persisted_index_reloads_without_re_embedding(tmp_path: Path) -> None:
+async def test_persisted_index_reloads_without_re_embedding_tool_texts(tmp_path: Path) -> None:
     path = tmp_path / "tools.npz"
     box = Toolbox(catalogue())  # type: ignore[arg-type]
     store = load_vector_store("memory", {"dimension": 64, "path": path})
@@ -70,7 +72,8 @@ async def test_persisted_index_reloads_without_re_embedding(tmp_path: Path) -> N
     again = CountingEmbedder()
     reloaded = ToolIndex(box, embedder=again, store=load_vector_store("memory", {"dimension": 64, "path": path}))
     report = await reloaded.sync()
-    assert report.unchanged == 4 and again.embedded == []
+    # The tool texts come back from the store; only the short name views (kept in memory) are embedded again.
+    assert report.unchanged == 4 and sorted(again.embedded) == sorted(_name_text(t) for t in box.tools())
     assert (await reloaded.search("refund"))[0].name == "refund_order"
 
 

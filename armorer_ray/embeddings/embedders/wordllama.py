@@ -77,6 +77,16 @@ class WordLlamaEmbedder(LocalEmbedder[WordLlamaOptions]):
         """
         return self._options.dimension
 
+    @property
+    def prefix_dimensions(self) -> tuple[int, ...]:
+        """Lengths a prefix of each vector can be cut to and still rank (the model is trained Matryoshka-style).
+
+        Example:
+            >>> WordLlamaEmbedder(WordLlamaOptions(dimension=128)).prefix_dimensions
+            (64, 128)
+        """
+        return tuple(d for d in (64, 128, 256) if d <= self._options.dimension)
+
     def _load(self) -> Any:
         with preserved_root_logging():
             import wordllama
