@@ -193,12 +193,9 @@ class Router:
         with self._lock:
             if self._refusal is not None:
                 return self._refusal
-            if not self._heap:  # nobody waits ahead of us: take a free replica directly
-                slot = self._pick_locked(weight, avoid)
-                if slot is not None:
-                    slot.in_flight += weight
-                    self._admitted += weight
-                    return slot
+            slot = self._take_free_locked(weight, avoid)
+            if slot is not None:
+                return slot
             if not self._make_room_locked(weight, priority):
                 self._shed += weight
                 return self._backpressure()
@@ -221,6 +218,17 @@ class Router:
                     self._count_queued(priority, -weight)
                     self._grant_locked()
             raise
+
+    def try_acquire(self, weight: int) -> ReplicaSlot | None:
+        """Reserve ``weight`` calls on a replica with room right now, without waiting or queueing.
+
+        Returns:
+            The replica (release it with `release`), or None when the call would have to wait (every replica is
+            full, or calls already wait in the queue and must not be overtaken) or be refused: `acquire` then
+            takes the call and decides.
+        """
+        with self._lock:
+            return None if self._refusal is not None else self._take_free_locked(weight)
 
     def acquire_now(self, weight: int, priority: int = 0) -> ReplicaSlot | Refusal | None:
         """Reserve without waiting: a replica with room, else the least loaded one past its cap (the call then
@@ -309,6 +317,15 @@ class Router:
                 self._arm_watchdog_locked(max(0.05, next_due - now))
 
     # -- internals (lock held) -------------------------------------------------------------------------
+
+    def _take_free_locked(self, weight: int, avoid: frozenset[str] = frozenset()) -> ReplicaSlot | None:
+        if self._heap:  # calls wait ahead of this one
+            return None
+        slot = self._pick_locked(weight, avoid)
+        if slot is not None:
+            slot.in_flight += weight
+            self._admitted += weight
+        return slot
 
     def _backpressure(self) -> Refusal:
         return Refusal("BACKPRESSURE", f"Overloaded: the deployment's queue is full ({self._max_queued} calls "
