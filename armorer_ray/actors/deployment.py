@@ -223,7 +223,7 @@ class Deployment:
         """
         self._watcher.ensure()
         options = _options(timeout_s, signal, dry_run, approval)
-        if isinstance(calls, ToolCall | Mapping):
+        if isinstance(calls, ToolCall) or isinstance(calls, Mapping):  # noqa: SIM101  # no union object per call
             call = inject_trace_context(_as_call(calls))
             self._backlog.poke()
             try:
@@ -308,7 +308,7 @@ class Deployment:
             >>> dep.execute_sync({"name": "add", "arguments": {"a": 1, "b": 2}}).result  # doctest: +SKIP
             3
         """
-        if isinstance(calls, ToolCall | Mapping) and not in_event_loop():
+        if (isinstance(calls, ToolCall) or isinstance(calls, Mapping)) and not in_event_loop():  # noqa: SIM101
             self._watcher.ensure()
             call = inject_trace_context(_as_call(calls))
             result = self._dispatcher.run_one_now(call, _options(timeout_s, None, dry_run, approval))
