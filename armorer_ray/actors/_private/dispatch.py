@@ -233,8 +233,12 @@ class Dispatcher:
                         results[i] = self._cancelled(calls[i], signal)
                     continue
                 priority = calls[chunk.indexes[0]].priority  # chunks keep `order`: the first call ranks highest
-                # Only this chunk waits in the queue: a batch holds at most one queued chunk, never all of them.
-                grant = await self.router.acquire(len(chunk.indexes), priority, chunk.failed_on)
+                # A replica with room, else one that can queue this chunk behind the one it runs (so it never idles
+                # for a round trip between chunks), else wait: a batch holds at most one chunk in the handle's queue.
+                weight = len(chunk.indexes)
+                ready = (self.router.try_acquire(weight) if not chunk.failed_on else None) or \
+                    self.router.try_acquire_ahead(weight, chunk.failed_on)
+                grant = ready if ready is not None else await self.router.acquire(weight, priority, chunk.failed_on)
                 if isinstance(grant, Refusal):
                     for i in chunk.indexes:
                         results[i] = refused_result(calls[i], grant)

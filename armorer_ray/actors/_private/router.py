@@ -230,6 +230,29 @@ class Router:
         with self._lock:
             return None if self._refusal is not None else self._take_free_locked(weight)
 
+    def try_acquire_ahead(self, weight: int, avoid: frozenset[str] = frozenset()) -> ReplicaSlot | None:
+        """Reserve ``weight`` calls on a busy replica that can hold them in its own queue, up to twice its cap.
+
+        For a batch's next chunk: sent while the replica runs the previous one, it starts as soon as calls there
+        finish instead of a round trip later (the replica still runs at most ``max_concurrency`` calls at once).
+        Taken only when no call waits in this handle's queue (it would be overtaken) and the calls past the caps
+        stay within ``max_queued``; the least loaded such replica wins.
+
+        Returns:
+            The replica (release it with `release`), or None: then wait for room with `acquire`.
+        """
+        with self._lock:
+            if self._refusal is not None or self._heap:
+                return None
+            limit = 2 * self._cap - weight
+            tier = [s for s in self._eligible_locked(avoid) if s.in_flight <= limit]
+            if not tier or self._backlog_locked() + weight > self._max_queued:
+                return None
+            slot = min(tier, key=lambda s: s.in_flight)
+            slot.in_flight += weight
+            self._admitted += weight
+            return slot
+
     def acquire_now(self, weight: int, priority: int = 0) -> ReplicaSlot | Refusal | None:
         """Reserve without waiting: a replica with room, else the least loaded one past its cap (the call then
         waits in that replica's own queue and counts against ``max_queued``), else a `Refusal`.
