@@ -119,6 +119,8 @@ class Dispatcher:
             ref = grant.actor.call.remote(pack_call(call), pack_options(options))
             try:
                 packed = ray.get(ref)
+            except Exception:
+                raise  # the call's own failure: settled below
             except BaseException:
                 ray.cancel(ref)  # interrupted (Ctrl-C, or Ray cancelling this task): stop the body too
                 raise
