@@ -40,7 +40,7 @@ from armorer_ray.actors._private.snapshot import Snapshot
 from armorer_ray.actors._private.spec import Catalogue
 from armorer_ray.actors._private.submitted import SubmittedCalls
 from armorer_ray.actors._private.watcher import SnapshotWatcher
-from armorer_ray.actors._private.wire import pack_options, unpack_result
+from armorer_ray.actors._private.wire import pack_call, pack_options, unpack_result
 from armorer_ray.actors.options import DeploymentOptions
 from armorer_ray.actors.stats import DeploymentStats, ShutdownReport
 from armorer_ray.cancellation import AbortSignal
@@ -356,7 +356,7 @@ class Deployment:
             self._submitted.remember(ref, tool_call, "(forwarded)")
             ref._on_completed(functools.partial(self._settled, ref, None))
             return ref
-        ref = grant.actor.execute.remote(tool_call, options)
+        ref = grant.actor.execute.remote(pack_call(tool_call), options)
         self._submitted.remember(ref, tool_call, grant.replica_id)
         ref._on_completed(functools.partial(self._settled, ref, grant))  # what ref.future() uses, minus the future
         return ref

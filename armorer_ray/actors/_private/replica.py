@@ -136,11 +136,12 @@ class ToolboxActor:
 
     # -- calls -----------------------------------------------------------------------------------------
 
-    async def execute(self, call: ToolCall, options: WireOptions = None) -> ToolResult:
-        """Run one call through the toolbox's pipeline (the form behind ``Deployment.submit``)."""
+    async def execute(self, call: ToolCall | PackedCall, options: WireOptions = None) -> ToolResult:
+        """Run one call through the toolbox's pipeline and return the `ToolResult` model, for refs handed to users
+        (``Deployment.submit``; the call may come packed, which is cheaper to send)."""
         if not self._started:
             await self._ready()
-        return await self._execute(call, unpack_options(options))
+        return await self._execute(call if isinstance(call, ToolCall) else unpack_call(call), unpack_options(options))
 
     async def stream(self, call: ToolCall, options: WireOptions, max_buffered: int) -> AsyncIterator[object]:
         """One call's chunks as its body yields them, then its `ToolResult` (the form behind `Deployment.stream`)."""
