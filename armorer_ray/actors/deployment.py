@@ -23,7 +23,7 @@ import ray
 from pydantic import JsonValue
 from ray.exceptions import ActorDiedError, RayActorError
 
-from armorer_ray._sync import run_sync
+from armorer_ray._sync import in_event_loop, run_sync
 from armorer_ray.actors._private.backlog import BacklogReporter
 from armorer_ray.actors._private.dispatch import Dispatcher
 from armorer_ray.actors._private.outcomes import (
@@ -34,20 +34,20 @@ from armorer_ray.actors._private.outcomes import (
     replica_died_result,
 )
 from armorer_ray.actors._private.records import ControllerReport
-from armorer_ray.actors._private.replica import CallOptions
 from armorer_ray.actors._private.reporting import deployment_stats, stop_orphans
 from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
 from armorer_ray.actors._private.snapshot import Snapshot
 from armorer_ray.actors._private.spec import Catalogue
 from armorer_ray.actors._private.submitted import SubmittedCalls
 from armorer_ray.actors._private.watcher import SnapshotWatcher
-from armorer_ray.actors._private.wire import unpack_result
+from armorer_ray.actors._private.wire import pack_call, pack_options, unpack_result
 from armorer_ray.actors.options import DeploymentOptions
 from armorer_ray.actors.stats import DeploymentStats, ShutdownReport
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, Conflict, DeploymentError, ToolError
 from armorer_ray.lifecycle import Health
+from armorer_ray.pipeline import DEFAULT_CALL_OPTIONS, CallOptions
 from armorer_ray.policy import CallerLike
 from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
@@ -223,22 +223,24 @@ class Deployment:
             >>> result = await dep.execute(ToolCall(name="add", arguments={"a": 1, "b": 2}))  # doctest: +SKIP
         """
         self._watcher.ensure()
-        options = CallOptions.of(timeout_s, dry_run, approval)
-        if isinstance(calls, ToolCall | Mapping):
+        options = _options(timeout_s, signal, dry_run, approval)
+        if isinstance(calls, ToolCall) or isinstance(calls, Mapping):  # noqa: SIM101  # no union object per call
             call = inject_trace_context(_as_call(calls))
             self._backlog.poke()
             try:
-                return await self._dispatcher.run_one(call, options, signal)
+                return await self._dispatcher.run_one(call, options)
             finally:
                 self._backlog.poke()
         if isinstance(calls, str | bytes):
             raise ConfigError("execute() takes a ToolCall, a mapping, or a sequence of them, not a string")
+        batch = [_as_call(item) for item in calls]
         carrier = current_trace_context()
-        batch = [inject_trace_context(_as_call(item), carrier) for item in calls]
+        if carrier:
+            batch = [inject_trace_context(call, carrier) for call in batch]
         await self._first_snapshot()  # chunks are cut to the deployment's batch size, which it brings
         self._backlog.poke()
         try:
-            return await self._dispatcher.run_many(batch, options, signal)
+            return await self._dispatcher.run_many(batch, options)
         finally:
             self._backlog.poke()
 
@@ -274,7 +276,7 @@ class Deployment:
             yield refused_result(tool_call, grant)
             return
         method = grant.actor.stream.options(num_returns="streaming", _generator_backpressure_num_objects=buffered)
-        generator = method.remote(tool_call, CallOptions.of(timeout_s, dry_run, None), max_buffered)
+        generator = method.remote(tool_call, pack_options(_options(timeout_s, None, dry_run, None)), max_buffered)
         ended = False
         try:
             while not ended:
@@ -300,10 +302,20 @@ class Deployment:
                      dry_run: bool = False, approval: Approval | None = None) -> Any:
         """Blocking form of `execute`, for scripts; refuses inside a running event loop.
 
+        A single call that a replica has room for runs without an event loop: one actor call and a blocking
+        ``ray.get``, as hand-written Ray would do; otherwise (queueing, batches) it runs `execute`.
+
         Example:
             >>> dep.execute_sync({"name": "add", "arguments": {"a": 1, "b": 2}}).result  # doctest: +SKIP
             3
         """
+        if (isinstance(calls, ToolCall) or isinstance(calls, Mapping)) and not in_event_loop():  # noqa: SIM101
+            self._watcher.ensure()
+            call = inject_trace_context(_as_call(calls))
+            result = self._dispatcher.run_one_now(call, _options(timeout_s, None, dry_run, approval))
+            if result is not None:
+                return result
+            calls = call
         return run_sync(self.execute(calls, timeout_s=timeout_s, dry_run=dry_run, approval=approval),
                         "deployment.execute")
 
@@ -336,29 +348,29 @@ class Deployment:
         """
         self._watcher.ensure()
         tool_call = inject_trace_context(_as_call(call))
-        options = CallOptions.of(timeout_s, dry_run, approval)
+        options = pack_options(_options(timeout_s, None, dry_run, approval))
         grant = self._router.acquire_now(1, tool_call.priority)
         if isinstance(grant, Refusal):
             return ray.put(refused_result(tool_call, grant))
         if grant is None:  # no snapshot yet: the controller forwards this one
             ref: ray.ObjectRef[ToolResult] = self._controller.forward.remote(tool_call, options)
             self._submitted.remember(ref, tool_call, "(forwarded)")
-            ref.future().add_done_callback(functools.partial(self._settled, ref, None))
+            ref._on_completed(functools.partial(self._settled, ref, None))
             return ref
-        ref = grant.actor.execute.remote(tool_call, options)
+        ref = grant.actor.execute.remote(pack_call(tool_call), options)
         self._submitted.remember(ref, tool_call, grant.replica_id)
-        ref.future().add_done_callback(functools.partial(self._settled, ref, grant))
+        ref._on_completed(functools.partial(self._settled, ref, grant))  # what ref.future() uses, minus the future
         return ref
 
-    def _settled(self, ref: Any, grant: ReplicaSlot | None, future: Any) -> None:
-        # Runs on a Ray thread when the ref resolves: free the slot; keep the call only if resolve() may need it.
+    def _settled(self, ref: Any, grant: ReplicaSlot | None, value: object) -> None:
+        # Runs on a Ray thread when the ref resolves, with its value or the exception awaiting it would raise:
+        # free the slot; keep the call only if resolve() may need it.
         if grant is not None:
             self._router.release(grant, 1)
-        error = future.exception()
-        if error is None:
+        if not isinstance(value, BaseException):
             self._submitted.forget(ref)
-        elif grant is not None and classify_ray_failure(error) == "lost":
-            self._router.mark_failed(grant, dead=isinstance(error, ActorDiedError))
+        elif grant is not None and classify_ray_failure(value) == "lost":
+            self._router.mark_failed(grant, dead=isinstance(value, ActorDiedError))
 
     async def resolve(self, ref: ray.ObjectRef[ToolResult]) -> ToolResult:
         """Await a ref from `submit` and always get a `ToolResult`, even when awaiting it raised.
@@ -583,6 +595,13 @@ class Deployment:
         """Blocking form of `shutdown`, for scripts; refuses inside a running event loop."""
         report: ShutdownReport = run_sync(self.shutdown(drain, timeout_s), "deployment.shutdown")
         return report
+
+
+def _options(timeout_s: float | None, signal: AbortSignal | None, dry_run: bool,
+             approval: Approval | None) -> CallOptions:
+    if timeout_s is None and signal is None and not dry_run and approval is None:
+        return DEFAULT_CALL_OPTIONS  # the common case makes no options object per call
+    return CallOptions(timeout_s, signal, dry_run, approval)
 
 
 def _as_call(item: CallInput) -> ToolCall:

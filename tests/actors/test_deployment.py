@@ -243,3 +243,21 @@ async def test_a_failed_start_is_reported_and_refuses_calls(launch: Callable[...
     result = await dep.execute({"name": "add", "arguments": {"a": 1, "b": 1}})
     assert result.error is not None and result.error.code == "DEPLOYMENT_FAILED"
     assert not (await dep.health()).ok
+
+
+def test_execute_sync_fails_an_idempotent_call_over_when_its_replica_dies(launch: Callable[..., Deployment],
+                                                                         counter: Any) -> None:
+    @tool(idempotent=True)
+    async def lookup(ctx: CallContext) -> int:
+        """Kill the first replica that runs this; answer on the next."""
+        if await ctx["counter"].hit.remote("lookup") == 1:
+            os._exit(1)
+        return os.getpid()
+
+    dep = launch(Toolbox([lookup], context={"counter": counter}), replicas=2, health_period_s=0.2)
+    asyncio.run(dep.ready())
+    result = dep.execute_sync({"name": "lookup"})  # one actor call and ray.get; the retry goes to the other replica
+    assert result.ok, result.content
+    assert read(counter)["counts"]["lookup"] == 2
+    handle = asyncio.run(dep.stats()).handle
+    assert handle.failovers == 1 and handle.replica_died == 0

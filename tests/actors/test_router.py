@@ -157,3 +157,34 @@ def test_counts_balance_and_the_queue_never_exceeds_its_bound(calls: list[tuple[
         assert stats.admitted + stats.shed == sum(w for _, w in calls)
 
     asyncio.run(run())
+
+
+async def test_try_acquire_takes_only_free_room_and_never_overtakes_a_waiting_call() -> None:
+    r = router(replicas=1, cap=2, queued=10)
+    first = r.try_acquire(2)
+    assert isinstance(first, ReplicaSlot) and first.in_flight == 2
+    assert r.try_acquire(1) is None  # full: the caller must wait with acquire()
+    waiting = asyncio.ensure_future(r.acquire(1))
+    await asyncio.sleep(0)
+    r.release(first, 1)
+    assert await waiting is first  # the room went to the call that waited, not to a later try_acquire
+    assert r.try_acquire(1) is None
+
+
+async def test_a_batch_chunk_may_queue_on_a_busy_replica_up_to_twice_its_cap_within_max_queued() -> None:
+    r = router(replicas=2, cap=4, queued=6)
+    running = [r.try_acquire(4), r.try_acquire(4)]
+    assert all(isinstance(slot, ReplicaSlot) for slot in running)
+    ahead = r.try_acquire_ahead(4)
+    assert isinstance(ahead, ReplicaSlot) and ahead.in_flight == 8  # queued behind the chunk it runs
+    assert r.try_acquire_ahead(4) is None  # 4 more past the caps would exceed max_queued (6)
+    other = next(slot for slot in r.replicas() if slot is not ahead)
+    assert r.try_acquire_ahead(2) is other  # the least loaded busy replica takes the next one
+    assert r.try_acquire_ahead(1) is None  # both at twice their cap or the backlog full
+    r.release(ahead, 4)
+    waiting = asyncio.ensure_future(r.acquire(4))
+    await asyncio.sleep(0)
+    assert not waiting.done() and r.try_acquire_ahead(1) is None  # a waiting call is never overtaken
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting

@@ -39,10 +39,11 @@ from armorer_ray.actors._private.placement import (
     placement_group_name,
 )
 from armorer_ray.actors._private.records import ControllerReport, ReplicaRecord, describe
-from armorer_ray.actors._private.replica import CallOptions, ReplicaReport
+from armorer_ray.actors._private.replica import ReplicaReport
 from armorer_ray.actors._private.scaler import Scaler
 from armorer_ray.actors._private.snapshot import ReplicaView, Snapshot, replica_prefix
 from armorer_ray.actors._private.spec import Catalogue
+from armorer_ray.actors._private.wire import WireOptions
 from armorer_ray.actors.stats import ShutdownReport
 from armorer_ray.errors import ToolError
 from armorer_ray.lifecycle import Health
@@ -407,7 +408,7 @@ class DeploymentController:
         """A handle's calls not yet on a replica (it reports them while it has any, for autoscaling)."""
         self.handles.note_backlog(handle_id, backlog, now=time.monotonic())
 
-    async def forward(self, call: ToolCall, options: CallOptions | None) -> ToolResult:
+    async def forward(self, call: ToolCall, options: WireOptions) -> ToolResult:
         """Run a call on some replica: used by a handle that has not received its first snapshot yet."""
         deadline = time.monotonic() + self._options.start_timeout_s
         while self._version < 0 and time.monotonic() < deadline:  # not started yet: wait for the first snapshot

@@ -18,6 +18,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError
 
+from armorer_ray._sync import run_sync
 from armorer_ray.actors._private.outcomes import (
     cancelled_result,
     classify_ray_failure,
@@ -25,10 +26,10 @@ from armorer_ray.actors._private.outcomes import (
     refused_result,
     replica_died_result,
 )
-from armorer_ray.actors._private.replica import CallOptions
 from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
-from armorer_ray.actors._private.wire import PackedResult, pack_call, unpack_result
+from armorer_ray.actors._private.wire import WireOptions, pack_call, pack_options, unpack_result
 from armorer_ray.cancellation import AbortSignal, cancellation_message
+from armorer_ray.pipeline import CallOptions
 from armorer_ray.results import ToolCall, ToolResult
 
 __all__ = ["Counters", "Dispatcher"]
@@ -101,38 +102,87 @@ class Dispatcher:
         with self._unsent_lock:
             self._unsent += delta
 
-    # -- one call --------------------------------------------------------------------------------------
+    # -- one call ---------------------------------------------------------------------------------------
 
-    async def run_one(self, call: ToolCall, options: CallOptions | None, signal: AbortSignal | None) -> ToolResult:
-        """Run one call, failing over idempotent calls whose replica died."""
-        attempt = 0
-        failed_on: frozenset[str] = frozenset()
+    def run_one_now(self, call: ToolCall, options: CallOptions) -> ToolResult | None:
+        """Run one call from sync code without an event loop when a replica has room right now: one actor call and
+        a blocking wait, as a hand-written ``ray.get(actor.method.remote(...))`` does.
+
+        Returns:
+            The result, or None when nothing was sent because the call must wait (every replica full, calls
+            queued, or a refusal): then `run_one` takes it. A call whose replica died is failed over here too.
+        """
+        grant = self.router.try_acquire(1)
+        if grant is None:
+            return None
+        try:
+            ref = grant.actor.call.remote(pack_call(call), pack_options(options))
+            try:
+                packed = ray.get(ref)
+            except Exception:
+                raise  # the call's own failure: settled below
+            except BaseException:
+                ray.cancel(ref)  # interrupted (Ctrl-C, or Ray cancelling this task): stop the body too
+                raise
+            return self.paused.note(unpack_result(packed), grant)
+        except Exception as exc:
+            settled = self._after_failure(call, grant, exc, 0, options.signal)
+            if settled is not None:
+                return settled
+        finally:
+            self.router.release(grant, 1)
+        self.counters.failovers += 1
+        return run_sync(self.run_one(call, options, 1, frozenset({grant.replica_id})), "deployment.execute")
+
+    async def run_one(self, call: ToolCall, options: CallOptions, attempt: int = 0,
+                      failed_on: frozenset[str] = frozenset()) -> ToolResult:
+        """Run one call, failing over idempotent calls whose replica died (``attempt`` of them were already made,
+        on the replicas named in ``failed_on``)."""
+        signal = options.signal
+        wire = pack_options(options)
         while True:
             if signal is not None and signal.aborted:
                 return self._cancelled(call, signal)
-            grant = await self.router.acquire(1, call.priority, failed_on)
+            free = None if failed_on else self.router.try_acquire(1)  # a replica with room: no await needed
+            grant = free if free is not None else await self.router.acquire(1, call.priority, failed_on)
             if isinstance(grant, Refusal):
                 return refused_result(call, grant)
             try:
-                ref = grant.actor.call.remote(pack_call(call), options)
-                return self.paused.note(unpack_result(await _await_cancellable(ref, signal)), grant)
+                ref = grant.actor.call.remote(pack_call(call), wire)
+                if signal is None:
+                    try:
+                        packed = await ref
+                    except asyncio.CancelledError:
+                        ray.cancel(ref)  # the caller gave up: free the replica too, and stop the tool body there
+                        raise
+                else:
+                    packed = await _await_cancellable(ref, signal)
+                return self.paused.note(unpack_result(packed), grant)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                kind = classify_ray_failure(exc)
-                if kind == "cancelled":
-                    return self._cancelled(call, signal)
-                if kind == "failed":
-                    return failed_result(call, exc)
-                self.router.mark_failed(grant, dead=isinstance(exc, ActorDiedError))
-                if not self._may_retry(call, attempt):
-                    self.counters.replica_died += 1
-                    return replica_died_result(call, grant.replica_id, type(exc).__name__)
+                settled = self._after_failure(call, grant, exc, attempt, signal)
+                if settled is not None:
+                    return settled
                 attempt += 1
                 failed_on = failed_on | {grant.replica_id}
                 self.counters.failovers += 1
             finally:
                 self.router.release(grant, 1)
+
+    def _after_failure(self, call: ToolCall, grant: ReplicaSlot, exc: Exception, attempt: int,
+                       signal: AbortSignal | None) -> ToolResult | None:
+        # The call's one result after its remote task raised, or None when it may run again elsewhere.
+        kind = classify_ray_failure(exc)
+        if kind == "cancelled":
+            return self._cancelled(call, signal)
+        if kind == "failed":
+            return failed_result(call, exc)
+        self.router.mark_failed(grant, dead=isinstance(exc, ActorDiedError))
+        if not self._may_retry(call, attempt):
+            self.counters.replica_died += 1
+            return replica_died_result(call, grant.replica_id, type(exc).__name__)
+        return None
 
     def _may_retry(self, call: ToolCall, attempt: int) -> bool:
         return attempt < self.settings()[1] and self.is_idempotent(call.name)
@@ -144,12 +194,17 @@ class Dispatcher:
 
     # -- batches ---------------------------------------------------------------------------------------
 
-    async def run_many(self, calls: Sequence[ToolCall], options: CallOptions | None,
-                       signal: AbortSignal | None) -> list[ToolResult]:
+    async def run_many(self, calls: Sequence[ToolCall], options: CallOptions) -> list[ToolResult]:
         """Run a batch in chunks (higher priorities first) and return results in input order."""
+        signal = options.signal
+        wire = pack_options(options)
         results: list[ToolResult | None] = [None] * len(calls)
-        order = deque(sorted(range(len(calls)), key=lambda i: -calls[i].priority))  # stable: FIFO within a priority
-        pending: deque[_Chunk] = deque()
+        priorities = {call.priority for call in calls}
+        order: Sequence[int] = range(len(calls))
+        if len(priorities) > 1:
+            order = sorted(order, key=lambda i: -calls[i].priority)  # stable: FIFO within a priority
+        cut = 0  # calls of `order` cut into chunks so far
+        pending: deque[_Chunk] = deque()  # retries of idempotent calls from a lost replica
         running: set[asyncio.Task[list[_Chunk]]] = set()
         self._count_unsent(len(calls))
         unsent = len(calls)
@@ -157,15 +212,16 @@ class Dispatcher:
             while True:
                 for task in [t for t in running if t.done()]:
                     running.discard(task)
-                    retries = task.result()  # retries of idempotent calls from a lost replica
+                    retries = task.result()
                     pending.extend(retries)
                     added = sum(len(chunk.indexes) for chunk in retries)
                     self._count_unsent(added)
                     unsent += added
-                if not pending and order:
+                if not pending and cut < len(order):
                     # Cut the next chunk only now: an attached handle learns batch_size with its first snapshot.
                     size = max(1, self.settings()[0])
-                    pending.append(_Chunk([order.popleft() for _ in range(min(size, len(order)))], 0))
+                    pending.append(_Chunk(list(order[cut:cut + size]), 0))
+                    cut += size
                 if not pending:
                     if not running:
                         break
@@ -178,14 +234,18 @@ class Dispatcher:
                     for i in chunk.indexes:
                         results[i] = self._cancelled(calls[i], signal)
                     continue
-                priority = max(calls[i].priority for i in chunk.indexes)
-                # Only this chunk waits in the queue: a batch holds at most one queued chunk, never all of them.
-                grant = await self.router.acquire(len(chunk.indexes), priority, chunk.failed_on)
+                priority = calls[chunk.indexes[0]].priority  # chunks keep `order`: the first call ranks highest
+                # A replica with room, else one that can queue this chunk behind the one it runs (so it never idles
+                # for a round trip between chunks), else wait: a batch holds at most one chunk in the handle's queue.
+                weight = len(chunk.indexes)
+                ready = (self.router.try_acquire(weight) if not chunk.failed_on else None) or \
+                    self.router.try_acquire_ahead(weight, chunk.failed_on)
+                grant = ready if ready is not None else await self.router.acquire(weight, priority, chunk.failed_on)
                 if isinstance(grant, Refusal):
                     for i in chunk.indexes:
                         results[i] = refused_result(calls[i], grant)
                     continue
-                running.add(asyncio.ensure_future(self._run_chunk(grant, chunk, calls, results, options, signal)))
+                running.add(asyncio.ensure_future(self._run_chunk(grant, chunk, calls, results, wire, signal)))
         except BaseException:
             for task in running:
                 task.cancel()
@@ -195,26 +255,27 @@ class Dispatcher:
         return [result for result in results if result is not None]
 
     async def _run_chunk(self, grant: ReplicaSlot, chunk: _Chunk, calls: Sequence[ToolCall],
-                         results: list[ToolResult | None], options: CallOptions | None,
+                         results: list[ToolResult | None], wire: WireOptions,
                          signal: AbortSignal | None) -> list[_Chunk]:
         indexes = chunk.indexes
-        stream = grant.actor.call_stream.remote([pack_call(calls[i]) for i in indexes], options)
+        stream = grant.actor.call_stream.remote([pack_call(calls[i]) for i in indexes], wire)
         remove = signal.add_listener(lambda _: ray.cancel(stream)) if signal is not None else None
-        arrived: set[int] = set()
         released = 0
         try:
             async for item in stream:
-                group: list[tuple[int, PackedResult]] = await item
+                group: list[list[Any]] = await item
                 for local, packed in group:
-                    results[indexes[local]] = self.paused.note(unpack_result(packed), grant)
-                    arrived.add(local)
+                    result = unpack_result(packed)
+                    if result.action is not None:
+                        self.paused.note(result, grant)
+                    results[indexes[local]] = result
                 self.router.release(grant, len(group))  # free room as results arrive, not at the chunk's end
                 released += len(group)
         except asyncio.CancelledError:
             ray.cancel(stream)
             raise
         except Exception as exc:
-            return self._settle_chunk(grant, chunk, calls, results, arrived, exc, signal)
+            return self._settle_chunk(grant, chunk, calls, results, exc, signal)
         finally:
             self.router.release(grant, len(indexes) - released)
             if remove is not None:
@@ -222,10 +283,9 @@ class Dispatcher:
         return []
 
     def _settle_chunk(self, grant: ReplicaSlot, chunk: _Chunk, calls: Sequence[ToolCall],
-                      results: list[ToolResult | None], arrived: set[int], exc: Exception,
-                      signal: AbortSignal | None) -> list[_Chunk]:
+                      results: list[ToolResult | None], exc: Exception, signal: AbortSignal | None) -> list[_Chunk]:
         kind = classify_ray_failure(exc)
-        missing = [i for local, i in enumerate(chunk.indexes) if local not in arrived]
+        missing = [i for i in chunk.indexes if results[i] is None]  # a call is in one chunk at a time
         if kind == "cancelled":
             for i in missing:
                 results[i] = self._cancelled(calls[i], signal)

@@ -19,36 +19,27 @@ import ray
 from pydantic import JsonValue
 
 from armorer_ray.actors._private.spec import Catalogue, ToolboxSpec
-from armorer_ray.actors._private.wire import PackedCall, PackedResult, pack_result, unpack_call
-from armorer_ray.context import Approval
+from armorer_ray.actors._private.wire import (
+    PackedCall,
+    PackedResult,
+    WireOptions,
+    pack_result,
+    unpack_call,
+    unpack_options,
+)
 from armorer_ray.errors import ToolFailure, classify_exception
 from armorer_ray.lifecycle import Health
+from armorer_ray.pipeline import CallOptions
 from armorer_ray.resources import PoolStats, ResourcePool
 from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.telemetry.analytics import Analytics
 from armorer_ray.telemetry.propagation import remote_span
 from armorer_ray.telemetry.stats import AnalyticsSnapshot
 
-__all__ = ["CONTROL_GROUP", "CallOptions", "ReplicaActor", "ReplicaReport", "ToolboxActor"]
+__all__ = ["CONTROL_GROUP", "ReplicaActor", "ReplicaReport", "ToolboxActor"]
 
 CONTROL_GROUP = "control"
 CONTROL_CONCURRENCY = 4  # probe, report and shutdown never wait behind calls
-
-
-@dataclass(frozen=True, slots=True)
-class CallOptions:
-    """Per-call options that travel with a call to the replica (picklable: plain values and an `Approval`)."""
-
-    timeout_s: float | None = None
-    dry_run: bool = False
-    approval: Approval | None = None
-
-    @classmethod
-    def of(cls, timeout_s: float | None, dry_run: bool, approval: Approval | None) -> CallOptions | None:
-        """The options to send, or None when every one is the default (nothing extra to pickle per call)."""
-        if timeout_s is None and not dry_run and approval is None:
-            return None
-        return cls(timeout_s, dry_run, approval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,51 +136,53 @@ class ToolboxActor:
 
     # -- calls -----------------------------------------------------------------------------------------
 
-    async def execute(self, call: ToolCall, options: CallOptions | None = None) -> ToolResult:
-        """Run one call through the toolbox's pipeline (the form behind ``Deployment.submit``)."""
+    async def execute(self, call: ToolCall | PackedCall, options: WireOptions = None) -> ToolResult:
+        """Run one call through the toolbox's pipeline and return the `ToolResult` model, for refs handed to users
+        (``Deployment.submit``; the call may come packed, which is cheaper to send)."""
         if not self._started:
             await self._ready()
-        return await self._execute(call, options or _DEFAULT)
+        return await self._execute(call if isinstance(call, ToolCall) else unpack_call(call), unpack_options(options))
 
-    async def stream(self, call: ToolCall, options: CallOptions | None,
-                     max_buffered: int) -> AsyncIterator[object]:
+    async def stream(self, call: ToolCall, options: WireOptions, max_buffered: int) -> AsyncIterator[object]:
         """One call's chunks as its body yields them, then its `ToolResult` (the form behind `Deployment.stream`)."""
         if not self._started:
             await self._ready()
-        opts = options or _DEFAULT
+        opts = unpack_options(options)
         async with self._gate:
             async for item in self._toolbox.stream(call, timeout_s=opts.timeout_s, dry_run=opts.dry_run,
                                                    max_buffered=max_buffered):
                 yield item
 
-    async def call(self, packed: PackedCall, options: CallOptions | None = None) -> PackedResult:
-        """`execute` with the call and result as tuples (the handle's own path: cheaper to pickle)."""
+    async def call(self, packed: PackedCall, options: WireOptions = None) -> PackedResult:
+        """`execute` with the call and result as lists (the handle's own path: cheaper to serialize)."""
         if not self._started:
             await self._ready()
-        return pack_result(await self._execute(unpack_call(packed), options or _DEFAULT))
+        return pack_result(await self._execute(unpack_call(packed), unpack_options(options)))
 
     async def call_stream(self, packed: Sequence[PackedCall],
-                          options: CallOptions | None = None) -> AsyncIterator[list[tuple[int, PackedResult]]]:
-        """Run a chunk of calls concurrently, yielding ``(index, result)`` groups as they finish.
+                          options: WireOptions = None) -> AsyncIterator[list[list[Any]]]:
+        """Run a chunk of calls concurrently, yielding ``[index, result]`` groups as they finish.
 
         Streaming matters when the replica dies: every result already yielded has reached the caller, so only
         calls still running are in doubt. Results finishing together share one yield (one object each).
         """
         if not self._started:
             await self._ready()
-        settings = options or _DEFAULT
-        finished: list[tuple[int, PackedResult]] = []
+        settings = unpack_options(options)
+        finished: list[list[Any]] = []  # [index, packed result] pairs as lists: msgpack encodes them natively
         wake = asyncio.Event()
 
-        async def one(index: int, call: ToolCall) -> None:
+        async def one(index: int, item: PackedCall) -> None:
+            call = unpack_call(item)
             try:
                 result = await self._execute(call, settings)
             except Exception as exc:  # execute does not raise for a call's failure; this is a bug guard
                 result = ToolResult.failure(call.id, call.name, classify_exception(exc))
-            finished.append((index, pack_result(result)))
+            finished.append([index, pack_result(result)])
             wake.set()
 
-        tasks = [asyncio.ensure_future(one(i, unpack_call(item))) for i, item in enumerate(packed)]
+        create = asyncio.get_running_loop().create_task
+        tasks = [create(one(i, item)) for i, item in enumerate(packed)]
         remaining = len(tasks)
         try:
             while remaining:
@@ -221,11 +214,9 @@ class ToolboxActor:
             async with self._gate:
                 if call.trace_context:
                     with remote_span(call):
-                        result = await self._toolbox.execute(call, timeout_s=options.timeout_s,
-                                                             dry_run=options.dry_run, approval=options.approval)
+                        result = await self._toolbox.call_tool(call, options)
                 else:
-                    result = await self._toolbox.execute(call, timeout_s=options.timeout_s, dry_run=options.dry_run,
-                                                         approval=options.approval)
+                    result = await self._toolbox.call_tool(call, options)
         finally:
             self._ongoing -= 1
         if result.error is None:
@@ -234,8 +225,6 @@ class ToolboxActor:
             self._failed += 1
         return result
 
-
-_DEFAULT = CallOptions()
 
 # The actor class; resources, placement, names and concurrency are applied per replica with `.options()`.
 ReplicaActor: Any = ray.remote(concurrency_groups={CONTROL_GROUP: CONTROL_CONCURRENCY})(ToolboxActor)  # type: ignore[call-overload]  # ray's stubs have no overload for a class with concurrency_groups

@@ -193,12 +193,9 @@ class Router:
         with self._lock:
             if self._refusal is not None:
                 return self._refusal
-            if not self._heap:  # nobody waits ahead of us: take a free replica directly
-                slot = self._pick_locked(weight, avoid)
-                if slot is not None:
-                    slot.in_flight += weight
-                    self._admitted += weight
-                    return slot
+            slot = self._take_free_locked(weight, avoid)
+            if slot is not None:
+                return slot
             if not self._make_room_locked(weight, priority):
                 self._shed += weight
                 return self._backpressure()
@@ -221,6 +218,40 @@ class Router:
                     self._count_queued(priority, -weight)
                     self._grant_locked()
             raise
+
+    def try_acquire(self, weight: int) -> ReplicaSlot | None:
+        """Reserve ``weight`` calls on a replica with room right now, without waiting or queueing.
+
+        Returns:
+            The replica (release it with `release`), or None when the call would have to wait (every replica is
+            full, or calls already wait in the queue and must not be overtaken) or be refused: `acquire` then
+            takes the call and decides.
+        """
+        with self._lock:
+            return None if self._refusal is not None else self._take_free_locked(weight)
+
+    def try_acquire_ahead(self, weight: int, avoid: frozenset[str] = frozenset()) -> ReplicaSlot | None:
+        """Reserve ``weight`` calls on a busy replica that can hold them in its own queue, up to twice its cap.
+
+        For a batch's next chunk: sent while the replica runs the previous one, it starts as soon as calls there
+        finish instead of a round trip later (the replica still runs at most ``max_concurrency`` calls at once).
+        Taken only when no call waits in this handle's queue (it would be overtaken) and the calls past the caps
+        stay within ``max_queued``; the least loaded such replica wins.
+
+        Returns:
+            The replica (release it with `release`), or None: then wait for room with `acquire`.
+        """
+        with self._lock:
+            if self._refusal is not None or self._heap:
+                return None
+            limit = 2 * self._cap - weight
+            tier = [s for s in self._eligible_locked(avoid) if s.in_flight <= limit]
+            if not tier or self._backlog_locked() + weight > self._max_queued:
+                return None
+            slot = min(tier, key=lambda s: s.in_flight)
+            slot.in_flight += weight
+            self._admitted += weight
+            return slot
 
     def acquire_now(self, weight: int, priority: int = 0) -> ReplicaSlot | Refusal | None:
         """Reserve without waiting: a replica with room, else the least loaded one past its cap (the call then
@@ -309,6 +340,15 @@ class Router:
                 self._arm_watchdog_locked(max(0.05, next_due - now))
 
     # -- internals (lock held) -------------------------------------------------------------------------
+
+    def _take_free_locked(self, weight: int, avoid: frozenset[str] = frozenset()) -> ReplicaSlot | None:
+        if self._heap:  # calls wait ahead of this one
+            return None
+        slot = self._pick_locked(weight, avoid)
+        if slot is not None:
+            slot.in_flight += weight
+            self._admitted += weight
+        return slot
 
     def _backpressure(self) -> Refusal:
         return Refusal("BACKPRESSURE", f"Overloaded: the deployment's queue is full ({self._max_queued} calls "
