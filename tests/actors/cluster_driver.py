@@ -113,8 +113,10 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
     steer = {} if strategy == "STRICT_SPREAD" else {"worker_node": 0.001}
     dep = deploy(Toolbox([lookup, write], context={"counter": counter}), replicas=2, name=name,
                  namespace="cluster-test",
+                 # A failed-over call may wait for a replica as long as recovery may take (the test's bound is 90 s).
                  options=DeploymentOptions(max_concurrency=8, batch_size=8, max_queued=5_000, health_period_s=1.0,
-                                           health_timeout_s=5.0, unhealthy_after=2, failover_attempts=3),
+                                           health_timeout_s=5.0, unhealthy_after=2, failover_attempts=3,
+                                           unavailable_timeout_s=120.0),
                  actor_options=ActorOptions(num_cpus=0, placement_strategy=strategy, resources=steer),  # type: ignore[arg-type]
                  controller=ControllerOptions(placement="node", node_id=controller_home, soft=True))
     await dep.ready(timeout_s=180)
@@ -142,6 +144,7 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
     after = seen or before
     second = await dep.execute([ToolCall(name="lookup", arguments={"i": i}) for i in range(200)])
     counts = await counter.snapshot.remote()
+    handle = (await dep.stats()).handle
     report = await dep.shutdown(timeout_s=10)
     prefix = replica_prefix(name)
     leftover: list[str] = []
@@ -164,6 +167,9 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
         "controller_on_victim": workers[victim] == controller_home, "epoch_changed": after.epoch != before.epoch,
         "batch_s": round(batch_s, 1), "recovered_s": None if recovered_s is None else round(recovered_s, 1),
         "replica_nodes_after": sorted(str(r.node_id) for r in after.replicas), "victim_node": workers[victim],
+        # replicas of the first controller life still there after recovery (Ray restarted them, the new life adopted)
+        "kept_replicas": len({r.replica_id for r in before.replicas} & {r.replica_id for r in after.replicas}),
+        "failovers": handle.failovers,
         "second_ok": all(r.ok for r in second), "shutdown_ok": report.ok, "leftover": leftover,
     }
 
@@ -177,8 +183,9 @@ async def _recovered(dep: Any, epoch: str, lost_node: str, since: float) -> tupl
         except Exception:  # the controller is restarting
             await asyncio.sleep(0.5)
             continue
+        nodes = {r.node_id for r in after.replicas}
         if (after.epoch != epoch and after.healthy_replicas == 2 and len(after.replicas) == 2
-                and lost_node not in {r.node_id for r in after.replicas}):
+                and None not in nodes and lost_node not in nodes):  # every replica answered, none on the lost node
             return time.monotonic() - since, after
         await asyncio.sleep(0.25)
     return None, after

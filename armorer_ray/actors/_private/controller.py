@@ -41,7 +41,7 @@ from armorer_ray.actors._private.placement import (
 from armorer_ray.actors._private.records import ControllerReport, ReplicaRecord, describe
 from armorer_ray.actors._private.replica import CallOptions, ReplicaReport
 from armorer_ray.actors._private.scaler import Scaler
-from armorer_ray.actors._private.snapshot import ReplicaView, Snapshot, replica_prefix
+from armorer_ray.actors._private.snapshot import SNAPSHOT_EVENTS, ReplicaView, Snapshot, replica_prefix
 from armorer_ray.actors._private.spec import Catalogue
 from armorer_ray.actors.stats import ShutdownReport
 from armorer_ray.errors import ToolError
@@ -296,11 +296,13 @@ class DeploymentController:
             report: ReplicaReport = await asyncio.wait_for(record.actor.report.remote(), self._options.health_timeout_s)
         except Exception:
             return
-        if report.life_id != record.life_id:  # Ray restarted it in place: a new life, hooks ran again
+        restarted = report.life_id != record.life_id
+        if restarted:  # Ray restarted it in place: a new life, hooks ran again
             record.restarts += 1
             record.life_id = report.life_id
         record.last = report
-        if record.failures or not record.healthy:
+        if record.failures or not record.healthy or restarted:
+            # Handles learn the new life too: calls that failed over from the old one may use this one.
             record.failures, record.healthy = 0, True
             self._publish()
 
@@ -381,10 +383,11 @@ class DeploymentController:
         self._changed = asyncio.Event()
 
     def _snapshot(self) -> Snapshot:
-        views = tuple(ReplicaView(r.replica_id, r.actor, r.healthy) for r in self._replicas)
+        views = tuple(ReplicaView(r.replica_id, r.actor, r.healthy, r.life_id) for r in self._replicas)
         period = self._scaler.policy.metrics_period_s if self._scaler is not None else None
+        scaling = tuple(self._scaler.events)[-SNAPSHOT_EVENTS:] if self._scaler is not None else ()
         return Snapshot(self._epoch, self._version, views, self._catalogue, self._options, self._error,
-                        self._stopped, period)
+                        self._stopped, period, scaling)
 
     async def watch(self, known_epoch: str, known_version: int, timeout_s: float,
                     handle_id: str | None = None) -> Snapshot:

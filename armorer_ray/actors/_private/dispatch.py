@@ -70,7 +70,7 @@ class PausedCalls:
 class _Chunk:
     indexes: list[int]
     attempt: int
-    failed_on: frozenset[str] = frozenset()  # replicas these calls were lost on: retries go elsewhere
+    failed_on: frozenset[str] = frozenset()  # replica lives (slot keys) the calls were lost on: retries go elsewhere
 
 
 class Dispatcher:
@@ -103,10 +103,13 @@ class Dispatcher:
 
     # -- one call --------------------------------------------------------------------------------------
 
-    async def run_one(self, call: ToolCall, options: CallOptions | None, signal: AbortSignal | None) -> ToolResult:
-        """Run one call, failing over idempotent calls whose replica died."""
-        attempt = 0
-        failed_on: frozenset[str] = frozenset()
+    async def run_one(self, call: ToolCall, options: CallOptions | None, signal: AbortSignal | None, *,
+                      attempt: int = 0, failed_on: frozenset[str] = frozenset()) -> ToolResult:
+        """Run one call, failing over idempotent calls whose replica died.
+
+        ``attempt`` and ``failed_on`` carry on a failover begun elsewhere (a submitted call whose replica died):
+        the failovers already spent, and the replica lives (`ReplicaSlot.key`) not to wait for again.
+        """
         while True:
             if signal is not None and signal.aborted:
                 return self._cancelled(call, signal)
@@ -129,7 +132,7 @@ class Dispatcher:
                     self.counters.replica_died += 1
                     return replica_died_result(call, grant.replica_id, type(exc).__name__)
                 attempt += 1
-                failed_on = failed_on | {grant.replica_id}
+                failed_on = failed_on | {grant.key}
                 self.counters.failovers += 1
             finally:
                 self.router.release(grant, 1)
@@ -243,7 +246,7 @@ class Dispatcher:
                 self.counters.replica_died += 1
                 results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__)
         self.counters.failovers += len(retry)
-        return [_Chunk(retry, chunk.attempt + 1, chunk.failed_on | {grant.replica_id})] if retry else []
+        return [_Chunk(retry, chunk.attempt + 1, chunk.failed_on | {grant.key})] if retry else []
 
 
 async def _await_cancellable(ref: Any, signal: AbortSignal | None) -> Any:
