@@ -53,7 +53,7 @@ from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
 from armorer_ray.telemetry.stats import AnalyticsSnapshot
 
-__all__ = ["SCALED", "CallInput", "Deployment"]
+__all__ = ["CallInput", "Deployment"]
 
 CallInput = ToolCall | Mapping[str, Any]
 SCALED = "deployment.scaled"  # the event type of a scaling decision (see `Deployment.events`)
@@ -116,6 +116,8 @@ class Deployment:
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         # Runs on the watcher thread. The router learns the replicas before `_snapshot` is published, so a
         # caller that saw `ready()` return never routes against the previous (possibly empty) replica set.
+        if snapshot.version < 0 and self._snapshot is not None and not (snapshot.error or snapshot.stopped):
+            return  # a restarted controller not started yet: keep routing on what this handle knows
         self._options = snapshot.options
         self._catalogue = snapshot.catalogue
         self._router.configure(snapshot.options.max_concurrency, snapshot.options.max_queued,

@@ -1,6 +1,7 @@
 """A driver process for the multi-node tests, against ``--address``; prints one JSON line.
 
-``deploy`` / ``attach``: a detached deployment made by one driver and used (then shut down) by another.
+``deploy`` / ``attach``: a detached deployment made by one driver and used (then shut down) by another (also
+across a restart of the head node, for GCS fault tolerance).
 ``fault``: a 2,000-call mixed batch while every process of a worker node that hosts a replica is killed (and the
 controller is lost with it, or killed at the same moment); then the recovery as the old handle sees it.
 
@@ -33,25 +34,30 @@ def node() -> dict[str, object]:
     return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
 
-async def run_deploy(name: str) -> dict[str, object]:
+async def run_deploy(name: str, strategy: str, workers_only: bool) -> dict[str, object]:
+    steer = {"worker_node": 0.001} if workers_only else {}
     dep = deploy(Toolbox([node]), replicas=2, name=name, namespace="cluster-test", detached=True,
                  options=DeploymentOptions(max_concurrency=4, batch_size=4),
-                 actor_options=ActorOptions(num_cpus=0, placement_strategy="STRICT_SPREAD"))
-    await dep.ready()
+                 actor_options=ActorOptions(num_cpus=0, placement_strategy=strategy, resources=steer))  # type: ignore[arg-type]
+    await dep.ready(timeout_s=180)
     results = await dep.execute([ToolCall(name="node") for _ in range(40)])
     stats = await dep.stats()
     return {"ok": all(r.ok for r in results), "nodes": sorted({r.result["node"] for r in results}),
             "replica_nodes": sorted({r.node_id for r in stats.replicas}), "driver_node": ray.get_runtime_context()
-            .get_node_id()}
+            .get_node_id(), "replicas": sorted([r.replica_id, r.pid] for r in stats.replicas), "epoch": stats.epoch}
 
 
 async def run_attach(name: str) -> dict[str, object]:
     dep = get_deployment(name, namespace="cluster-test")
+    await dep.ready(timeout_s=180)
     results = await dep.execute([ToolCall(name="node") for _ in range(20)])
     ok = all(r.ok for r in results)
     nodes = sorted({r.result["node"] for r in results})
-    await dep.shutdown()
-    return {"ok": ok, "nodes": nodes}
+    stats = await dep.stats()
+    report = await dep.shutdown()
+    return {"ok": ok, "nodes": nodes, "replicas": sorted([r.replica_id, r.pid] for r in stats.replicas),
+            "epoch": stats.epoch, "errors": sorted({r.error.code for r in results if r.error}),
+            "shutdown_ok": report.ok}
 
 
 @tool(read_only=True, idempotent=True)
@@ -199,12 +205,15 @@ def main() -> None:
     parser.add_argument("--strategy", default="STRICT_SPREAD")
     parser.add_argument("--state", default="")
     parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--workers-only", action="store_true", help="deploy: keep replicas off the head")
     args = parser.parse_args()
     ray.init(address=args.address, log_to_driver=False)
     if args.mode == "fault":
         outcome = asyncio.run(run_fault(args.name, args.strategy, args.state, args.calls))
+    elif args.mode == "deploy":
+        outcome = asyncio.run(run_deploy(args.name, args.strategy, args.workers_only))
     else:
-        outcome = asyncio.run((run_deploy if args.mode == "deploy" else run_attach)(args.name))
+        outcome = asyncio.run(run_attach(args.name))
     print(json.dumps(outcome), flush=True)
 
 

@@ -136,8 +136,17 @@ class DeploymentController:
             want = max(self._target_count(), len(self._replicas))
             missing = [slot for slot in range(want) if slot not in taken][: want - len(self._replicas)]
             self._next_slot = max([self._next_slot, *(slot + 1 for slot in taken), *(s + 1 for s in missing)])
-            fresh = [create_replica(self._plan, slot, await self.place(slot)) for slot in missing]
-            await self._start_replicas(tuple(fresh))
+            if self._replicas:
+                # Replicas adopted from an earlier life serve already: a missing one that cannot be placed or
+                # started now (no free node for STRICT_SPREAD, say) is retried by supervision, not a failed start.
+                started = await asyncio.gather(*(self.launch(slot) for slot in missing), return_exceptions=True)
+                for item in started:
+                    if isinstance(item, BaseException):
+                        log.warning("could not start a missing replica (will retry): %s", describe(item))
+                self._replicas += [item for item in started if isinstance(item, ReplicaRecord)]
+            else:
+                fresh = [create_replica(self._plan, slot, await self.place(slot)) for slot in missing]
+                await self._start_replicas(tuple(fresh))
         except Exception as exc:
             self._error = f"deployment {self._name!r} failed to start: {describe(exc)}"
             log.error(self._error)
@@ -398,7 +407,10 @@ class DeploymentController:
         same_epoch = known_epoch == self._epoch
         if handle_id is not None:
             self.handles.seen(handle_id, version=known_version if same_epoch else -1, now=time.monotonic())
-        if same_epoch and self._version <= known_version:
+        # A life that has not started yet (adopting, starting replicas) has nothing to tell even a handle of an
+        # earlier life: its empty replica set and tool catalogue would make the handle drop replicas that still
+        # serve and forget which tools are idempotent (so calls lost meanwhile would not fail over).
+        if self._version < 0 or (same_epoch and self._version <= known_version):
             changed = self._changed
             try:
                 await asyncio.wait_for(changed.wait(), timeout_s)

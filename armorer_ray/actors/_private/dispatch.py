@@ -130,7 +130,7 @@ class Dispatcher:
                 self.router.mark_failed(grant, dead=isinstance(exc, ActorDiedError))
                 if not self._may_retry(call, attempt):
                     self.counters.replica_died += 1
-                    return replica_died_result(call, grant.replica_id, type(exc).__name__)
+                    return replica_died_result(call, grant.replica_id, type(exc).__name__, self._spent(call, attempt))
                 attempt += 1
                 failed_on = failed_on | {grant.key}
                 self.counters.failovers += 1
@@ -139,6 +139,10 @@ class Dispatcher:
 
     def _may_retry(self, call: ToolCall, attempt: int) -> bool:
         return attempt < self.settings()[1] and self.is_idempotent(call.name)
+
+    def _spent(self, call: ToolCall, attempt: int) -> int | None:
+        # Why a lost call is not retried, for its message: its failovers spent, or None (not idempotent).
+        return attempt if self.is_idempotent(call.name) else None
 
     def _cancelled(self, call: ToolCall, signal: AbortSignal | None) -> ToolResult:
         self.counters.cancelled += 1
@@ -244,7 +248,8 @@ class Dispatcher:
                 retry.append(i)
             else:
                 self.counters.replica_died += 1
-                results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__)
+                results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__,
+                                                 self._spent(calls[i], chunk.attempt))
         self.counters.failovers += len(retry)
         return [_Chunk(retry, chunk.attempt + 1, chunk.failed_on | {grant.key})] if retry else []
 
