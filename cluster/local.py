@@ -99,7 +99,8 @@ def _start_head(state: dict[str, Any], timeout_s: float, gcs_port: int | None) -
                                      temp_dir=state["temp_dir"], object_store_bytes=state["object_store_bytes"],
                                      gcs_port=gcs_port)
         state["address"] = f"127.0.0.1:{port}"
-        log = Path(state["temp_dir"]) / f"head-{len(state['pids'])}-{attempt}.log"
+        state["head_starts"] = state.get("head_starts", 0) + 1
+        log = Path(state["temp_dir"]) / f"head-{state['head_starts']}.log"
         pid = _spawn(command, _env(state, head=True), log)
         if _joined(pid, state["address"], "head_node", timeout_s, log, attempt):
             state["pids"].append(pid)
@@ -118,7 +119,14 @@ def restart_head(state: dict[str, Any], timeout_s: float = NODE_START_S) -> int:
         os.waitpid(old, 0)
     except ChildProcessError:
         pass
+    deadline = time.monotonic() + 30.0
+    while _session_alive(old) and time.monotonic() < deadline:  # its GCS must be gone before a new one binds
+        _kill_session(old)
+        time.sleep(0.2)
     state["pids"] = [p for p in state["pids"] if p != old]
+    # `ray start --head` refuses a port named in the last cluster file when any raylet on this machine names that
+    # GCS in its command line, as the workers here do (on a real cluster the head has the machine to itself).
+    (Path(state["temp_dir"]) / "ray_current_cluster").unlink(missing_ok=True)
     _start_head(state, timeout_s, gcs_port=int(state["address"].rsplit(":", 1)[1]))
     return int(state["head_pid"])
 
@@ -168,6 +176,8 @@ def _env(state: dict[str, Any] | None = None, *, head: bool = False) -> dict[str
         if head:
             env["RAY_REDIS_ADDRESS"] = state["redis"]
             env["RAY_external_storage_namespace"] = state["storage_namespace"]
+            # A restarted head's agents start while its GCS is still recovering: give them longer to report.
+            env["RAY_agent_register_timeout_ms"] = "120000"
     return env
 
 
@@ -252,6 +262,18 @@ def _terminate(pid: int, timeout_s: float) -> None:
             break
         time.sleep(0.2)
     _kill_session(pid)  # each node is its own session: take any stragglers down with it
+
+
+def _session_alive(sid: int) -> bool:
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                return True
+    return False
 
 
 def _kill_session(sid: int) -> None:
