@@ -68,10 +68,11 @@ if TYPE_CHECKING:
         TenantContext,
         Timeout,
     )
-    from armorer_ray.policy import Decision, PolicyContext, PolicyHooks, RiskPolicy
+    from armorer_ray.migrations import Migration
+    from armorer_ray.policy import Decision, Policies, Policy, PolicyContext, PolicyHooks, PolicyLike, RiskPolicy
     from armorer_ray.policy_context import PolicyContextProvider
-    from armorer_ray.query import MetadataFilter, ToolQuery, query_tools
-    from armorer_ray.registry import Migration, create_registry
+    from armorer_ray.query import MetadataFilter, ToolQuery, ToolQueryFields, ToolSummary, query_tools
+    from armorer_ray.registry import create_registry
     from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
     from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
     from armorer_ray.sanitize import ArgumentLimits, ConfinePaths
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from armorer_ray.text_match import TextQuery
     from armorer_ray.toolbox import Budget, Toolbox, ToolboxOptions, ToolboxSettings, combine_toolboxes
     from armorer_ray.tools import Lifecycle, Tool, ToolLifecycle, ToolRisk, lazy, tool, with_context
+    from armorer_ray.versioned import Versioning
 
 _EXPORTS: dict[str, str] = {
     "AbortController": "armorer_ray.cancellation",
@@ -122,8 +124,11 @@ _EXPORTS: dict[str, str] = {
     "Next": "armorer_ray.middleware",
     "NotFound": "armorer_ray.errors",
     "OutputShaping": "armorer_ray.shaping",
+    "Policies": "armorer_ray.policy",
+    "Policy": "armorer_ray.policy",
     "PolicyContext": "armorer_ray.policy",
     "PolicyHooks": "armorer_ray.policy",
+    "PolicyLike": "armorer_ray.policy",
     "Quota": "armorer_ray.middleware",
     "RateLimit": "armorer_ray.middleware",
     "Retry": "armorer_ray.middleware",
@@ -148,6 +153,8 @@ _EXPORTS: dict[str, str] = {
     "ToolId": "armorer_ray.identity",
     "ToolIdentity": "armorer_ray.identity",
     "ToolQuery": "armorer_ray.query",
+    "ToolQueryFields": "armorer_ray.query",
+    "ToolSummary": "armorer_ray.query",
     "ToolResult": "armorer_ray.results",
     "ToolRisk": "armorer_ray.tools",
     "Toolbox": "armorer_ray.toolbox",
@@ -164,7 +171,8 @@ _EXPORTS: dict[str, str] = {
     "parse_tool_id": "armorer_ray.identity",
     "query_tools": "armorer_ray.query",
     "Digests": "armorer_ray.digests",
-    "Migration": "armorer_ray.registry",
+    "Migration": "armorer_ray.migrations",
+    "Versioning": "armorer_ray.versioned",
     "create_registry": "armorer_ray.registry",
     "PolicyContextProvider": "armorer_ray.policy_context",
     "TextQuery": "armorer_ray.text_match",
@@ -215,9 +223,12 @@ __all__ = [
     "Next",
     "NotFound",
     "OutputShaping",
+    "Policies",
+    "Policy",
     "PolicyContext",
     "PolicyContextProvider",
     "PolicyHooks",
+    "PolicyLike",
     "Quota",
     "RateLimit",
     "Retry",
@@ -244,12 +255,15 @@ __all__ = [
     "ToolIdentity",
     "ToolLifecycle",
     "ToolQuery",
+    "ToolQueryFields",
     "ToolResult",
     "ToolRisk",
+    "ToolSummary",
     "Toolbox",
     "ToolboxOptions",
     "ToolboxSettings",
     "Transient",
+    "Versioning",
     "__version__",
     "classify_exception",
     "combine_toolboxes",

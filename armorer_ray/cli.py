@@ -19,7 +19,6 @@ JSON object); 3 the call paused for approval or input (``action_required``).
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -31,11 +30,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from armorer_ray.cli_exits import EXIT_FAILED, EXIT_OK, EXIT_PAUSED, EXIT_USAGE, errors, usage_error
 from armorer_ray.cli_progress import DelayedProgress, delayed_status
 from armorer_ray.definitions_check import count_tools, detect_shape, validate_definitions
 from armorer_ray.errors import ConfigError
 from armorer_ray.inspection import inspect_tool
 from armorer_ray.results import ToolCall
+from armorer_ray.targets import import_target, load_toolbox
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
 
@@ -44,54 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PAUSED", "EXIT_USAGE", "app", "load_toolbox", "load_workflows", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
-
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect, call and export armorer-ray tools.")
 console = Console()
-errors = Console(stderr=True)
-
-
-def _import_target(target: str, kinds: tuple[type, ...]) -> Any:
-    """Import ``module:attribute``; a callable that is not one of ``kinds`` is a factory, called with no arguments."""
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ConfigError(f"target must look like module:attribute, got {target!r}")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        value: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            value = getattr(value, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import {target!r}: {exc}") from exc
-    if callable(value) and not isinstance(value, kinds):
-        try:
-            value = value()
-        except Exception as exc:  # a factory that needs arguments, or fails: say which target
-            raise ConfigError(f"{target!r} is callable but calling it with no arguments failed: {exc}") from exc
-    return value
-
-
-def load_toolbox(target: str) -> Toolbox:
-    """Import ``module:attribute`` and turn it into a toolbox.
-
-    Raises:
-        ConfigError: when the target cannot be imported or is not a toolbox, tool or list of tools.
-    """
-    value = _import_target(target, (Tool, Toolbox))
-    if isinstance(value, Toolbox):
-        return value
-    if isinstance(value, Tool):
-        return Toolbox([value])
-    if isinstance(value, list | tuple) and all(isinstance(item, Tool) for item in value):
-        return Toolbox(value)
-    raise ConfigError(f"{target!r} is a {type(value).__name__}, not a Toolbox, Tool or list of tools")
-
-
-def _fail(message: str) -> typer.Exit:
-    # Escaped: messages quote targets and installs such as 'armorer-ray[web]', which rich would read as markup.
-    errors.print(f"[red]error:[/red] {escape(message)}")
-    return typer.Exit(EXIT_USAGE)
 
 
 def _arguments(text: str) -> dict[str, Any]:
@@ -99,9 +54,9 @@ def _arguments(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise _fail(f"--args is not valid JSON: {exc}") from exc
+        raise usage_error(f"--args is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise _fail(f"--args must be a JSON object, got {type(value).__name__}")
+        raise usage_error(f"--args must be a JSON object, got {type(value).__name__}")
     return value
 
 
@@ -119,15 +74,15 @@ def list_tools(target: str, tag: list[str] = typer.Option([], help="Only tools w
     try:
         box = load_toolbox(target)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     shown = box.query(text=text or None, tags_any=tag)
     count = f"{len(shown)} of {len(box)} tools" if len(shown) != len(box) else f"{len(box)} tools"
     table = Table(title=f"{escape(box.name)}: {count}")
     for column in ("id", "risk", "tags", "description"):
         table.add_column(column, overflow="fold")
     for t in shown:
-        risk = ",".join(flag for flag, on in (("read-only", t.is_read_only), ("mutates", t.is_mutating),
-                                              ("dangerous", t.is_dangerous)) if on)
+        risk = ",".join(flag for flag, on in (("read-only", t.risk.read_only), ("mutates", t.risk.mutates),
+                                              ("dangerous", t.risk.dangerous)) if on)
         table.add_row(escape(t.id), risk, escape(", ".join(t.tags)), escape(t.description.splitlines()[0]))
     console.print(table)
     _warn_deprecated(box.tools())
@@ -139,9 +94,9 @@ def describe(target: str, tool: str) -> None:
     try:
         found = load_toolbox(target).get_tool(tool)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     if found is None:
-        raise _fail(f"no tool {tool!r} in {target}")
+        raise usage_error(f"no tool {tool!r} in {target}")
     _warn_deprecated([found])
     console.print_json(json.dumps({"summary": inspect_tool(found, "full").model_dump(by_alias=True),
                                    "definition": found.to_json()}, default=str))
@@ -159,7 +114,7 @@ def call(target: str, tool: str, args: str = typer.Option("{}", help="Arguments 
     try:
         box = load_toolbox(target)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     with delayed_status(errors, f"calling {tool}..."):
         result = box.execute_sync(ToolCall(name=tool, arguments=arguments), dry_run=dry_run, timeout_s=timeout_s)
     console.print_json(result.model_dump_json(by_alias=True))
@@ -183,9 +138,9 @@ def profile_calls(target: str, tool: str, args: str = typer.Option("{}", help="A
     try:
         box = load_toolbox(target)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     if box.get_tool(tool) is None:
-        raise _fail(f"no tool {tool!r} in {target}")
+        raise usage_error(f"no tool {tool!r} in {target}")
     analytics = Analytics()
     detach = analytics.attach(box)
     failed = 0
@@ -225,11 +180,11 @@ def _exported(box: Toolbox, provider: str) -> Any:
 def export(target: str, provider: str = typer.Option("json", help=", ".join(EXPORTERS) + ".")) -> None:
     """Print TARGET's tool definitions for a provider (names unique and provider-safe)."""
     if provider not in EXPORTERS:
-        raise _fail(f"unknown provider {provider!r}; choose from {', '.join(EXPORTERS)}")
+        raise usage_error(f"unknown provider {provider!r}; choose from {', '.join(EXPORTERS)}")
     try:
         box = load_toolbox(target)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     typer.echo(json.dumps(_exported(box, provider), indent=2, ensure_ascii=False))
     _warn_deprecated(box.tools())  # on stderr, so the exported JSON stays clean
 
@@ -240,11 +195,11 @@ def validate(path: Path) -> None:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc}") from exc
+        raise usage_error(f"cannot read {path}: {exc}") from exc
     try:
         definitions = json.loads(text)
     except ValueError as exc:
-        raise _fail(f"{path} is not valid JSON: {exc}") from exc
+        raise usage_error(f"{path} is not valid JSON: {exc}") from exc
     problems = validate_definitions(definitions)
     for problem in problems:
         errors.print(f"[red]✗[/red] {escape(problem)}")
@@ -262,7 +217,7 @@ def load_workflows(target: str) -> dict[str, Workflow]:
     """
     from armorer_ray.workflow import Workflow  # here, so the other commands start without the workflow package
 
-    value = _import_target(target, (Workflow,))
+    value = import_target(target, (Workflow,))
     if isinstance(value, Workflow):
         return {value.name: value}
     if isinstance(value, dict) and all(isinstance(item, Workflow) for item in value.values()):
@@ -297,9 +252,9 @@ def ui(target: str, port: int = typer.Option(8000, help="Port to listen on (0: a
                          hosts=[*allow_host, *([host] if host not in ("0.0.0.0", "::") else [])])
         import uvicorn
     except ModuleNotFoundError as exc:
-        raise _fail(str(MissingExtraError("armorer ui", "web"))) from exc
+        raise usage_error(str(MissingExtraError("armorer ui", "web"))) from exc
     except (ConfigError, MissingExtraError) as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"armorer ui: http://{shown}:{port}/" + (f"?token={token}" if token else ""), err=True)
     uvicorn.run(web, host=host, port=port)
@@ -326,7 +281,7 @@ def mcp_server(target: str, http: int = typer.Option(None, help="Serve streamabl
         else:
             anyio.run(serve_stdio, server)
     except (ConfigError, MissingExtraError) as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
 
 
 @app.command()
@@ -339,7 +294,7 @@ def migrate(paths: list[Path], write: bool = typer.Option(False, help="Apply the
     try:
         changed = migrate_paths(paths, write=write)
     except (ConfigError, MissingExtraError) as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     for item in changed:
         sys.stdout.write(item.diff)
         errors.print(f"{item.path}: " + "; ".join(item.changes))

@@ -196,11 +196,11 @@ def _make(body: Body, *, name: str, description: str, parameters: type[BaseModel
           copy_from: Tool | None = None) -> Tool:
     options: ToolOptions = {"name": name, "description": description, "parameters": parameters, "dry_run": body,
                             "idempotent": all(step.idempotent for step in steps)}
-    if all(step.is_read_only for step in steps):
+    if all(step.risk.read_only for step in steps):
         options["read_only"] = True
-    if any(step.is_mutating for step in steps):
+    if any(step.risk.mutates for step in steps):
         options["mutates"] = True
-    if any(step.is_dangerous for step in steps):
+    if any(step.risk.dangerous for step in steps):
         options["dangerous"] = True
     if copy_from is not None:
         options["tags"] = tuple(copy_from.options.get("tags", ()))

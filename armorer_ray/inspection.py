@@ -88,7 +88,7 @@ def inspect_tool(tool: Tool, level: DetailLevel = "standard") -> ToolInspection:
     """
     base = {
         "id": tool.id, "name": tool.name, "description": tool.description, "tags": list(tool.tags),
-        "risk": tool.risk.model_dump(exclude_none=True, exclude_defaults=True),
+        "risk": tool.risk.model_dump(exclude_defaults=True),
     }
     if level == "summary":
         return ToolInspection(**base)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,7 +37,7 @@ class Lifecycle(Protocol):
     async def health(self) -> Health: ...
 
 
-async def run_hooks(hooks: Sequence[LifecycleHook], owner: Any) -> None:
+async def run_hooks(hooks: Sequence[LifecycleHook], owner: object) -> None:
     """Run hooks in order; each may take the owner as its one argument, or nothing."""
     for hook in hooks:
         try:

@@ -59,8 +59,7 @@ def tool_configuration_from_metadata(tool: Tool) -> McpToolConfiguration | None:
     if not isinstance(raw, Mapping):
         return None
     annotations = _mapping(raw.get("annotations"))
-    read_only = tool.metadata.get("readOnly") is True or tool.is_read_only
-    if read_only and (annotations is None or "readOnlyHint" not in annotations):
+    if tool.risk.read_only and (annotations is None or "readOnlyHint" not in annotations):
         annotations = {**(annotations or {}), "readOnlyHint": True}
     text = {key: raw[key] for key in ("title", "description") if isinstance(raw.get(key), str)}
     return McpToolConfiguration(

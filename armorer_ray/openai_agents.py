@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from armorer_ray.errors import ConfigError, MissingExtraError, ToolExecutionError
+from armorer_ray.policy import RiskPolicy
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
@@ -119,9 +120,9 @@ def to_openai_agent_tools(source: Toolbox | Tool | Sequence[Tool], *,
                                        params_json_schema=schema, on_invoke_tool=invoke, strict_json_schema=False)
         out.tools.append(made)
         out.tool_names.append(name)
-        if item.is_mutating:
+        if item.risk.mutates:
             out.mutating_tool_names.append(name)
-        if item.is_dangerous:
+        if item.risk.dangerous:
             out.dangerous_tool_names.append(name)
     return out
 
@@ -185,7 +186,10 @@ def create_openai_tool_gate(registry: Toolbox | Tool | Sequence[Tool], *, read_o
         ConfigError: for a registry that is not tools.
     """
     _, tools = _source(registry)
-    mutation = (not read_only) if allow_mutation is None else allow_mutation and not read_only
+    # The toolbox's own RiskPolicy decides for the registry's tools, so the gate and a call agree.
+    policy = RiskPolicy(read_only=read_only, allow_mutation=True if allow_mutation is None else allow_mutation,
+                        allow_dangerous=allow_dangerous)
+    mutation = policy.allow_mutation
     builtin = builtin or BuiltinTools()
     words = messages or GateMessages()
     mutating_message = words.mutating or ("Read-only mode: mutating tools disabled." if read_only
@@ -200,11 +204,10 @@ def create_openai_tool_gate(registry: Toolbox | Tool | Sequence[Tool], *, read_o
     async def gate(tool_name: str) -> GateDecision:
         found = by_name.get(tool_name)
         if found is not None:
-            if found.is_mutating and not mutation:
-                return GateDecision("deny", mutating_message)
-            if found.is_dangerous and not allow_dangerous:
-                return GateDecision("deny", dangerous_message)
-            return GateDecision("allow")
+            refused = policy.refusal(found)
+            if refused is None:
+                return GateDecision("allow")
+            return GateDecision("deny", mutating_message if refused == "mutating" else dangerous_message)
         if tool_name in builtin.read_only:
             return GateDecision("allow")
         if tool_name in builtin.mutating and not mutation:

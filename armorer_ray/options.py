@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence  # noqa: F401  # Awaitable: pydantic resolves LifecycleHook
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from typing_extensions import Unpack
 
 from armorer_ray.approvals import ApprovalBook
 from armorer_ray.digests import DigestSetting
@@ -36,7 +37,7 @@ from armorer_ray.errors import ConfigError
 from armorer_ray.executors import Executor
 from armorer_ray.lifecycle import LifecycleHook
 from armorer_ray.middleware.base import Middleware
-from armorer_ray.policy import RiskPolicy, as_policies
+from armorer_ray.policy import Policies, PolicyObject, RiskPolicy, as_policies
 from armorer_ray.shaping import OutputShaping
 
 __all__ = ["Budget", "ToolboxOptions", "ToolboxSettings"]
@@ -80,6 +81,12 @@ class ToolboxOptions(BaseModel):
         approvals: Where paused calls wait for `Toolbox.resume` (None: the toolbox makes an in-memory book; the
             toolbox's own ``options`` then name that book, so copies made from them share it).
         on_start: Hooks `Toolbox.start` runs once (sync or async); on_drain by ``drain``, on_stop by ``stop``.
+        body_signal: The abort signal a body sees as ``ctx.signal`` while it runs under a deadline or a caller's
+            signal. ``"derived"`` (default): a signal of this run, aborted by the caller's signal and by the
+            deadline, so a body polling it stops at either without the deadline aborting the caller's signal (which
+            may be shared by a batch or by retries). ``"caller"`` (Armorer's behaviour): the caller's signal
+            itself (a fresh one when the caller gave none), never aborted by the deadline; the body is still
+            cancelled (async) or interrupted (sync, threaded) when the deadline passes.
 
     Raises:
         ConfigError: for a middleware that is not callable or a policy of the wrong shape.
@@ -93,7 +100,7 @@ class ToolboxOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     name: str = "toolbox"
-    policies: Annotated[tuple[object, ...], SkipValidation] = ()
+    policies: Annotated[tuple[PolicyObject, ...], SkipValidation] = ()
     risk: Annotated[RiskPolicy, SkipValidation] = Field(default_factory=RiskPolicy)
     budget: Budget | None = None
     middleware: Annotated[tuple[Middleware, ...], SkipValidation] = ()
@@ -108,6 +115,7 @@ class ToolboxOptions(BaseModel):
     on_start: _Hooks = ()
     on_drain: _Hooks = ()
     on_stop: _Hooks = ()
+    body_signal: Literal["derived", "caller"] = "derived"
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -122,7 +130,7 @@ class ToolboxOptions(BaseModel):
 
     @field_validator("policies", mode="before")
     @classmethod
-    def _check_policies(cls, value: object) -> tuple[object, ...]:
+    def _check_policies(cls, value: Policies) -> tuple[PolicyObject, ...]:
         return as_policies(value)
 
     @field_validator("middleware", mode="before")
@@ -164,7 +172,7 @@ class ToolboxOptions(BaseModel):
         """The lifecycle hooks by moment: ``start``, ``drain``, ``stop``."""
         return {"start": self.on_start, "drain": self.on_drain, "stop": self.on_stop}
 
-    def with_settings(self, **settings: Any) -> ToolboxOptions:
+    def with_settings(self, **given: Unpack[ToolboxSettings]) -> ToolboxOptions:
         """A copy with the keyword shorthand of `Toolbox` applied (see `ToolboxSettings`), validated.
 
         Raises:
@@ -174,8 +182,9 @@ class ToolboxOptions(BaseModel):
             >>> ToolboxOptions(risk=RiskPolicy(allow_dangerous=False)).with_settings(read_only=True).risk
             RiskPolicy(read_only=True, allow_mutation=False, allow_dangerous=False)
         """
-        if not settings:
+        if not given:
             return self
+        settings: dict[str, object] = dict(given)  # checked at run time too: untyped callers pass anything
         unknown = set(settings) - _SETTINGS
         if unknown:
             raise ConfigError(f"unknown toolbox option(s): {', '.join(sorted(unknown))}")
@@ -205,7 +214,7 @@ class ToolboxSettings(TypedDict, total=False):
     """
 
     name: str | None
-    policy: object | Sequence[object] | None
+    policy: Policies
     read_only: bool
     allow_mutation: bool
     allow_dangerous: bool
@@ -222,6 +231,7 @@ class ToolboxSettings(TypedDict, total=False):
     on_start: Sequence[LifecycleHook]
     on_drain: Sequence[LifecycleHook]
     on_stop: Sequence[LifecycleHook]
+    body_signal: Literal["derived", "caller"]
 
 
 _SETTINGS = frozenset(ToolboxSettings.__annotations__)

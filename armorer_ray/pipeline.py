@@ -185,6 +185,7 @@ class Pipeline:
         self.executor: Executor = options.executor if options.executor is not None else LocalExecutor()
         self.approvals: ApprovalBook = options.approvals if options.approvals is not None else MemoryApprovalBook()
         self.digests = options.digests
+        self.derive_signal = options.body_signal == "derived"  # what a body under a deadline sees as ctx.signal
         self._compiled: dict[int, _Compiled] = {}
 
     def forget(self, tool: Tool) -> None:
@@ -438,7 +439,9 @@ class Pipeline:
             call_signal = ctx.call_signal = ctx.signal
         run_signal = AbortSignal()
         unlink = call_signal.add_listener(run_signal._abort)
-        ctx.signal = run_signal
+        derived = self.derive_signal  # else (body_signal="caller") the body keeps the call's signal
+        if derived:
+            ctx.signal = run_signal
         task: Any = asyncio.ensure_future(_run_collecting(executor, tool, kwargs, ctx))
         remove = run_signal.add_listener(lambda _reason: task.cancel())
         try:
@@ -460,7 +463,7 @@ class Pipeline:
             await asyncio.wait((task,), timeout=0)
         finally:
             unlink()
-            if not run_signal.aborted:
+            if derived and not run_signal.aborted:
                 ctx.signal = call_signal  # a timed-out run leaves its aborted signal, so its body sees why
         if not timed_out:
             raise _Stopped(ToolError.of("cancelled", cancellation_message(call_signal.reason)))

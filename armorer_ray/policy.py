@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -25,10 +25,13 @@ from armorer_ray.results import ToolCall
 
 if TYPE_CHECKING:
     from armorer_ray.errors import ToolError
+    from armorer_ray.events import EventHub
+    from armorer_ray.results import ToolResult
     from armorer_ray.tools import Tool
 
-__all__ = ["CallerLike", "Decision", "Policy", "PolicyContext", "PolicyHooks", "RiskPolicy", "VisibilityRule",
-           "compile_hooks", "evaluate_after", "evaluate_before", "visibility_rules"]
+__all__ = ["AfterPolicy", "CallRouter", "CallerLike", "Decision", "Policies", "Policy", "PolicyContext", "PolicyHooks",
+           "PolicyLike", "PolicyObject", "RiskPolicy", "RoutedCall", "VisibilityPolicy", "VisibilityRule",
+           "call_routers", "compile_hooks", "evaluate_after", "evaluate_before", "visibility_rules"]
 
 DecisionStatus = Literal["allow", "deny", "needs_approval", "needs_input"]
 
@@ -130,10 +133,29 @@ AfterHook = Callable[[PolicyContext], "Awaitable[None] | None"]
 
 @runtime_checkable
 class Policy(Protocol):
-    """Shape of a policy object; either hook may be absent (use `PolicyHooks` to build one from functions)."""
+    """A policy that decides before a call runs. A policy object has this hook, `AfterPolicy`'s, a
+    `VisibilityPolicy`'s ``visible``, or any of them (use `PolicyHooks` to build one from functions)."""
 
     def before_execute(self, ctx: PolicyContext) -> Decision | bool | Awaitable[Decision | bool | None] | None:
         """Decide whether the call may run."""
+        ...
+
+
+@runtime_checkable
+class AfterPolicy(Protocol):
+    """A policy that sees each call after it ran (its outcome, result or error)."""
+
+    def after_execute(self, ctx: PolicyContext) -> Awaitable[None] | None:
+        """Observe the finished call; an exception is logged, never changes the result."""
+        ...
+
+
+@runtime_checkable
+class VisibilityPolicy(Protocol):
+    """A toolbox policy that hides tools from some callers (see the module docstring)."""
+
+    def visible(self, tool: Tool, caller: CallerLike) -> bool:
+        """Whether ``caller`` may see, and so call, ``tool``."""
         ...
 
 
@@ -159,9 +181,17 @@ class PolicyHooks:
 class RiskPolicy:
     """The toolbox's risk flags as a policy: refuse mutating or dangerous tools when asked to.
 
+    It reads only the tool's `ToolRisk` (``tool.risk``), however the tool spelled its flags. ``read_only=True``
+    is the shorthand for ``allow_mutation=False`` (it forces it); the OpenAI Agents gate decides by this same
+    policy.
+
     Example:
         >>> RiskPolicy(read_only=True).allow_mutation
         False
+        >>> from armorer_ray import tool
+        >>> drop = tool(name="drop", description="Drop a table.", metadata={"mutates": True})(lambda: None)
+        >>> RiskPolicy(read_only=True).refusal(drop)
+        'mutating'
     """
 
     read_only: bool = False
@@ -177,24 +207,35 @@ class RiskPolicy:
         """Whether this policy can refuse anything at all."""
         return not (self.allow_mutation and self.allow_dangerous)
 
-    def before_execute(self, ctx: PolicyContext) -> Decision | None:
-        tool = ctx.tool
-        if not self.allow_mutation and tool.is_mutating:
-            return Decision.deny(f'Mutating tool "{tool.name}" is not allowed')
-        if not self.allow_dangerous and tool.is_dangerous:
-            return Decision.deny(f'Dangerous tool "{tool.name}" is not allowed')
+    def refusal(self, tool: Tool) -> Literal["mutating", "dangerous"] | None:
+        """Why this policy refuses ``tool`` (mutation is checked first), or None when it allows it."""
+        if not self.allow_mutation and tool.risk.mutates:
+            return "mutating"
+        if not self.allow_dangerous and tool.risk.dangerous:
+            return "dangerous"
         return None
 
+    def before_execute(self, ctx: PolicyContext) -> Decision | None:
+        refused = self.refusal(ctx.tool)
+        if refused is None:
+            return None
+        return Decision.deny(f'{refused.capitalize()} tool "{ctx.tool.name}" is not allowed')
 
-def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
-    """Normalise the ``policy=`` option (one, several, or none) into a tuple of policy objects."""
+
+def as_policies(policy: Policies) -> tuple[PolicyObject, ...]:
+    """Normalise the ``policy=`` option (one, several, or none) into a tuple of policy objects.
+
+    Raises:
+        ConfigError: for an item that has no hook and is not callable (the argument is checked at run time,
+            so values from untyped code get this error rather than a later ``AttributeError``).
+    """
     if policy is None:
         return ()
-    items = list(policy) if isinstance(policy, list | tuple) else [policy]
-    out: list[object] = []
+    items: list[object] = list(policy) if isinstance(policy, list | tuple) else [policy]
+    out: list[PolicyObject] = []
     for item in items:
-        if hasattr(item, "before_execute") or hasattr(item, "after_execute") or hasattr(item, "visible"):
-            out.append(item)
+        if any(hasattr(item, facet) for facet in ("before_execute", "after_execute", "visible", "route_call")):
+            out.append(cast(PolicyObject, item))  # checked by its hooks, the way Protocols match
         elif callable(item):
             out.append(PolicyHooks(before=item))
         else:
@@ -206,7 +247,7 @@ def as_policies(policy: object | Sequence[object] | None) -> tuple[object, ...]:
     return tuple(out)
 
 
-def visibility_rules(policies: Sequence[object]) -> tuple[VisibilityRule, ...]:
+def visibility_rules(policies: Sequence[PolicyObject]) -> tuple[VisibilityRule, ...]:
     """The bound ``visible`` methods of ``policies``, in order (policies without one are skipped).
 
     Example:
@@ -222,6 +263,62 @@ def visibility_rules(policies: Sequence[object]) -> tuple[VisibilityRule, ...]:
         if callable(rule):
             rules.append(rule)
     return tuple(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedCall:
+    """What a `CallRouter` decided: the call to run (its arguments possibly upgraded) and the tool to run it on.
+
+    Attributes:
+        call: The call to run.
+        tool: The tool that runs it (one the toolbox resolved for the caller).
+        migrated_from: The version the call was written for, when its arguments were upgraded (recorded on the
+            result as ``migrated_from``).
+    """
+
+    call: ToolCall
+    tool: Tool
+    migrated_from: str | None = None
+
+
+@runtime_checkable
+class CallRouter(Protocol):
+    """A policy facet that names a call's tool before the toolbox resolves it (version negotiation, migrations).
+
+    The toolbox asks its routers, in order, before resolving a call's name; the first that answers decides.
+    `armorer_ray.versioned.Versioning` is one: ``name@^1`` gets the highest compatible version, and a call for a
+    retired version runs on a newer one with its arguments upgraded. Routers live in the options' policies, so
+    every toolbox made from the options (``extend``, deployment replicas, workflow workers) routes the same way.
+    """
+
+    def route_name(self, name: str) -> str | None:
+        """The id ``name`` means, when this router decides it without changing a call (else None)."""
+        ...
+
+    def route_call(self, call: ToolCall, hub: EventHub,
+                   resolve: Callable[[str], Tool | None]) -> RoutedCall | ToolResult | None:
+        """The call to run and its tool, a failure result (the call ends there), or None (not this router's).
+
+        ``resolve(tool_id)`` is the tool the toolbox shows this call's caller under that id, or None: a router
+        answers only with such a tool, so a hidden tool stays not found (and no migration runs for it).
+        """
+        ...
+
+
+PolicyObject = Policy | AfterPolicy | VisibilityPolicy | CallRouter
+"""A policy as toolboxes and tools keep it: an object with ``before_execute``, ``after_execute``, ``visible`` and/or
+``route_call``."""
+
+PolicyLike = PolicyObject | BeforeHook
+"""One policy as ``policy=`` accepts it: a policy object, or a bare function used as its ``before_execute``."""
+
+Policies = PolicyLike | Sequence[PolicyLike] | None
+"""What ``policy=`` of a tool, toolbox or workflow node accepts: one policy, several in order, or none."""
+
+
+def call_routers(policies: Sequence[object]) -> tuple[CallRouter, ...]:
+    """The policies that are `CallRouter` s, in order."""
+    return tuple(policy for policy in policies if isinstance(policy, CallRouter))
 
 
 def _normalise(verdict: object) -> Decision:
@@ -246,7 +343,7 @@ def _normalise(verdict: object) -> Decision:
     raise ConfigError(f"policy returned {type(verdict).__name__}; expected Decision, bool or None")
 
 
-def compile_hooks(policies: Sequence[object]) -> tuple[tuple[BeforeHook, ...], tuple[AfterHook, ...]]:
+def compile_hooks(policies: Sequence[PolicyObject]) -> tuple[tuple[BeforeHook, ...], tuple[AfterHook, ...]]:
     """The bound ``before_execute`` and ``after_execute`` hooks of ``policies``, in order, absent ones skipped.
 
     Done once per tool registration, so a call pays only for hooks that exist.

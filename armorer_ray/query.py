@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, overload
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from typing_extensions import Unpack
 
 from armorer_ray.errors import ConfigError
 from armorer_ray.text import english_stopwords, search_terms, stem, tokenize
@@ -39,9 +40,12 @@ __all__ = [
     "MetadataFilter",
     "NumberRange",
     "QueryMatch",
+    "Querying",
     "RiskFilter",
     "TextQuery",
     "ToolQuery",
+    "ToolQueryFields",
+    "ToolSummary",
     "query_tools",
     "tool_document",
 ]
@@ -49,6 +53,8 @@ __all__ = [
 logger = logging.getLogger("armorer_ray.query")
 
 Select = Literal["tool", "name", "summary"]
+QueryResults: TypeAlias = "list[Tool] | list[str] | list[ToolSummary]"
+"""What a query returns, by ``select``: tools, names, or summaries."""
 
 
 class NumberRange(BaseModel):
@@ -221,8 +227,8 @@ class ToolQuery(BaseModel):
         assert risk is not None
         return all(
             wanted is None or wanted == actual
-            for wanted, actual in ((risk.read_only, tool.is_read_only), (risk.mutates, tool.is_mutating),
-                                   (risk.dangerous, tool.is_dangerous))
+            for wanted, actual in ((risk.read_only, tool.risk.read_only), (risk.mutates, tool.risk.mutates),
+                                   (risk.dangerous, tool.risk.dangerous))
         )
 
     def _text_matches(self, tool: Tool) -> bool:
@@ -234,6 +240,49 @@ class ToolQuery(BaseModel):
         if not search_terms(text) and not tokenize(text):
             return True
         return bool(set(search_terms(text)) & set(tool_document(tool))) or _substring_match(tool, text)
+
+
+class ToolQueryFields(TypedDict, total=False):
+    """The `ToolQuery` fields as keyword criteria of `query_tools` and ``query`` (of a toolbox or toolset view).
+
+    Sequences are stored as tuples; ``schema`` is the reference's ``{"keys": [...], "matches": Model}`` form.
+    """
+
+    text: str | TextQuery | Mapping[str, Any] | None
+    tags_any: Sequence[str]
+    tags_all: Sequence[str]
+    tags_none: Sequence[str]
+    namespaces: Sequence[str]
+    versions: Sequence[str]
+    schema_keys: Sequence[str] | None
+    schema_matches: type[BaseModel] | None
+    schema: Mapping[str, Any]
+    metadata: MetadataFilter | Mapping[str, Any] | None
+    risk: RiskFilter | Mapping[str, bool | None] | None
+    deprecated: bool | None
+    all_of: Sequence[ToolQuery | Mapping[str, Any]]
+    any_of: Sequence[ToolQuery | Mapping[str, Any]]
+    none_of: Sequence[ToolQuery | Mapping[str, Any]]
+    predicate: Callable[[Tool], bool] | None
+
+
+class _SummaryKeys(TypedDict):
+    id: str
+    name: str
+    description: str
+    tags: list[str]
+    schema_keys: list[str]
+    metadata: dict[str, JsonValue]
+    risk: dict[str, Any]
+
+
+class ToolSummary(_SummaryKeys, total=False):
+    """One match of ``select="summary"``: a tool's listing without its code (``lifecycle`` and ``deprecated`` when
+    it has a lifecycle, ``schema`` when asked for)."""
+
+    lifecycle: dict[str, Any]
+    deprecated: bool
+    schema: dict[str, Any]
 
 
 def _substring_match(tool: Tool, text: str) -> bool:
@@ -329,11 +378,11 @@ class LexicalIndex:
         return [QueryMatch(self.tools[i], s, self.matched_terms(i, words)) for s, i in hits]
 
 
-def _summary(tool: Tool, include_schema: bool) -> dict[str, Any]:
-    summary: dict[str, Any] = {
+def _summary(tool: Tool, include_schema: bool) -> ToolSummary:
+    summary: ToolSummary = {
         "id": tool.id, "name": tool.name, "description": tool.description, "tags": list(tool.tags),
         "schema_keys": list(tool.parameters.model_fields), "metadata": dict(tool.metadata),
-        "risk": tool.risk.model_dump(exclude_none=True, exclude_defaults=True),
+        "risk": tool.risk.model_dump(exclude_defaults=True),
     }
     if tool.lifecycle is not None:
         summary["lifecycle"] = tool.lifecycle.model_dump(exclude_defaults=True)
@@ -376,6 +425,24 @@ def _rank(pool: list[Tool], matching: list[int], text: str | TextQuery, index: L
     return ranked + [pool[i] for i in matching if id(pool[i]) not in seen and _substring_match(pool[i], text)]
 
 
+@overload
+def query_tools(tools: Iterable[Tool] | Tool, query: ToolQuery | Mapping[str, Any] | None = None, *, offset: int = 0,
+                limit: int | None = None, select: Literal["tool"] = "tool", include_schema: bool = False,
+                index: LexicalIndex | None = None, **criteria: Unpack[ToolQueryFields]) -> list[Tool]: ...
+@overload
+def query_tools(tools: Iterable[Tool] | Tool, query: ToolQuery | Mapping[str, Any] | None = None, *, offset: int = 0,
+                limit: int | None = None, select: Literal["name"], include_schema: bool = False,
+                index: LexicalIndex | None = None, **criteria: Unpack[ToolQueryFields]) -> list[str]: ...
+@overload
+def query_tools(tools: Iterable[Tool] | Tool, query: ToolQuery | Mapping[str, Any] | None = None, *, offset: int = 0,
+                limit: int | None = None, select: Literal["summary"], include_schema: bool = False,
+                index: LexicalIndex | None = None, **criteria: Unpack[ToolQueryFields]) -> list[ToolSummary]: ...
+@overload
+def query_tools(tools: Iterable[Tool] | Tool, query: ToolQuery | Mapping[str, Any] | None = None, *, offset: int = 0,
+                limit: int | None = None, select: Select, include_schema: bool = False,
+                index: LexicalIndex | None = None, **criteria: Unpack[ToolQueryFields]) -> QueryResults: ...
+
+
 def query_tools(
     tools: Iterable[Tool] | Tool,
     query: ToolQuery | Mapping[str, Any] | None = None,
@@ -385,8 +452,8 @@ def query_tools(
     select: Select = "tool",
     include_schema: bool = False,
     index: LexicalIndex | None = None,
-    **criteria: Any,
-) -> list[Any]:
+    **criteria: Unpack[ToolQueryFields],
+) -> QueryResults:
     """Select tools matching ``query`` (or keyword criteria), ranked when there is text.
 
     Args:
@@ -433,3 +500,63 @@ def query_tools(
     if select == "summary":
         return [_summary(t, include_schema) for t in ordered]
     return ordered
+
+
+class Querying:
+    """The typed ``query`` of toolboxes and toolset views, written once over ``tools()``.
+
+    Subclasses give ``tools`` and may override ``_lexical_index`` (to cache the BM25 index) and ``_queried`` (to
+    announce each query).
+    """
+
+    __slots__ = ()
+
+    def tools(self) -> list[Tool]:
+        raise NotImplementedError
+
+    @overload
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Literal["tool"] = "tool", include_schema: bool = False,
+              **criteria: Unpack[ToolQueryFields]) -> list[Tool]: ...
+    @overload
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Literal["name"], include_schema: bool = False,
+              **criteria: Unpack[ToolQueryFields]) -> list[str]: ...
+    @overload
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Literal["summary"], include_schema: bool = False,
+              **criteria: Unpack[ToolQueryFields]) -> list[ToolSummary]: ...
+    @overload
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Select, include_schema: bool = False,
+              **criteria: Unpack[ToolQueryFields]) -> QueryResults: ...
+
+    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
+              limit: int | None = None, select: Select = "tool", include_schema: bool = False,
+              **criteria: Unpack[ToolQueryFields]) -> QueryResults:
+        """The listed tools matching ``query`` or the keyword criteria, ranked by BM25 when ``text`` is given
+        (see `query_tools`, whose arguments these are).
+
+        Example:
+            >>> from armorer_ray import Toolbox, tool
+            >>> box = Toolbox([tool(name="a", description="A.", tags=["x"])(lambda: 1),
+            ...                tool(name="b", description="B.", tags=["y"])(lambda: 1)])
+            >>> box.query(tags_any=["X"], select="name")
+            ['a']
+        """
+        tools = self.tools()
+        spec = query if query is not None else criteria
+        text = spec.text if isinstance(spec, ToolQuery) else spec.get("text") if isinstance(spec, Mapping) else None
+        index = self._lexical_index(tools) if isinstance(text, str) and text else None
+        matches = query_tools(tools, query, offset=offset, limit=limit, select=select, include_schema=include_schema,
+                              index=index, **criteria)
+        self._queried(query or criteria, matches)
+        return matches
+
+    def _lexical_index(self, tools: list[Tool]) -> LexicalIndex:
+        """The BM25 index over ``tools`` (the current listing) that `query` ranks text with."""
+        return LexicalIndex(tools)
+
+    def _queried(self, query: ToolQuery | Mapping[str, Any], matches: QueryResults) -> None:
+        """Called after each `query` with what was asked and found."""
+

@@ -4,11 +4,12 @@ A `Registry` holds tool definitions by id (``namespace:name@version``), with ali
 what a caller asked for: an exact id, an alias, a name (the highest non-deprecated version), or a version
 range (``search@^1``: the highest compatible non-deprecated version; see `armorer_ray.versions`).
 
-A version may declare `Migration` steps that upgrade the arguments of calls written for older versions. A
-toolbox made by `Registry.toolbox` applies them before validation: a call naming ``search@1.0.0`` after 1.0.0
-was retired runs on the newest version reachable by migrations, with its arguments upgraded step by step, and
-its result records ``migrated_from``. Deprecated versions still run when asked for exactly, with a
-``deprecated`` event naming the replacement.
+A version may declare `Migration` steps (`armorer_ray.migrations`) that upgrade the arguments of calls written
+for older versions. A toolbox made by `Registry.toolbox` serves the registry through a `Versioning` policy
+(`armorer_ray.versioned`): a call naming ``search@1.0.0`` after 1.0.0 was retired runs on the newest version
+reachable by migrations, its arguments upgraded step by step before validation, and its result records
+``migrated_from``. Deprecated versions still run when asked for exactly, with a ``deprecated`` event naming the
+replacement. The rules of negotiation are in `armorer_ray.negotiation`; this module keeps the registrations.
 
 Example:
     >>> from armorer_ray import ToolLifecycle, tool
@@ -26,101 +27,30 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from armorer_ray.errors import ConfigError
-from armorer_ray.identity import ToolIdentity, compare_versions, format_tool_id, parse_tool_id
+from armorer_ray.identity import ToolIdentity
+from armorer_ray.migrations import Migration, Resolution
+from armorer_ray.negotiation import (
+    VersionSelector,
+    deprecation_notice,
+    exact_id,
+    matching,
+    negotiate,
+    normalize_ref,
+    ordered,
+    parse_ref,
+)
 from armorer_ray.tools import Tool
-from armorer_ray.versions import VersionRange, is_range, is_semver, parse_range
+from armorer_ray.versions import is_range
+
+if TYPE_CHECKING:
+    from armorer_ray.versioned import VersionedToolbox
 
 __all__ = ["Migration", "Registry", "Resolution", "VersionSelector", "create_registry", "deprecation_notice"]
-
-VersionSelector = Callable[[Sequence[Tool]], "Tool | None"]
-"""Picks one of several candidate versions (registration order); None means "none of them"."""
-
-Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """How the version it is registered with upgrades the arguments of calls written for older versions.
-
-    Attributes:
-        from_versions: The older versions it reads, as a version or range (``"1.0.0"``, ``"^1"``, ``"<2"``).
-        upgrade: Old arguments (a fresh dict it may change) to new arguments.
-        note: What changed, for logs and the ``migrated`` event.
-
-    Example:
-        >>> Migration("^1", lambda args: {"query": args["q"]}, note="q renamed to query").accepts("1.4.0")
-        True
-    """
-
-    from_versions: str
-    upgrade: Upgrade
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if not callable(self.upgrade):
-            raise ConfigError(f"Migration.upgrade must be callable, got {type(self.upgrade).__name__}")
-        parse_range(self.from_versions)  # fail at declaration, not at the first old call
-
-    def accepts(self, version: str) -> bool:
-        """Whether this migration reads calls written for ``version``."""
-        return _range(self.from_versions).contains(version)
-
-
-def _range(text: str) -> VersionRange:
-    return parse_range(text if is_range(text) else f"={text}")
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What a reference resolved to, and how to get a call written for it there.
-
-    Attributes:
-        tool: The version that will run.
-        requested: The version the caller named (a version or range), None when it named none.
-        steps: Migrations to apply in order, each with the version it upgrades to; empty when none are needed.
-    """
-
-    tool: Tool
-    requested: str | None
-    steps: tuple[tuple[str, Migration], ...] = ()
-
-    def migrate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply the steps to a copy of ``arguments``.
-
-        Raises:
-            ConfigError: when a step does not return a mapping.
-        """
-        current = dict(arguments)
-        for version, step in self.steps:
-            upgraded = step.upgrade(dict(current))
-            if not isinstance(upgraded, Mapping):
-                raise ConfigError(f"migration to {version} returned {type(upgraded).__name__}, not a mapping")
-            current = dict(upgraded)
-        return current
-
-
-def deprecation_notice(tool: Tool) -> str | None:
-    """The warning for a deprecated tool, naming its replacement; None when it is not deprecated.
-
-    Example:
-        >>> from armorer_ray import ToolLifecycle, tool
-        >>> old = tool(name="find", description="Find.", version="1.0.0",
-        ...            lifecycle=ToolLifecycle(deprecated=True, replaced_by="default:search@2.0.0"))(lambda q: q)
-        >>> deprecation_notice(old)
-        'tool default:find@1.0.0 is deprecated; use default:search@2.0.0 instead'
-    """
-    life = tool.lifecycle
-    if life is None or not life.deprecated:
-        return None
-    notice = f"tool {tool.id} is deprecated"
-    if life.replaced_by:
-        notice += f"; use {life.replaced_by} instead"
-    return notice + (f" ({life.message})" if life.message else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +76,7 @@ class Registry:
         self._max_depth = max_alias_depth
         self._entries: dict[str, _Entry] = {}
         self._aliases: dict[str, str] = {}
+        self._by_name: dict[tuple[str, str], list[Tool]] = {}  # versions of a name, lowest first; cleared on change
 
     # -- registration --------------------------------------------------------------------------------------
 
@@ -165,19 +96,20 @@ class Registry:
         if not isinstance(tool, Tool):
             raise ConfigError(f"Registry.register() takes a Tool, got {type(tool).__name__}")
         tool_id = tool.id
-        normalized = tuple(dict.fromkeys(a for a in (_normalize(alias) for alias in aliases) if a != tool_id))
+        normalized = tuple(dict.fromkeys(a for a in (normalize_ref(alias) for alias in aliases) if a != tool_id))
         if tool_id in self._entries and not override:
             raise ConfigError(f"Tool already registered: {tool_id}")
         for alias in normalized:
             owner = self._aliases.get(alias)
             if owner is not None and owner != tool_id and not override:
                 raise ConfigError(f"Alias already registered: {alias}")
-        if tool_id in self._entries:
-            self.unregister(tool_id)
         for migration in migrations:
             if not isinstance(migration, Migration):
                 raise ConfigError(f"migrations must be Migration objects, got {type(migration).__name__}")
+        if tool_id in self._entries:
+            self.unregister(tool_id)
         self._entries[tool_id] = _Entry(tool, normalized, tuple(migrations))
+        self._by_name.clear()
         for alias in normalized:
             self._aliases[alias] = tool_id
         return self
@@ -188,10 +120,10 @@ class Registry:
         Raises:
             ConfigError: when the alias is already taken.
         """
-        key = _normalize(alias)
+        key = normalize_ref(alias)
         if key in self._aliases or key in self._entries:
             raise ConfigError(f"Alias already registered: {key}")
-        self._aliases[key] = _normalize(target)
+        self._aliases[key] = normalize_ref(target)
         return self
 
     def unregister(self, ref: str | ToolIdentity) -> bool:
@@ -200,10 +132,11 @@ class Registry:
         Raises:
             ConfigError: when ``ref`` has no version.
         """
-        tool_id = _exact_id(ref)
+        tool_id = exact_id(ref)
         entry = self._entries.pop(tool_id, None)
         if entry is None:
             return False
+        self._by_name.clear()
         for alias in [a for a, owner in self._aliases.items() if owner == tool_id]:
             del self._aliases[alias]
         return True
@@ -214,7 +147,7 @@ class Registry:
         Raises:
             ConfigError: when ``ref`` has no version.
         """
-        entry = self._entries.get(_exact_id(ref))
+        entry = self._entries.get(exact_id(ref))
         return entry.tool if entry else None
 
     # -- lookup ----------------------------------------------------------------------------------------------
@@ -235,9 +168,15 @@ class Registry:
 
     def versions(self, name: str, namespace: str = "default") -> list[Tool]:
         """Every registered version of ``namespace:name``, lowest first (registration order for non-semver)."""
-        found = [e.tool for e in self._entries.values() if e.tool.name == name and e.tool.namespace == namespace]
-        if all(t.version and is_semver(t.version) for t in found):
-            found.sort(key=_VersionKey)
+        return list(self._versions(name, namespace))
+
+    def _versions(self, name: str, namespace: str) -> list[Tool]:
+        # Every routed call negotiates: the versions of a name are sorted once per registry change, not per call.
+        key = (namespace, name)
+        found = self._by_name.get(key)
+        if found is None:
+            found = self._by_name[key] = ordered([e.tool for e in self._entries.values()
+                                                  if e.tool.name == name and e.tool.namespace == namespace])
         return found
 
     def resolve(self, ref: str | ToolIdentity, *, allow_deprecated: bool = False) -> Tool | None:
@@ -254,57 +193,25 @@ class Registry:
         if identity.version is not None and not is_range(identity.version):
             entry = self._entries.get(identity.id)
             return entry.tool if entry else None
-        wanted = parse_range(identity.version) if identity.version else None
-        candidates = [t for t in self.versions(identity.name, identity.namespace)
-                      if wanted is None or wanted.contains(t.version)]
-        if not allow_deprecated:
-            candidates = [t for t in candidates if not (t.lifecycle and t.lifecycle.deprecated)]
-        return self._select(candidates)
+        return matching(identity, self._versions(identity.name, identity.namespace),
+                        allow_deprecated=allow_deprecated, selector=self._selector)
 
-    def negotiate(self, ref: str) -> Resolution | None:
+    def negotiate(self, ref: str | ToolIdentity) -> Resolution | None:
         """How to serve a call naming ``ref``: the version to run, and the migrations its arguments need.
 
         A name or range gets the best non-deprecated match (a deprecated one only when nothing else matches);
         an exact version that is registered runs as is; an exact version that is not registered runs on the
         highest version that migrations reach from it. None when nothing fits.
+
+        Raises:
+            ConfigError: for a reference that is not a tool id, an alias cycle or a chain that is too long.
         """
         identity = self._follow(ref)
-        requested = identity.version
-        found = self.resolve(identity) or self.resolve(identity, allow_deprecated=True)
-        if found is not None:
-            return Resolution(found, requested)
-        if requested is None or is_range(requested):
-            return None
-        reachable = []
-        for candidate in reversed(self.versions(identity.name, identity.namespace)):
-            steps = self._path(requested, candidate)
-            if steps:
-                reachable.append((candidate, steps))
-        current = [r for r in reachable if not (r[0].lifecycle and r[0].lifecycle.deprecated)] or reachable
-        if not current:
-            return None
-        tool, steps = current[0]
-        return Resolution(tool, requested, steps)
-
-    def _path(self, start: str, target: Tool) -> tuple[tuple[str, Migration], ...] | None:
-        if target.version is None or compare_versions(target.version, start) <= 0:
-            return None
-        later = [t for t in self.versions(target.name, target.namespace)
-                 if t.version and compare_versions(t.version, start) > 0
-                 and compare_versions(t.version, target.version) <= 0]
-        steps: list[tuple[str, Migration]] = []
-        current = start
-        while current != target.version:
-            step = next(((t.version, m) for t in later if t.version and compare_versions(t.version, current) > 0
-                         for m in self.migrations(t.id) if m.accepts(current)), None)
-            if step is None:
-                return None
-            steps.append(step)
-            current = step[0]
-        return tuple(steps)
+        return negotiate(identity, self._versions(identity.name, identity.namespace), self.migrations,
+                         self._selector)
 
     def _follow(self, ref: str | ToolIdentity) -> ToolIdentity:
-        key = _normalize(ref) if isinstance(ref, str) else ref.id
+        key = normalize_ref(ref) if isinstance(ref, str) else ref.id
         seen: list[str] = []
         while key in self._aliases and key not in self._entries:
             if key in seen:
@@ -313,16 +220,7 @@ class Registry:
                 raise ConfigError(f"Alias resolution exceeded max depth at {key}")
             seen.append(key)
             key = self._aliases[key]
-        return ref if isinstance(ref, ToolIdentity) and not seen else _identity(key)
-
-    def _select(self, candidates: list[Tool]) -> Tool | None:
-        if not candidates:
-            return None
-        if self._selector is not None:
-            return self._selector(candidates)
-        if all(t.version and is_semver(t.version) for t in candidates):
-            return max(candidates, key=_VersionKey)
-        return candidates[-1]
+        return ref if isinstance(ref, ToolIdentity) and not seen else parse_ref(key)
 
     # -- export ----------------------------------------------------------------------------------------------
 
@@ -338,47 +236,13 @@ class Registry:
             out.append(definition)
         return out
 
-    def toolbox(self, **options: Any) -> Any:
+    def toolbox(self, **options: Any) -> VersionedToolbox:
         """A `armorer_ray.versioned.VersionedToolbox` over the versions registered now, with ``options`` of
-        `Toolbox`; it negotiates versions and applies migrations before validation."""
+        `Toolbox`; a `armorer_ray.versioned.Versioning` policy negotiates versions and migrates calls in it and
+        in every toolbox made from its options (``extend``, deployments, workflow workers)."""
         from armorer_ray.versioned import VersionedToolbox
 
         return VersionedToolbox(self, **options)
-
-
-class _VersionKey:
-    """Sort key ordering versions with `compare_versions`."""
-
-    __slots__ = ("version",)
-
-    def __init__(self, tool: Tool) -> None:
-        self.version = tool.version or ""
-
-    def __lt__(self, other: _VersionKey) -> bool:
-        return compare_versions(self.version, other.version) < 0
-
-
-def _identity(text: str) -> ToolIdentity:
-    if ":" not in text and "@" in text:  # "name@^1": a bare name with a version or range
-        name, _, version = text.rpartition("@")
-        if name and (is_range(version) or is_semver(version)):
-            return ToolIdentity(name=name, version=version)
-    return parse_tool_id(text)
-
-
-def _normalize(ref: str) -> str:
-    if not isinstance(ref, str):
-        raise ConfigError(f"a tool reference must be a string, got {type(ref).__name__}")
-    identity = _identity(ref)
-    return format_tool_id(identity) if identity.version is None or not is_range(identity.version) else (
-        f"{format_tool_id(identity.model_copy(update={'version': None}))}@{identity.version}")
-
-
-def _exact_id(ref: str | ToolIdentity) -> str:
-    identity = ref if isinstance(ref, ToolIdentity) else _identity(ref)
-    if identity.version is None:
-        raise ConfigError("Tool identity must include a version for get/unregister")
-    return format_tool_id(identity)
 
 
 def create_registry(version_selector: VersionSelector | None = None, max_alias_depth: int = 10) -> Registry:
@@ -393,4 +257,3 @@ def create_registry(version_selector: VersionSelector | None = None, max_alias_d
         ('1.4.0', '2.0.0-beta.1')
     """
     return Registry(version_selector, max_alias_depth)
-

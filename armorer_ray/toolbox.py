@@ -25,8 +25,8 @@ from armorer_ray.lifecycle import Health, LifecycleHook, run_hooks
 from armorer_ray.middleware.base import Middleware
 from armorer_ray.options import Budget, ToolboxOptions, ToolboxSettings
 from armorer_ray.pipeline import DEFAULT_CALL_OPTIONS, CallOptions, Pipeline, rejected, validation_error
-from armorer_ray.policy import CallerLike, RiskPolicy, visibility_rules
-from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
+from armorer_ray.policy import CallerLike, RiskPolicy, RoutedCall, call_routers, visibility_rules
+from armorer_ray.query import LexicalIndex, Querying, QueryResults, ToolQuery
 from armorer_ray.resolution import Resolver
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.sanitize import bounds_of
@@ -52,7 +52,7 @@ class _Entry:
     aliases: tuple[str, ...]
 
 
-class Toolbox:
+class Toolbox(Querying):
     """A registry of tools that executes model calls through one pipeline.
 
     Args:
@@ -61,7 +61,8 @@ class Toolbox:
         **settings: The keyword shorthand for options (see `ToolboxSettings`): ``policy``, ``middleware``,
             ``context``, ``read_only``, ``allow_mutation``, ``allow_dangerous``, ``budget``, ``timeout_s``,
             ``tool_concurrency``, ``executor``, ``resources``, ``digests``, ``output``, ``approvals``,
-            ``on_start``, ``on_drain``, ``on_stop``, ``name``; given with ``options``, they override it.
+            ``on_start``, ``on_drain``, ``on_stop``, ``body_signal``, ``name``; given with ``options``, they
+            override it.
 
     Raises:
         ConfigError: for conflicting registrations or invalid options.
@@ -99,6 +100,8 @@ class Toolbox:
         # Policies with after_refusal(call, result) hear of calls that end before the pipeline (AuditLog).
         self._refusal_hooks = tuple(hook for hook in (getattr(p, "after_refusal", None)
                                                       for p in self._options.policies) if callable(hook))
+        # Policies that route calls before resolution (Versioning: version negotiation and argument migrations).
+        self._routers = call_routers(self._options.policies)
         self.events = EventHub()
         self._pipeline = Pipeline(self._options, self.events, self)
         self._entries: dict[str, _Entry] = {}
@@ -193,6 +196,12 @@ class Toolbox:
             >>> Toolbox([v2, v1]).get_tool("default:echo").version
             '1.2.0'
         """
+        for router in self._routers:
+            routed = router.route_name(name_or_id)
+            if routed is not None:
+                found = self._resolution().resolve(routed, caller)
+                if found is not None:
+                    return found
         return self._resolution().resolve(name_or_id, caller)
 
     def _resolution(self) -> Resolver:
@@ -361,26 +370,12 @@ class Toolbox:
             self._lexical = (self._version, LexicalIndex(self.tools()))
         return self._lexical[1]
 
-    def query(self, query: ToolQuery | Mapping[str, Any] | None = None, /, *, offset: int = 0,
-              limit: int | None = None, select: Select = "tool", include_schema: bool = False,
-              **criteria: Any) -> list[Any]:
-        """Tools matching criteria, ranked by BM25 when ``text`` is given (see `armorer_ray.query.query_tools`).
+    def _lexical_index(self, tools: list[Tool]) -> LexicalIndex:
+        return self.lexical_index()
 
-        Example:
-            >>> from armorer_ray import tool
-            >>> box = Toolbox([tool(name="a", description="A.", tags=["x"])(lambda: 1),
-            ...                tool(name="b", description="B.", tags=["y"])(lambda: 1)])
-            >>> box.query(tags_any=["X"], select="name")
-            ['a']
-        """
-        spec = query if query is not None else criteria
-        text = spec.text if isinstance(spec, ToolQuery) else spec.get("text") if isinstance(spec, Mapping) else None
-        index = self.lexical_index() if isinstance(text, str) and text else None
-        matches = query_tools(self.tools(), query, offset=offset, limit=limit, select=select,
-                              include_schema=include_schema, index=index, **criteria)
+    def _queried(self, query: ToolQuery | Mapping[str, Any], matches: QueryResults) -> None:
         if self.events.wants("query"):
-            self.events.emit("query", {"query": query or criteria, "results": matches})
-        return matches
+            self.events.emit("query", {"query": query, "results": matches})
 
     def tool_index(self) -> ToolIndex:
         """The hybrid search index over this toolbox (the embedded defaults, created on first use).
@@ -631,7 +626,14 @@ class Toolbox:
             raw_name = item.get("name") if isinstance(item, Mapping) else None
             return ToolResult.failure(str(raw_id or new_call_id()), str(raw_name or ""),
                                       validation_error(exc, "tool call"))
-        found = self.get_tool(call.name, caller=call)
+        routed = self._route(call) if self._routers else None
+        if isinstance(routed, ToolResult):
+            return await self._refused(call, routed)
+        found: Tool | None
+        if routed is not None:
+            call, found = routed.call, routed.tool
+        else:
+            found = self.get_tool(call.name, caller=call)
         hub = self.events
         if found is None:
             if hub.wants("not-found"):
@@ -665,6 +667,8 @@ class Toolbox:
         self._in_flight += 1
         try:
             result = await self._pipeline.run(found, call, options)
+            if routed is not None and routed.migrated_from is not None:
+                result = result.replace(migrated_from=routed.migrated_from)
             return await self._refused(call, result) if pre_aborted else result
         finally:
             self._in_flight -= 1
@@ -672,6 +676,16 @@ class Toolbox:
                 if not self._idle_waiter.done():
                     self._idle_waiter.set_result(None)
                 self._idle_waiter = None
+
+    def _route(self, call: ToolCall) -> RoutedCall | ToolResult | None:
+        def resolve(tool_id: str) -> Tool | None:
+            return self._resolution().resolve(tool_id, call)  # only what this call's caller may see
+
+        for router in self._routers:
+            routed = router.route_call(call, self.events, resolve)
+            if routed is not None:
+                return routed
+        return None
 
     async def _refused(self, call: ToolCall, result: ToolResult) -> ToolResult:
         # A call that ends before the pipeline (not found, too large, rejected, over budget) is still a call.

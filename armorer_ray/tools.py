@@ -13,9 +13,10 @@ import inspect
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, JsonValue, model_validator
 from typing_extensions import Unpack
 
 from armorer_ray._sync import run_sync
@@ -32,7 +33,9 @@ from armorer_ray.shaping import OutputShaping
 if TYPE_CHECKING:
     from armorer_ray.cancellation import AbortSignal
     from armorer_ray.context import Approval
+    from armorer_ray.middleware.base import Middleware
     from armorer_ray.pipeline import Pipeline
+    from armorer_ray.policy import Policies
 
 __all__ = ["Tool", "ToolLifecycle", "ToolOptions", "ToolRisk", "lazy", "tool", "with_context"]
 
@@ -40,21 +43,95 @@ _TAG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 class ToolRisk(BaseModel):
-    """Risk flags: what running a tool can do to the world.
+    """Risk flags: what running a tool can do to the world. The one place risk is read from.
+
+    A tool resolves its `risk` once, when it is built, from three spellings of each flag:
+
+    ========== ======================= ================================= =========================
+    flag       option (`tool`/`Tool`)  metadata key (a JSON boolean)      tag
+    ========== ======================= ================================= =========================
+    read_only  ``read_only=True``      ``readOnly`` or ``read_only``      ``readonly``, ``read-only``
+    mutates    ``mutates=True``        ``mutates``                        ``mutating``
+    dangerous  ``dangerous=True``      ``dangerous``                      ``dangerous``
+    ========== ======================= ================================= =========================
+
+    When spellings disagree, the precedence is Armorer's (reference §10), written down once here:
+
+    1. A flag's option beats its metadata key; a metadata value that is not a boolean is ignored.
+    2. ``mutates``: as declared by option or metadata; else False if ``read_only`` is declared True; else
+       True if tagged ``mutating``; else False.
+    3. ``read_only``: False when mutating (mutation wins); else as declared by option or metadata; else True
+       if tagged ``readonly`` or ``read-only``; else False.
+    4. ``dangerous``: True if any spelling says so (a False never hides a ``dangerous`` tag).
+
+    Everything that acts on risk reads these fields and nothing else: `RiskPolicy` (and so the OpenAI Agents
+    gate), MCP annotations, the cache's default, query filters, the search index's row metadata (so
+    `ToolFilter` risk keys), the UI and the CLI. A set flag also adds its
+    tag (``readonly``, ``mutating``, ``dangerous``) after the user's tags, so tag filters see it.
 
     Attributes:
         read_only: Only reads; safe to repeat and to cache.
         mutates: Changes state somewhere (writes, sends, deletes).
         dangerous: Irreversible or costly; toolboxes can refuse these with ``allow_dangerous=False``.
         permissions: Free-form permission names the tool needs.
+
+    Example:
+        >>> @tool(tags=["readonly"])
+        ... def lookup(key: str) -> str:
+        ...     "Look a key up."
+        ...     return key
+        >>> lookup.risk
+        ToolRisk(read_only=True, mutates=False, dangerous=False, permissions=())
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    read_only: bool | None = None
-    mutates: bool | None = None
-    dangerous: bool | None = None
+    read_only: bool = False
+    mutates: bool = False
+    dangerous: bool = False
     permissions: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ToolRisk:
+        if self.read_only and self.mutates:
+            raise ValueError("a tool cannot be both read-only and mutating")
+        return self
+
+
+# The tag each set flag adds to the tool's tags (see ToolRisk).
+_RISK_TAGS = (("mutates", "mutating"), ("read_only", "readonly"), ("dangerous", "dangerous"))
+
+
+def _declared(options: ToolOptions, metadata: Mapping[str, JsonValue], option: str, *keys: str) -> bool | None:
+    """A risk flag as the option, else the first boolean metadata key, declares it; None when neither does."""
+    if option in options:
+        return bool(options[option])  # type: ignore[literal-required]  # option is one of the ToolOptions risk keys, passed as a variable
+    for key in keys:
+        value = metadata.get(key)
+        if isinstance(value, bool):
+            return value
+    return None
+
+
+def _resolve_risk(options: ToolOptions, metadata: Mapping[str, JsonValue], tags: Iterable[str]) -> ToolRisk:
+    """The risk of a tool from its options, metadata and tags, by the precedence `ToolRisk` documents.
+
+    Example:
+        >>> _resolve_risk({"read_only": True}, {}, ["mutating"]).mutates  # a declared read_only beats the tag
+        False
+        >>> _resolve_risk({}, {"readOnly": True, "mutates": True}, []).read_only  # mutation wins
+        False
+    """
+    tagged = {tag.lower() for tag in tags}
+    read_only = _declared(options, metadata, "read_only", "readOnly", "read_only")
+    mutates = _declared(options, metadata, "mutates", "mutates")
+    if mutates is None:
+        mutates = False if read_only else "mutating" in tagged
+    if read_only is None:
+        read_only = bool(tagged & {"readonly", "read-only"})
+    return ToolRisk(read_only=read_only and not mutates, mutates=mutates,
+                    dangerous=bool(_declared(options, metadata, "dangerous", "dangerous")) or "dangerous" in tagged,
+                    permissions=tuple(options.get("permissions", ())))
 
 
 class ToolLifecycle(BaseModel):
@@ -97,11 +174,11 @@ class ToolOptions(TypedDict, total=False):
         title: Display title (default: the name).
         examples: Example argument objects, shown to models in exports.
         tags: Lowercase kebab-case tags.
-        metadata: JSON metadata (validated now; ``concurrency``, ``mutates``, ``readOnly``, ``dangerous`` are read),
+        metadata: JSON metadata (validated now; ``concurrency`` and the risk keys of `ToolRisk` are read),
             or a function of no arguments returning it (called once, now; see `armorer_ray.creation` for async ones).
-        read_only: Risk flag; also makes the tool idempotent unless ``idempotent`` says otherwise.
-        mutates: Risk flag.
-        dangerous: Risk flag.
+        read_only: Risk flag (see `ToolRisk`); also makes the tool idempotent unless ``idempotent`` says otherwise.
+        mutates: Risk flag (see `ToolRisk`).
+        dangerous: Risk flag (see `ToolRisk`).
         permissions: Permission names the tool needs.
         idempotent: Safe to run twice with the same arguments (retries, replica failover rely on this).
         timeout_s: Default deadline per call; the body is cancelled past it.
@@ -121,7 +198,7 @@ class ToolOptions(TypedDict, total=False):
     name: str
     description: str
     parameters: type[BaseModel] | Mapping[str, Any]
-    output_model: Any
+    output_model: Any  # a type form (a model, or e.g. list[int]); typing has no type for type forms
     output_validation: Literal["report", "strict"]
     namespace: str
     version: str
@@ -139,8 +216,8 @@ class ToolOptions(TypedDict, total=False):
     dry_run: Callable[..., Any]
     output: OutputShaping
     digests: DigestSetting
-    policy: object
-    middleware: Sequence[Callable[..., Any]]
+    policy: Policies
+    middleware: Sequence[Middleware]
     lifecycle: ToolLifecycle
     threaded: bool
     extra_arguments: ExtraArguments
@@ -290,17 +367,12 @@ class Tool:
         metadata = dict(raw_metadata or {})
         assert_json_value(metadata, "metadata")
         self.metadata: dict[str, JsonValue] = metadata
-        self.risk = self._derive_risk(options, metadata)
         user_tags = _validate_tags(name, options.get("tags", ()))
-        risk_tags = [
-            tag
-            for tag, flag in (("mutating", self.risk.mutates), ("readonly", self.risk.read_only),
-                              ("dangerous", self.risk.dangerous))
-            if flag and tag not in user_tags
-        ]
+        self.risk = _resolve_risk(options, metadata, user_tags)
+        risk_tags = [tag for flag, tag in _RISK_TAGS if getattr(self.risk, flag) and tag not in user_tags]
         self.tags: tuple[str, ...] = (*user_tags, *risk_tags)
         idempotent = options.get("idempotent")
-        self.idempotent: bool = bool(self.risk.read_only) if idempotent is None else idempotent
+        self.idempotent: bool = self.risk.read_only if idempotent is None else idempotent
         self.timeout_s = options.get("timeout_s")
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise ConfigError(f"tool {name!r}: timeout_s must be positive, got {self.timeout_s}")
@@ -322,24 +394,6 @@ class Tool:
         self._json_schema: dict[str, Any] | None = None
         self._solo: Pipeline | None = None  # the pipeline `execute` runs calls through, made on first use
         self._events: EventHub | None = None
-
-    @staticmethod
-    def _derive_risk(options: ToolOptions, metadata: Mapping[str, JsonValue]) -> ToolRisk:
-        def flag(option: str, *keys: str) -> bool | None:
-            if option in options:
-                return bool(options[option])  # type: ignore[literal-required]  # the option names are ToolOptions keys, passed as variables
-            for key in keys:
-                value = metadata.get(key)
-                if isinstance(value, bool):
-                    return value
-            return None
-
-        return ToolRisk(
-            read_only=flag("read_only", "readOnly", "read_only"),
-            mutates=flag("mutates", "mutates"),
-            dangerous=flag("dangerous", "dangerous"),
-            permissions=tuple(options.get("permissions", ())),
-        )
 
     # -- identity and classification -------------------------------------------------------------------
 
@@ -365,22 +419,18 @@ class Tool:
 
     @property
     def is_mutating(self) -> bool:
-        """Mutating by ``mutates``, else not by ``read_only``, else by tag ``mutating`` / ``readonly``."""
-        if self.risk.mutates is not None:
-            return self.risk.mutates
-        if self.risk.read_only:
-            return False
-        return "mutating" in self.tags
+        """``risk.mutates`` (see `ToolRisk` for how it is declared)."""
+        return self.risk.mutates
 
     @property
     def is_dangerous(self) -> bool:
-        """Dangerous by flag or tag."""
-        return bool(self.risk.dangerous) or "dangerous" in self.tags
+        """``risk.dangerous``."""
+        return self.risk.dangerous
 
     @property
     def is_read_only(self) -> bool:
-        """Declared read-only and not mutating."""
-        return bool(self.risk.read_only) and not self.is_mutating
+        """``risk.read_only``."""
+        return self.risk.read_only
 
     # -- schema and serialisation ----------------------------------------------------------------------
 
@@ -431,7 +481,7 @@ class Tool:
             out["tags"] = list(self.tags)
         if self.metadata:
             out["metadata"] = sorted_json(self.metadata)
-        risk = self.risk.model_dump(exclude_none=True, exclude_defaults=True)
+        risk = self.risk.model_dump(exclude_defaults=True)
         if risk:
             out["risk"] = sorted_json(risk)
         if self.lifecycle is not None:
@@ -493,21 +543,22 @@ class Tool:
         return Tool(self._body, **merged)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # A module-level @tool replaces its function in the module, so pickle cannot find the function by
-        # name; the tool itself is found there instead, and is pickled by reference like any global.
-        module = getattr(self._body, "__module__", None)
-        qualname = getattr(self._body, "__qualname__", "")
+        # Two cases, and no per-process state (the solo pipeline, the event hub, locks) travels in either:
+        # 1. A module-level @tool replaced its function in the module, so pickle cannot find the function by
+        #    name; the tool itself is found there instead, and goes by reference like any global.
+        # 2. Anything else is rebuilt over there from its frozen `_ToolSpec`.
+        module, qualname = getattr(self._body, "__module__", None), getattr(self._body, "__qualname__", "")
         if module and module != "__main__" and "<" not in qualname and _lookup(module, qualname) is self:
             return (_import_tool, (module, qualname))
-        # Otherwise rebuilt from body and options; per-process state (the solo toolbox, its locks) never travels.
-        if _pickles_by_reference(self._body):
-            # Its module is imported whole over there, so its hints resolve as here; and plain pickle, which
-            # cannot pickle a model class made at run time, keeps working.
-            return (_rebuild_tool, (self._body, dict(self.options)))
-        # A body pickled by value (cloudpickle) brings only the globals its code uses, so its hints may not resolve
-        # over there: the model and context parameter built here travel instead.
-        derived = None if "parameters" in self.options else self.parameters
-        return (_restore_tool, (self._body, dict(self.options), derived, self._context_param))
+        return (_ToolSpec.build, (self._spec(),))
+
+    def _spec(self) -> _ToolSpec:
+        # A body pickled by value (cloudpickle) brings only the globals its code uses, so its hints may not
+        # resolve over there: the model built here from them travels too. A body pickled by reference is
+        # imported whole over there, so its hints resolve as here, and plain pickle, which cannot pickle a model
+        # class made at run time, keeps working.
+        derived = "parameters" not in self.options and not _pickles_by_reference(self._body)
+        return _ToolSpec(self._body, self.options.copy(), self.parameters if derived else None, self._context_param)
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -646,20 +697,34 @@ def _pickles_by_reference(body: object) -> bool:
     return True
 
 
-def _rebuild_tool(body: Callable[..., Any] | str, options: ToolOptions) -> Tool:
-    return Tool(body, **options)
+@dataclass(frozen=True, slots=True)
+class _ToolSpec:
+    """What a `Tool` is rebuilt from in another process: its body and options, as given to the constructor, plus
+    what the constructor derived from the body's hints when they may not resolve there.
 
+    Attributes:
+        body: The function, lazy loader or import string.
+        options: The `ToolOptions` (a metadata factory already replaced by its value).
+        parameters: The parameter model built from the signature, when the body travels by value; else None
+            (the options give the model, or the hints resolve over there).
+        context_param: The name of the `CallContext` parameter, found here (None for none).
+    """
 
-def _restore_tool(body: Callable[..., Any], options: ToolOptions, parameters: type[BaseModel] | None,
-                  context_param: str | None) -> Tool:
-    if parameters is None:
-        restored = Tool(body, **options)
-    else:
-        # Given a model, the constructor needs no hints (it tolerates unresolvable ones); the options stay as sent.
-        restored = Tool(body, **cast(ToolOptions, {**options, "parameters": parameters}))
-        restored.options = options
-    restored._context_param = context_param
-    return restored
+    body: Callable[..., Any] | str
+    options: ToolOptions
+    parameters: type[BaseModel] | None
+    context_param: str | None
+
+    def build(self) -> Tool:
+        """The tool again: the constructor over the same body and options (with the model, when one travelled)."""
+        if self.parameters is None:
+            built = Tool(self.body, **self.options)
+        else:
+            # Given a model, the constructor needs no hints (it tolerates unresolvable ones); the options stay as sent.
+            built = Tool(self.body, **cast(ToolOptions, {**self.options, "parameters": self.parameters}))
+            built.options = self.options
+        built._context_param = self.context_param
+        return built
 
 
 def _import_string(name: str, target: str) -> Callable[..., Any]:

@@ -1,12 +1,18 @@
-"""`VersionedToolbox`: a toolbox over a `Registry` that negotiates versions and migrates old calls.
+"""Serving a `Registry` from a toolbox: the `Versioning` policy and `VersionedToolbox`.
 
-Before a call reaches the pipeline (and so before validation), the toolbox asks the registry what the call's
-name means: ``search`` and ``search@^1`` get the highest compatible non-deprecated version, and a call written
-for a retired version gets the newest version its declared migrations reach, with its arguments upgraded. The
-call then runs through the ordinary `Toolbox` path under the chosen version's id. Two events tell listeners what
-happened: ``deprecated`` (the tool that runs is deprecated; the detail's ``message`` names the replacement) and
-``migrated`` (``from_version``, ``to_version``, the upgraded ``arguments``); the result's ``migrated_from``
-records the version the call was written for.
+`Versioning` is a `armorer_ray.policy.CallRouter`: before the toolbox resolves a call's name it asks the
+registry what the name means. ``search`` and ``search@^1`` get the highest compatible non-deprecated version;
+a call written for a retired version gets the newest version its declared migrations reach, its arguments
+upgraded before validation. The call then takes the toolbox's one path (``call`` event, budget, the pipeline:
+validation, policies, middleware, body), so every layer, the audit log and telemetry see the upgraded call.
+Two events tell listeners what happened: ``deprecated`` (the tool that runs is deprecated; the detail's
+``message`` names the replacement) and ``migrated`` (``from_version``, ``to_version``, the upgraded
+``arguments``, the migrations' ``notes``); the result's ``migrated_from`` records the version the call was
+written for. A migration that fails ends the call with a ``validation`` error coded ``MIGRATION_FAILED``.
+
+Because the policy is part of the toolbox's options, every toolbox made from them routes the same way:
+``extend`` and workflow node variants, deployment replicas (`armorer_ray.actors.Deployment`), workflow
+workers (`armorer_ray.workflow.ToolboxRecipe`), and the batch, stream and resume paths of each.
 
 Example:
     >>> from armorer_ray import ToolLifecycle, tool
@@ -27,84 +33,109 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from pydantic import ValidationError
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from armorer_ray.errors import ConfigError, ToolError
-from armorer_ray.pipeline import CallOptions
-from armorer_ray.policy import CallerLike
-from armorer_ray.registry import Registry, Resolution, deprecation_notice
+from armorer_ray.events import EventHub
+from armorer_ray.migrations import Resolution
+from armorer_ray.negotiation import deprecation_notice
+from armorer_ray.options import ToolboxOptions
+from armorer_ray.policy import RoutedCall, as_policies
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
 
-__all__ = ["VersionedToolbox"]
+if TYPE_CHECKING:
+    from armorer_ray.registry import Registry
+
+__all__ = ["VersionedToolbox", "Versioning"]
 
 
-class VersionedToolbox(Toolbox):
-    """A `Toolbox` whose calls are resolved by a `Registry` (see the module docstring).
+@dataclass(frozen=True, eq=False)
+class Versioning:
+    """A policy that routes calls by a `Registry`'s rules (see the module docstring).
+
+    Put it among a toolbox's policies, with the registry's tools registered in the toolbox (or use
+    `Registry.toolbox`, which does both). It reads the registry at each call, so a version registered later is
+    negotiated once the toolbox has the tool too.
 
     Args:
-        registry: The versions to serve (the ones registered now; later registrations need a new toolbox).
-        **options: Options of `Toolbox` (policy, middleware, context...).
+        registry: The versions, aliases and migrations to route by.
+
+    Example:
+        >>> from armorer_ray import Toolbox, tool
+        >>> from armorer_ray.registry import Migration, create_registry
+        >>> v2 = tool(name="find", version="2.0.0", description="Find.")(lambda query: query)
+        >>> registry = create_registry().register(v2, migrations=[Migration("^1", lambda a: {"query": a["q"]})])
+        >>> box = Toolbox([v2], policy=Versioning(registry))
+        >>> result = box.execute_sync({"name": "find@1.2.0", "arguments": {"q": "ray"}})
+        >>> result.result, result.migrated_from
+        ('ray', '1.2.0')
     """
 
-    def __init__(self, registry: Registry, **options: Any) -> None:
-        super().__init__(**options)
-        self.registry = registry
-        for item in registry.tools():
-            self.register(item, aliases=registry.aliases(item.id))
+    registry: Registry
 
     def _negotiate(self, name: str) -> Resolution | None:
         try:
             return self.registry.negotiate(name)
-        except ConfigError:
+        except ConfigError:  # not a tool reference the registry reads: the toolbox resolves it as usual
             return None
 
-    def get_tool(self, name_or_id: str, *, caller: CallerLike | None = None) -> Tool | None:
-        """Resolve as the registry does (ranges, highest non-deprecated version), then as `Toolbox.get_tool`.
+    def route_name(self, name: str) -> str | None:
+        """The id of the version ``name`` gets, when it needs no migration; else None."""
+        resolution = self._negotiate(name)
+        return resolution.tool.id if resolution is not None and not resolution.steps else None
 
-        A call for a retired version that needs migrating is not resolved here: only `execute` can migrate.
+    def route_call(self, call: ToolCall, hub: EventHub,
+                   resolve: Callable[[str], Tool | None]) -> RoutedCall | ToolResult | None:
+        """The version ``call`` runs on, its arguments upgraded when it was written for a retired version.
+
+        None (the toolbox resolves the name as usual) when the registry has no version for it or the toolbox
+        does not show the chosen version to the caller.
         """
-        resolution = self._negotiate(name_or_id)
-        if resolution is not None and not resolution.steps:
-            return super().get_tool(resolution.tool.id, caller=caller)
-        return super().get_tool(name_or_id, caller=caller)
-
-    async def _execute_one(self, item: ToolCall | Mapping[str, Any], options: CallOptions) -> ToolResult:
-        try:
-            call = item if isinstance(item, ToolCall) else ToolCall.model_validate(item)
-        except ValidationError:
-            return await super()._execute_one(item, options)  # the toolbox reports the malformed call
         resolution = self._negotiate(call.name)
-        if resolution is None:
-            return await super()._execute_one(call, options)
-        chosen = resolution.tool
-        hub = self.events
+        found = resolve(resolution.tool.id) if resolution is not None else None
+        if resolution is None or found is None:
+            return None
+        chosen = found
         notice = deprecation_notice(chosen)
         if notice is not None and hub.wants("deprecated"):
             hub.emit("deprecated", {"tool": chosen, "call": call, "message": notice,
                                     "replaced_by": chosen.lifecycle.replaced_by if chosen.lifecycle else None})
-        arguments = call.arguments
-        if resolution.steps:
-            try:
-                if not isinstance(arguments, Mapping):
-                    raise ConfigError(f"arguments must be an object, got {type(arguments).__name__}")
-                arguments = resolution.migrate(arguments)
-            except Exception as exc:  # a migration that fails is the caller's problem to fix, not a crash
-                error = ToolError.of(
-                    "validation", f"Could not upgrade arguments from {chosen.name}@{resolution.requested} to "
-                                  f"{chosen.version}: {exc}", code="MIGRATION_FAILED")
-                return ToolResult.failure(call.id, chosen.name, error, tool_id=chosen.id)
-            if hub.wants("migrated"):
-                hub.emit("migrated", {"tool": chosen, "call": call, "from_version": resolution.requested,
-                                      "to_version": chosen.version, "arguments": arguments,
-                                      "notes": [step.note for _, step in resolution.steps if step.note]})
-        routed = call.model_copy(update={"name": chosen.id, "arguments": arguments})
-        result = await super()._execute_one(routed, options)
-        return result.replace(migrated_from=resolution.requested) if resolution.steps else result
+        if not resolution.steps:
+            return RoutedCall(call, found)
+        try:
+            arguments = resolution.migrate(call.arguments)
+        except Exception as exc:  # a migration that fails is the caller's problem to fix, not a crash
+            error = ToolError.of(
+                "validation", f"Could not upgrade arguments from {chosen.name}@{resolution.requested} to "
+                              f"{chosen.version}: {exc}", code="MIGRATION_FAILED")
+            return ToolResult.failure(call.id, chosen.name, error, tool_id=chosen.id)
+        if hub.wants("migrated"):
+            hub.emit("migrated", {"tool": chosen, "call": call, "from_version": resolution.requested,
+                                  "to_version": chosen.version, "arguments": arguments, "notes": resolution.notes})
+        upgraded = call.model_copy(update={"name": chosen.id, "arguments": arguments})
+        return RoutedCall(upgraded, found, resolution.requested)
+
+
+class VersionedToolbox(Toolbox):
+    """A `Toolbox` over a `Registry`'s versions, routed by a `Versioning` policy (see the module docstring).
+
+    Args:
+        registry: The versions to serve (the ones registered now; later registrations need a new toolbox).
+        **options: Options of `Toolbox` (policy, middleware, context...); the `Versioning` policy comes first.
+    """
+
+    def __init__(self, registry: Registry, **options: Any) -> None:
+        base = options.pop("options", None) or ToolboxOptions()
+        given = options.pop("policy", None)
+        policies = as_policies(given) if given is not None else base.policies
+        super().__init__(options=base, policy=[Versioning(registry), *policies], **options)
+        self.registry = registry
+        for item in registry.tools():
+            self.register(item, aliases=registry.aliases(item.id))
 
     def to_json(self) -> list[dict[str, Any]]:
         """As `Toolbox.to_json`, plus a ``deprecation`` notice on deprecated versions."""

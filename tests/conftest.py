@@ -25,7 +25,7 @@ for _name, _value in SERVE_PATIENCE.items():
     os.environ.setdefault(_name, _value)
 
 
-def _start_ray(ray: object, attempts: int = 3) -> None:
+def _start_ray(ray: object, attempts: int = 5) -> None:
     """Start the local runtime, retrying: on a loaded 2-core machine the raylet can miss its startup window."""
     for attempt in range(1, attempts + 1):
         try:

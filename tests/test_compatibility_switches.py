@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from armorer_ray import Cache, ConfigError, Toolbox, tool
+from armorer_ray import AbortController, AbortSignal, Cache, CallContext, ConfigError, Tool, Toolbox, ToolResult, tool
 from armorer_ray.compose import pipe, retry
 from armorer_ray.testing import mock_tool
 
@@ -60,3 +62,59 @@ def test_pipe_errors_can_be_armorers_pipeline_error() -> None:
     assert theirs.message.startswith("PipelineError: Pipeline failed at step 1 (second)")
     with pytest.raises(ConfigError):
         pipe(first, second, errors="loud")  # type: ignore[arg-type]
+
+
+def _signal_probe() -> tuple[Tool, list[AbortSignal], asyncio.Event]:
+    seen: list[AbortSignal] = []
+    started = asyncio.Event()
+
+    @tool
+    async def wait(ctx: CallContext) -> str:
+        "Wait until stopped."
+        seen.append(ctx.signal)
+        started.set()
+        await asyncio.sleep(60)
+        return "never"
+
+    return wait, seen, started
+
+
+def test_by_default_the_body_sees_a_signal_derived_from_the_callers_and_the_deadline_aborts_it() -> None:
+    wait, seen, _ = _signal_probe()
+    controller = AbortController()
+    result = Toolbox([wait]).execute_sync({"name": "wait"}, timeout_s=0.2, signal=controller.signal)
+    assert result.error is not None and result.error.code == "TIMEOUT"
+    [body_signal] = seen
+    assert body_signal is not controller.signal
+    assert body_signal.aborted and "timed out" in str(body_signal.reason)
+    assert not controller.signal.aborted  # the deadline never aborts the caller's signal
+
+
+def test_body_signal_caller_hands_the_body_the_callers_own_signal_as_armorer_does() -> None:
+    wait, seen, started = _signal_probe()
+    box = Toolbox([wait], body_signal="caller")
+    controller = AbortController()
+    timed_out = box.execute_sync({"name": "wait"}, timeout_s=0.2, signal=controller.signal)
+    assert timed_out.error is not None and timed_out.error.code == "TIMEOUT"  # the body is still stopped
+    assert seen == [controller.signal] and not controller.signal.aborted
+
+    async def abort_while_running() -> ToolResult:
+        other = AbortController()
+        started.clear()
+        running = asyncio.ensure_future(box.execute({"name": "wait"}, signal=other.signal))
+        await started.wait()
+        other.abort("stop now")
+        result = await running
+        assert seen[-1] is other.signal
+        return result
+
+    cancelled = asyncio.run(abort_while_running())
+    assert cancelled.error is not None
+    assert (cancelled.error.category, cancelled.error.message) == ("cancelled", "stop now")
+
+
+def test_body_signal_survives_copies_and_refuses_unknown_values() -> None:
+    box = Toolbox(body_signal="caller")
+    assert box.extend().options.body_signal == "caller"
+    with pytest.raises(ConfigError, match="body_signal"):
+        Toolbox(body_signal="mine")  # type: ignore[typeddict-item]

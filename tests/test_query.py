@@ -41,7 +41,8 @@ def test_namespace_version_schema_and_risk() -> None:
     assert names(box.query(versions=["1.2.0"])) == ["list_files"]
     assert names(box.query(schema_keys=["USERID"])) == ["send-email"]
     assert names(box.query(risk=RiskFilter(dangerous=True))) == ["delete_user"]
-    assert names(box.query(risk=RiskFilter(read_only=True, mutates=False))) == ["getWeather"]
+    # The tag read-only declares send-email read-only, as the option does getWeather (one risk, see ToolRisk).
+    assert names(box.query(risk=RiskFilter(read_only=True, mutates=False))) == ["send-email", "getWeather"]
 
 
 @pytest.mark.parametrize(
@@ -142,3 +143,18 @@ def test_normalize_and_similarity() -> None:
 def test_tokenize_is_idempotent_on_its_output(text: str) -> None:
     tokens = tokenize(text)
     assert tokenize(" ".join(tokens)) == tokens
+
+
+def test_the_keyword_criteria_type_lists_every_query_field() -> None:
+    # ToolQueryFields types query(**criteria); a field added to ToolQuery must be added there too.
+    from armorer_ray.query import ToolQueryFields
+
+    assert set(ToolQueryFields.__annotations__) == set(ToolQuery.model_fields) | {"schema"}
+
+
+def test_summaries_have_the_documented_keys() -> None:
+    from armorer_ray.query import ToolSummary
+
+    summaries = make_box().query(select="summary", include_schema=True)
+    required = ToolSummary.__required_keys__
+    assert summaries and all(required <= set(s) <= set(ToolSummary.__annotations__) for s in summaries)

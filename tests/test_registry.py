@@ -254,3 +254,23 @@ def test_the_cli_export_carries_deprecation_notices_and_warns_on_stderr(monkeypa
     definitions = {d["id"]: d for d in json.loads(exported.stdout)}
     assert definitions["default:echo@1.0.0"]["deprecation"].endswith("use default:echo@2.0.0 instead")
     assert "deprecated" in exported.stderr
+
+
+@given(st.integers(2, 6), st.data())
+def test_a_call_for_any_retired_major_climbs_every_later_migration_in_order(majors: int, data: st.DataObject) -> None:
+    # Versions 2..majors+1 are registered; version k renames argument a{k-1} to a{k}. A call written for any
+    # retired 1.x.y (or any registered major, asked for exactly) must end with the newest version's argument.
+    registry = create_registry()
+    for major in range(2, majors + 2):
+        body = tool(name="chain", version=f"{major}.0.0", description="Chain.",
+                    parameters={f"a{major}": int})(lambda **kwargs: kwargs)
+        registry.register(body, migrations=[Migration(f"^{major - 1}", lambda args, m=major: {
+            f"a{m}": args.pop(f"a{m - 1}") + 1, "steps": [*args.get("steps", []), m]})])
+    minor, patch = data.draw(st.integers(0, 9)), data.draw(st.integers(0, 9))
+    resolution = registry.negotiate(f"chain@1.{minor}.{patch}")
+    assert resolution is not None and resolution.tool.version == f"{majors + 1}.0.0"
+    assert [version for version, _ in resolution.steps] == [f"{m}.0.0" for m in range(2, majors + 2)]
+    migrated = resolution.migrate({"a1": 0})
+    assert migrated[f"a{majors + 1}"] == majors and migrated["steps"] == list(range(2, majors + 2))
+    exact = registry.negotiate(f"chain@{majors}.0.0")
+    assert exact is not None and exact.tool.version == f"{majors}.0.0" and exact.steps == ()

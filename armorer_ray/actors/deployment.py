@@ -588,9 +588,9 @@ class Deployment:
                 merged = merged.merge(task.result())
         return merged
 
-    def analytics_sync(self, **options: Any) -> AnalyticsSnapshot:
+    def analytics_sync(self, *, reset: bool = False, timeout_s: float = 30.0) -> AnalyticsSnapshot:
         """Blocking form of `analytics`."""
-        return run_sync(self.analytics(**options), "deployment.analytics")
+        return run_sync(self.analytics(reset=reset, timeout_s=timeout_s), "deployment.analytics")
 
     async def drain(self, timeout_s: float | None = None) -> None:
         """Stop taking calls through this handle, then shut down gracefully (see `shutdown`)."""

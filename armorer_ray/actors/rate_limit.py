@@ -9,14 +9,14 @@ locally, returning what it has not used when the block expires. So the actor see
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import ray
 
-from armorer_ray.actors._private.limits_host import TokenBucketHostActor
+from armorer_ray.actors._private.leased_buckets import LeasedBuckets
+from armorer_ray.actors._private.limits_host import connect_bucket_host
 from armorer_ray.errors import ConfigError, ToolError
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import PROBE_TOOL_ID
@@ -28,12 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["ClusterRateLimit"]
 
 KeyFunction = Callable[[ToolCall, "CallContext"], str]
-
-
-@dataclass(slots=True)
-class _Block:
-    tokens: int
-    expires_at: float
 
 
 class ClusterRateLimit:
@@ -80,33 +74,17 @@ class ClusterRateLimit:
         self.max_wait_s = max_wait_s
         if not ray.is_initialized():
             ray.init()
-        self._actor = TokenBucketHostActor.options(
-            name=f"armorer.rate-limit:{name}", namespace=namespace, get_if_exists=True, num_cpus=0,
-            max_concurrency=1_000, lifetime="detached" if detached else None,
-        ).remote(limit, per_s, self.burst)
-        self._reset()
-
-    def _reset(self) -> None:
-        self._blocks: dict[str, _Block] = {}
-        self._leasing: dict[str, asyncio.Future[tuple[int, float]]] = {}  # one lease request per key at a time
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Travels as its settings and the actor handle; leased tokens stay with the process that leased them.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_blocks", "_leasing")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._reset()
+        self._buckets = LeasedBuckets(
+            partial(connect_bucket_host, f"armorer.rate-limit:{name}", limit, per_s, self.burst,
+                    namespace=namespace, detached=detached),
+            block_size=self.block_size, lease_ttl_s=lease_ttl_s)
 
     async def __call__(self, call: ToolCall, ctx: CallContext, next: Next) -> ToolResult:
         if ctx.tool.id == PROBE_TOOL_ID:
             return await next(call, ctx)
         bucket = self.key(call, ctx) if self.key is not None else "*"
         waited = 0.0
-        while not self._take(bucket):
-            granted, retry_after_s = await self._lease(bucket)
-            if granted:
-                continue
+        while (retry_after_s := await self._buckets.acquire(bucket)) > 0:
             if waited + retry_after_s > self.max_wait_s:
                 ctx.emit("rate-limited", {"key": bucket, "retry_after_s": retry_after_s})
                 return ToolResult.failure(call.id, ctx.tool.name, ToolError.of(
@@ -117,42 +95,6 @@ class ClusterRateLimit:
             waited += retry_after_s
         return await next(call, ctx)
 
-    def _take(self, bucket: str) -> bool:
-        block = self._blocks.get(bucket)
-        if block is None:
-            return False
-        if time.monotonic() >= block.expires_at:
-            del self._blocks[bucket]
-            if block.tokens:
-                self._actor.give_back.remote(bucket, block.tokens)
-            return False
-        if block.tokens <= 0:
-            return False
-        block.tokens -= 1
-        return True
-
-    async def _lease(self, bucket: str) -> tuple[int, float]:
-        pending = self._leasing.get(bucket)
-        if pending is not None:  # another call is already asking: share its answer
-            return await asyncio.shield(pending)
-        future: asyncio.Future[tuple[int, float]] = asyncio.get_running_loop().create_future()
-        self._leasing[bucket] = future
-        try:
-            granted, retry_after_s = await self._actor.lease.remote(bucket, self.block_size)
-            if granted:
-                block = self._blocks.setdefault(bucket, _Block(0, 0.0))
-                block.tokens += granted
-                block.expires_at = time.monotonic() + self.lease_ttl_s
-            future.set_result((granted, retry_after_s))
-            return granted, retry_after_s
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: sharers re-raise it themselves
-            raise
-        finally:
-            del self._leasing[bucket]
-
     def shutdown(self) -> None:
         """End the limiter actor (for every holder)."""
-        ray.kill(self._actor, no_restart=True)
-
+        self._buckets.kill_host()

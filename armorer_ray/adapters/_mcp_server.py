@@ -240,8 +240,8 @@ def create_mcp_server(source: Any, *, name: str | None = None, version: str = "0
             types.Tool(name=names.name(t.id), title=t.title, input_schema=_schema(t),
                        description=model_facing_description(t.description, t.to_json().get("lifecycle")),
                        output_schema=_output_schema(t), annotations=types.ToolAnnotations(
-                           title=t.title, read_only_hint=t.is_read_only,
-                           destructive_hint=t.is_dangerous or t.is_mutating, idempotent_hint=t.idempotent))
+                           title=t.title, read_only_hint=t.risk.read_only,
+                           destructive_hint=t.risk.dangerous or t.risk.mutates, idempotent_hint=t.idempotent))
             for t in tools])
 
     async def call_tool(ctx: Any, params: Any) -> Any:

@@ -160,13 +160,26 @@ def tool_text(tool: Tool) -> str:
 
 
 def tool_metadata(tool: Tool, content_hash: str) -> dict[str, JsonValue]:
-    """Row metadata for a tool: what filters push down to stores, plus its scalar metadata values."""
+    """Row metadata for a tool: what filters push down to stores, plus its scalar metadata values.
+
+    The risk keys hold the tool's resolved `ToolRisk`, under each metadata spelling, whatever the tool's own
+    metadata says: ``ToolFilter(metadata_eq={"dangerous": False})`` agrees with ``tool.risk`` for a tool declared
+    dangerous by option or tag too.
+
+    Example:
+        >>> from armorer_ray import tool
+        >>> row = tool_metadata(tool(name="rm", description="Remove.", tags=["dangerous"])(lambda: 1), "h")
+        >>> row["dangerous"], row["readOnly"], row["tags"]
+        (True, False, ['dangerous'])
+    """
     metadata: dict[str, JsonValue] = {
         key: value for key, value in tool.metadata.items()
         if isinstance(value, str | int | float | bool) and key not in ("name", "namespace", "tags", "content_hash")
     }
+    risk = tool.risk
     metadata.update({"name": tool.name, "namespace": tool.namespace, "tags": list(tool.tags),
-                     "content_hash": content_hash})
+                     "content_hash": content_hash, "readOnly": risk.read_only, "read_only": risk.read_only,
+                     "mutates": risk.mutates, "dangerous": risk.dangerous})
     return metadata
 
 

@@ -46,7 +46,7 @@ def caches_by_default(tool: Tool) -> bool:
         False
     """
     flag = tool.metadata.get("cache")
-    return flag if isinstance(flag, bool) else tool.is_read_only
+    return flag if isinstance(flag, bool) else tool.risk.read_only
 
 
 class CacheStats(BaseModel):

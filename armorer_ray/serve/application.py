@@ -83,7 +83,7 @@ def toolbox_app(toolbox_or_factory: Toolbox | Callable[[], Toolbox] | str, *,
     except ImportError as exc:
         raise MissingExtraError("armorer_ray.serve.toolbox_app", "serve") from exc
     if isinstance(toolbox_or_factory, str):
-        from armorer_ray.cli import load_toolbox
+        from armorer_ray.targets import load_toolbox
 
         toolbox_or_factory = partial(load_toolbox, toolbox_or_factory)
     from armorer_ray.actors._private.spec import ToolboxSpec

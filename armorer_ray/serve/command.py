@@ -9,7 +9,9 @@ from types import FrameType
 
 import typer
 
+from armorer_ray.cli_exits import usage_error
 from armorer_ray.errors import ConfigError, MissingExtraError
+from armorer_ray.targets import load_toolbox
 
 __all__ = ["serve"]
 
@@ -24,10 +26,8 @@ def serve(target: str,
           address: str = typer.Option("local", help="Ray cluster to deploy on ('local' starts a private one)."),
           route_prefix: str = typer.Option("/", help="Path the routes are served under.")) -> None:
     """Serve TARGET over HTTP (/tools, /call, /batch, /resume) and MCP (/mcp) on Ray Serve (needs the serve extra)."""
-    from armorer_ray.cli import _fail, load_toolbox
-
     if allow_anonymous and host not in ("127.0.0.1", "localhost", "::1"):
-        raise _fail(f"--allow-anonymous serves without authentication; it is refused on {host!r} (loopback only)")
+        raise usage_error(f"--allow-anonymous serves without authentication; it is refused on {host!r} (loopback only)")
     try:
         from armorer_ray.serve.config import AppArgs
 
@@ -42,9 +42,9 @@ def serve(target: str,
         import ray
         from ray import serve as ray_serve
     except ImportError as exc:
-        raise _fail(str(MissingExtraError("armorer serve", "serve"))) from exc
+        raise usage_error(str(MissingExtraError("armorer serve", "serve"))) from exc
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
+        raise usage_error(str(exc)) from exc
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, Validati
 from armorer_ray.errors import ConfigError
 from armorer_ray.serve.application import toolbox_app
 from armorer_ray.serve.auth import AllowAnonymous, Authenticator, BearerTokens, Principal
-from armorer_ray.serve.limits import RequestLimits
+from armorer_ray.serve.limits import RateScope, RequestLimits
 
 if TYPE_CHECKING:
     from ray.serve import Application
@@ -33,8 +33,8 @@ class AppArgs(BaseModel):
             Secret on every Ray pod.
         allow_anonymous: Serve without authentication; only when ``tokens_file`` is not given. For loopback.
         mcp: Serve MCP at ``/mcp``.
-        max_body_bytes, max_batch_calls, rate_per_s, burst: `RequestLimits` (``rate_per_s: 0`` turns the rate
-            limit off).
+        max_body_bytes, max_batch_calls, rate_per_s, burst, rate_scope: `RequestLimits` (``rate_per_s: 0`` turns
+            the rate limit off; ``rate_scope: replica`` gives each replica its own buckets).
 
     Example:
         >>> AppArgs(toolbox="examples.demo_tools:build_toolbox", tokens_file="/etc/armorer/tokens.json").mcp
@@ -52,6 +52,7 @@ class AppArgs(BaseModel):
     rate_per_s: float = 50.0
     burst: PositiveInt = RequestLimits().burst
     max_timeout_s: PositiveFloat = RequestLimits().max_timeout_s
+    rate_scope: RateScope = RequestLimits().rate_scope
 
     def authenticator(self) -> "Authenticator | partial[BearerTokens]":
         """The authenticator, or a factory reading the token file inside each replica.
@@ -71,7 +72,7 @@ class AppArgs(BaseModel):
     def limits(self) -> RequestLimits:
         return RequestLimits(max_body_bytes=self.max_body_bytes, max_batch_calls=self.max_batch_calls,
                              rate_per_s=self.rate_per_s if self.rate_per_s > 0 else None, burst=self.burst,
-                             max_timeout_s=self.max_timeout_s)
+                             max_timeout_s=self.max_timeout_s, rate_scope=self.rate_scope)
 
 
 def build_app(args: dict) -> "Application":  # type: ignore[type-arg]  # Ray Serve's dict-typed app args

@@ -16,9 +16,9 @@ from armorer_ray.errors import ToolError
 from armorer_ray.results import Caller
 from armorer_ray.serve.auth import Authenticator
 from armorer_ray.serve.caller import reset_caller, set_caller
-from armorer_ray.serve.limits import RateLimiter, RequestLimits
+from armorer_ray.serve.limits import DoorLimiter, RateLimiter, RequestLimits
 
-__all__ = ["Gate", "error_body"]
+__all__ = ["Gate", "error_body", "principal_key"]
 
 OPEN_PATHS = frozenset({"/healthz"})
 TRACE_HEADERS = ("traceparent", "tracestate")
@@ -40,15 +40,18 @@ class Gate:
         app: The routes (and the MCP endpoint) behind the door.
         authenticator: Maps headers to a principal; None from it refuses the request with 401.
         limits: Body size and rate.
-        limiter: The rate limiter (None: built from ``limits``; tests pass one with a fake clock).
+        limiter: The rate limiter (None: a bucket in this process built from ``limits``; the Serve replica passes
+            a shared one, tests one with a fake clock).
     """
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator, limits: RequestLimits,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: DoorLimiter | None = None) -> None:
         self.app = app
         self.authenticator = authenticator
         self.limits = limits
-        self.limiter = limiter or (RateLimiter(limits.rate_per_s, limits.burst) if limits.rate_per_s else None)
+        self.limiter: DoorLimiter | None = limiter
+        if limiter is None and limits.rate_per_s:
+            self.limiter = RateLimiter(limits.rate_per_s, limits.burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # no route takes one; refuse before anything could accept it
@@ -65,7 +68,7 @@ class Gate:
                           {"www-authenticate": "Bearer"})
             return
         if self.limiter is not None:
-            wait_s = self.limiter.acquire((principal.tenant_id, principal.user_id))
+            wait_s = await self.limiter.admit(principal_key(principal.tenant_id, principal.user_id))
             if wait_s > 0:
                 error = ToolError.of("transient", f"too many requests; retry in {wait_s:.2f}s", code="RATE_LIMITED",
                                      details={"retry_after_s": wait_s})
@@ -93,6 +96,11 @@ class Gate:
                 await _refuse_too_large(send, self.limits.max_body_bytes)
         finally:
             reset_caller(token)
+
+
+def principal_key(tenant_id: str | None, user_id: str | None) -> str:
+    """One bucket key per principal; JSON keeps ``("a:b", None)`` and ``("a", "b")`` apart."""
+    return json.dumps([tenant_id, user_id])
 
 
 def _route_path(scope: Scope) -> str:

@@ -23,7 +23,7 @@ from armorer_ray.results import ToolResult
 from armorer_ray.serve.auth import Authenticator
 from armorer_ray.serve.caller import CallerToolbox, current_caller
 from armorer_ray.serve.gate import Gate, error_body
-from armorer_ray.serve.limits import RateLimiter, RequestLimits
+from armorer_ray.serve.limits import DoorLimiter, RequestLimits
 from armorer_ray.toolbox import Toolbox
 
 __all__ = ["ResumeRequest", "create_http_app"]
@@ -43,7 +43,7 @@ class ResumeRequest(BaseModel):
 
 
 def create_http_app(toolbox: Toolbox, *, authenticator: Authenticator, limits: RequestLimits | None = None,
-                    mcp: bool = True, limiter: RateLimiter | None = None) -> Starlette:
+                    mcp: bool = True, limiter: DoorLimiter | None = None) -> Starlette:
     """The toolbox behind authenticated HTTP routes and (with ``mcp``) the MCP streamable-HTTP endpoint.
 
     Every route but ``/healthz`` passes the `Gate` first (401, 429 and 413 come from there). Calls from ``/call``,
@@ -56,7 +56,8 @@ def create_http_app(toolbox: Toolbox, *, authenticator: Authenticator, limits: R
         authenticator: Who may call; see `BearerTokens`.
         limits: Request size, batch length and rate.
         mcp: Also serve MCP at ``/mcp`` (needs the ``mcp`` extra).
-        limiter: A rate limiter to use instead of one built from ``limits``.
+        limiter: The per-principal rate limiter to use instead of a bucket in this process built from ``limits``
+            (`toolbox_app` passes one shared by the deployment's replicas).
 
     Returns:
         A Starlette application.

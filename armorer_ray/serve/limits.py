@@ -5,17 +5,24 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
 
-__all__ = ["RateLimiter", "RequestLimits"]
+__all__ = ["DoorLimiter", "RateLimiter", "RateScope", "RequestLimits"]
+
+RateScope = Literal["deployment", "replica"]
+"""Whose requests share a principal's bucket: every replica of the deployment, or each replica on its own."""
 
 
 class RequestLimits(BaseModel):
     """What one replica accepts from one request, and how often each principal may call.
 
-    The rate is a token bucket per principal per replica: with N replicas a principal may get up to N times
-    ``rate_per_s`` in total (Serve spreads requests across replicas).
+    The rate is a token bucket per principal. On Ray Serve, with ``rate_scope="deployment"`` (the default) the
+    bucket is shared by every replica, through one small actor that replicas lease tokens from in blocks, so the
+    limit holds for the deployment as a whole; with ``"replica"`` each replica has its own bucket and a principal
+    may get up to N times ``rate_per_s`` from N replicas. Outside Serve (`create_http_app` alone) the bucket is
+    the process's.
 
     Attributes:
         max_body_bytes: Larger request bodies are refused with 413 before any of them is parsed.
@@ -23,6 +30,7 @@ class RequestLimits(BaseModel):
         rate_per_s: Requests per second each principal may sustain (None: no rate limit).
         burst: Requests a principal may make at once after being idle.
         max_timeout_s: Largest per-call deadline a client may ask for with ``?timeout_s=``.
+        rate_scope: ``"deployment"`` (one bucket per principal across replicas) or ``"replica"``.
 
     Example:
         >>> RequestLimits().max_body_bytes
@@ -36,6 +44,16 @@ class RequestLimits(BaseModel):
     rate_per_s: PositiveFloat | None = 50.0
     burst: PositiveInt = 100
     max_timeout_s: PositiveFloat = 300.0
+    rate_scope: RateScope = "deployment"
+
+
+@runtime_checkable
+class DoorLimiter(Protocol):
+    """What the door asks before a request goes on: ``admit(principal_key)`` is 0.0, or seconds to wait."""
+
+    async def admit(self, key: str) -> float:
+        """Spend one request of ``key``'s allowance: 0.0 when admitted, else the seconds until it may retry."""
+        ...
 
 
 class RateLimiter:
@@ -78,3 +96,7 @@ class RateLimiter:
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+    async def admit(self, key: str) -> float:
+        """`DoorLimiter`'s form of `acquire` (never waits: the bucket is in this process)."""
+        return self.acquire(key)

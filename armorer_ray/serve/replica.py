@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from armorer_ray.actors._private.spec import ToolboxSpec
 from armorer_ray.serve.auth import Authenticator
 from armorer_ray.serve.http import create_http_app
-from armorer_ray.serve.limits import RequestLimits
+from armorer_ray.serve.limits import DoorLimiter, RequestLimits
+from armorer_ray.serve.shared_limits import DeploymentRateLimiter
 
 __all__ = ["ToolboxIngress"]
 
@@ -30,6 +31,14 @@ def build_authenticator(source: AuthenticatorSource) -> Authenticator:
     return built
 
 
+def door_limiter(limits: RequestLimits) -> DoorLimiter | None:
+    """The replica's rate limiter: shared by the deployment's replicas (the default), or None for its own."""
+    if limits.rate_per_s is None or limits.rate_scope == "replica":
+        return None
+    context = serve.get_replica_context()
+    return DeploymentRateLimiter(f"armorer.ingress-rate:{context.app_name}/{context.deployment}", limits)
+
+
 @serve.deployment
 @serve.ingress()
 class ToolboxIngress:
@@ -39,7 +48,7 @@ class ToolboxIngress:
                  mcp: bool) -> None:
         self._toolbox = spec.build()
         self._app = create_http_app(self._toolbox, authenticator=build_authenticator(authenticator),
-                                    limits=limits, mcp=mcp)
+                                    limits=limits, mcp=mcp, limiter=door_limiter(limits))
 
     def __serve_build_asgi_app__(self) -> Starlette:
         return self._app

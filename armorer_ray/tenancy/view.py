@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from pydantic import JsonValue
 
 from armorer_ray._sync import run_sync
 from armorer_ray.errors import ConfigError
 from armorer_ray.pipeline import CallOptions
-from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
+from armorer_ray.query import LexicalIndex
 from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.toolbox import CallInput, Toolbox
 from armorer_ray.tools import Tool
@@ -96,11 +96,9 @@ class TenantView(WrapperToolset):
 
     # -- listings the toolbox indexes: reuse its index, keep only this tenant's tools --------------------
 
-    def query(self, query: ToolQuery | None = None, /, *, offset: int = 0, limit: int | None = None,
-              select: Select = "tool", **criteria: Any) -> list[Any]:
-        """`Toolbox.query` over this tenant's tools only.
-
-        BM25 statistics come from the tenant's tools alone, so hidden tools do not even shift the scores.
+    def _lexical_index(self, tools: list[Tool]) -> LexicalIndex:
+        """The BM25 index `query` ranks with: over the tenant's tools alone, so hidden tools do not even shift the
+        scores, and kept until the toolbox's tools change.
 
         Example:
             >>> from armorer_ray import Toolbox
@@ -111,13 +109,10 @@ class TenantView(WrapperToolset):
             >>> TenantView(box, "acme").query(tags_any=["x"], select="name")
             ['a']
         """
-        tools = self.tools()
-        index = None
-        if (query and query.text) or criteria.get("text"):
-            if self._lexical is None or self._lexical[0] != self.inner.version:
-                object.__setattr__(self, "_lexical", (self.inner.version, LexicalIndex(tools)))
-            index = self._lexical[1] if self._lexical is not None else None
-        return query_tools(tools, query, offset=offset, limit=limit, select=select, index=index, **criteria)
+        if self._lexical is None or self._lexical[0] != self.inner.version:
+            object.__setattr__(self, "_lexical", (self.inner.version, LexicalIndex(tools)))
+        assert self._lexical is not None
+        return self._lexical[1]
 
     async def search(self, query: str, k: int = 5, filters: ToolFilter | None = None) -> list[SearchHit]:
         """`Toolbox.search` returning only this tenant's tools: the best ``k`` of them, best first.

@@ -17,7 +17,7 @@ from pydantic import JsonValue, ValidationError
 from armorer_ray._sync import run_sync
 from armorer_ray.errors import ConfigError, ToolError, ToolExecutionError
 from armorer_ray.pipeline import CallOptions, validation_error
-from armorer_ray.query import LexicalIndex, Select, ToolQuery, query_tools
+from armorer_ray.query import Querying
 from armorer_ray.results import ToolCall, ToolResult, new_call_id
 from armorer_ray.streams.calls import stream_chunks
 
@@ -117,7 +117,7 @@ async def run_batch(one: Callable[[CallInput], Awaitable[ToolResult]], batch: Se
     return [task.result() for task in tasks]
 
 
-class ToolsetView:
+class ToolsetView(Querying):
     """The listings and call forms every view shares, written over `tools`, `get_tool`, `aliases`, `call_tool`.
 
     Subclasses provide ``name``, ``version`` and those four methods (see `WrapperToolset`).
@@ -178,14 +178,6 @@ class ToolsetView:
 
     def __iter__(self) -> Iterator[Tool]:
         return iter(self.tools())
-
-    def query(self, query: ToolQuery | None = None, /, *, offset: int = 0, limit: int | None = None,
-              select: Select = "tool", **criteria: Any) -> list[Any]:
-        """`Toolbox.query` over the listed tools only (BM25 statistics from them alone)."""
-        tools = self.tools()
-        text = (query is not None and query.text) or criteria.get("text")
-        index = LexicalIndex(tools) if text else None
-        return query_tools(tools, query, offset=offset, limit=limit, select=select, index=index, **criteria)
 
     # -- calls -----------------------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ def tool_json(item: Tool) -> dict[str, JsonValue]:
         ('wipe', True, 'object')
     """
     return {"id": item.id, "name": item.name, "description": item.description, "tags": list(item.tags),
-            "read_only": item.is_read_only, "mutates": item.is_mutating, "dangerous": item.is_dangerous,
+            "read_only": item.risk.read_only, "mutates": item.risk.mutates, "dangerous": item.risk.dangerous,
             "schema": scrub(item.json_schema), "output_schema": scrub(item.output_json_schema)}
 
 

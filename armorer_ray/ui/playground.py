@@ -49,7 +49,7 @@ async def call_tool(toolbox: Toolbox, name: str, arguments: Mapping[str, Any], *
     found = toolbox.get_tool(name)
     if found is None:
         raise PlaygroundRefusal(404, f"no tool {name!r}")
-    if found.is_dangerous and not confirm:
+    if found.risk.dangerous and not confirm:
         raise PlaygroundRefusal(409, f"{found.id} is flagged dangerous: confirm to run it", needs_confirmation=True)
     call = ToolCall(id=f"playground/{uuid.uuid4().hex}", name=found.id, arguments=dict(arguments))
     seen: list[dict[str, JsonValue]] = []

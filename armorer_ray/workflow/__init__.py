@@ -49,9 +49,10 @@ from armorer_ray.workflow.errors import (
     WorkflowFailed,
 )
 from armorer_ray.workflow.executor import CallTarget, OnError, RunSetup, WorkflowExecutor
+from armorer_ray.workflow.expansion import Expansion
 from armorer_ray.workflow.local import LocalWorkflowExecutor
 from armorer_ray.workflow.results import NodeRun, NodeStatus, RunResult, RunStatus
-from armorer_ray.workflow.spec import Condition, Edge, Expansion, Node, NodeRetry
+from armorer_ray.workflow.spec import Condition, Edge, Node, NodeRetry
 from armorer_ray.workflow.toolboxes import ToolboxRecipe
 from armorer_ray.workflow.workflow import Workflow, create_workflow
 

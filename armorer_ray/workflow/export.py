@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import JsonValue
 
 from armorer_ray.tools import Tool
 from armorer_ray.workflow.errors import WorkflowConfigError
-from armorer_ray.workflow.graph import Plan
 from armorer_ray.workflow.spec import Condition, Edge, Node, NodeRetry
+
+if TYPE_CHECKING:
+    # Only a type here: the graph is built from the spec and the expansion, which is built on this module.
+    from armorer_ray.workflow.graph import Plan
 
 __all__ = ["FORMAT", "mermaid", "read_structure", "structure_json"]
 

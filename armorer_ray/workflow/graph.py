@@ -26,7 +26,8 @@ from armorer_ray.workflow.errors import (
     UnreachableNodeError,
     WorkflowConfigError,
 )
-from armorer_ray.workflow.spec import Condition, Edge, Expansion, Node, Predicate
+from armorer_ray.workflow.expansion import Expansion
+from armorer_ray.workflow.spec import Condition, Edge, Node, Predicate
 
 __all__ = ["Link", "Plan", "PlanNode", "build_plan", "parse_source"]
 

@@ -21,10 +21,11 @@ from armorer_ray.telemetry.propagation import call_span, record_outcome
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.approvals import CallApprovals, WaitingCall
 from armorer_ray.workflow.errors import WorkflowConfigError
+from armorer_ray.workflow.expansion import Expansion
 from armorer_ray.workflow.graph import Plan, PlanNode, build_plan
 from armorer_ray.workflow.inputs import gate, gather_arguments
 from armorer_ray.workflow.results import NodeRun, NodeStatus
-from armorer_ray.workflow.spec import Expansion, as_edges, as_node
+from armorer_ray.workflow.spec import as_edges, as_node
 
 __all__ = ["MAX_EXPANSION_DEPTH", "NodeEnv", "call_with_retry", "node_call", "run_node"]
 

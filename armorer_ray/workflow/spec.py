@@ -1,4 +1,5 @@
-"""The words of a workflow definition: `Node`, `Edge`, `Condition`, `NodeRetry` and `Expansion`.
+"""The words of a workflow definition: `Node`, `Edge`, `Condition` and `NodeRetry` (`Expansion` is in
+`armorer_ray.workflow.expansion`).
 
 These are plain, frozen and picklable: a node travels to Ray workers as it is. `create_workflow` accepts the
 short forms too: a `Tool` or a tool name for a node, ``("a", "b")`` or ``{"from": "a", "to": "b"}`` for an edge.
@@ -12,13 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, JsonValue, model_serializer
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from armorer_ray.errors import ErrorCategory
+from armorer_ray.policy import Policies
 from armorer_ray.tools import Tool
 from armorer_ray.workflow.errors import WorkflowConfigError
 
-__all__ = ["Condition", "Edge", "EdgeLike", "Expansion", "Node", "NodeLike", "NodeRetry", "Predicate", "Trigger",
+__all__ = ["Condition", "Edge", "EdgeLike", "Node", "NodeLike", "NodeRetry", "Predicate", "Trigger",
            "as_edges", "as_node", "lookup"]
 
 Predicate = Callable[[Any], bool]
@@ -187,7 +189,7 @@ class Node:
     trigger: Trigger = "all"
     retry: NodeRetry | int | None = None
     timeout_s: float | None = None
-    policy: object | Sequence[object] | None = None
+    policy: Policies = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.tool, Tool | str) or not self.tool:
@@ -282,36 +284,3 @@ def as_edges(values: Sequence[EdgeLike]) -> list[Edge]:
             if not isinstance(source, str) or not isinstance(target, str):
                 raise WorkflowConfigError(f"edge endpoints are node names, got {source!r} -> {target!r}")
     return edges
-
-
-class Expansion(BaseModel):
-    """What a node's tool returns to splice more nodes into the running workflow (dynamic generation).
-
-    The new nodes run as if they replaced the node that returned them: their roots take that node's
-    arguments, and its downstream nodes wait for them. They appear in the run as ``"<node>/<name>"``.
-
-    Attributes:
-        nodes: The nodes to splice in, as for `create_workflow`.
-        edges: Edges among them.
-        output: Which spliced node's output becomes the returning node's output; None gives
-            ``{sink name: output}`` over the spliced nodes nobody depends on.
-
-    Example:
-        >>> plan = Expansion(nodes={"a": "search", "b": "search"}, output=None)
-        >>> sorted(plan.nodes)
-        ['a', 'b']
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    nodes: dict[str, Any]
-    edges: list[Any] = []
-    output: str | None = None
-
-    @model_serializer
-    def _as_json(self) -> dict[str, Any]:
-        # Shaping a node's result into content serialises it: tools appear by id, callables by name.
-        from armorer_ray.workflow.export import structure_json
-
-        return {"expansion": structure_json({k: as_node(v) for k, v in self.nodes.items()}, as_edges(self.edges),
-                                            strict=False), "output": self.output}

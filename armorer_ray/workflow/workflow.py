@@ -160,12 +160,13 @@ class Workflow:
         recorder.emit("run.finished", result=result)
         return result
 
-    def run_sync(self, inputs: Mapping[str, Any] | None = None, **options: Any) -> RunResult:
+    def run_sync(self, inputs: Mapping[str, Any] | None = None, *, executor: ExecutorLike = "local",
+                 on_error: OnError = "continue", checkpoint: Store | str | None = None, run_id: str | None = None,
+                 caller: Caller | None = None) -> RunResult:
         """Blocking form of `run`, for scripts and the CLI.
 
         Args:
-            inputs: As for `run`.
-            **options: ``executor``, ``on_error``, ``checkpoint``, ``run_id``, ``caller``, as for `run`.
+            inputs: As for `run`; so are ``executor``, ``on_error``, ``checkpoint``, ``run_id`` and ``caller``.
 
         Returns:
             The `RunResult`.
@@ -179,7 +180,8 @@ class Workflow:
             >>> create_workflow(nodes={"shout": shout}).run_sync({"text": "hi"}).outputs
             {'shout': 'HI'}
         """
-        return run_sync(self.run(inputs, **options), "workflow.run")
+        return run_sync(self.run(inputs, executor=executor, on_error=on_error, checkpoint=checkpoint, run_id=run_id,
+                                 caller=caller), "workflow.run")
 
     async def resume(self, run_id: str, *, checkpoint: Store | str, executor: ExecutorLike = "local",
                      on_error: OnError = "continue", caller: Caller | None = None,
@@ -232,17 +234,20 @@ class Workflow:
             if isinstance(checkpoint, str):
                 await store.close()
 
-    def resume_sync(self, run_id: str, **options: Any) -> RunResult:
+    def resume_sync(self, run_id: str, *, checkpoint: Store | str, executor: ExecutorLike = "local",
+                    on_error: OnError = "continue", caller: Caller | None = None,
+                    approvals: Mapping[str, ApprovalLike] | None = None) -> RunResult:
         """Blocking form of `resume` (refuses inside a running event loop).
 
         Args:
-            run_id: The run to resume.
-            **options: ``checkpoint``, ``executor``, ``on_error``, ``caller``, ``approvals``, as for `resume`.
+            run_id: The run to resume; ``checkpoint``, ``executor``, ``on_error``, ``caller`` and ``approvals`` are
+                as for `resume`.
 
         Returns:
             The `RunResult` of the resumed run.
         """
-        return run_sync(self.resume(run_id, **options), "workflow.resume")
+        return run_sync(self.resume(run_id, checkpoint=checkpoint, executor=executor, on_error=on_error, caller=caller,
+                                    approvals=approvals), "workflow.resume")
 
     def _result(self, recorder: RunRecorder, run_id: str, started_at: float, duration_ms: float) -> RunResult:
         nodes = recorder.nodes

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from armorer_ray.serve import BearerTokens, ServeOptions, toolbox_app
+from armorer_ray.serve import BearerTokens, RequestLimits, ServeOptions, toolbox_app
 from armorer_ray.serve.config import build_app
 from tests.serve.conftest import ADA, BOB, TOKENS, bearer, build_toolbox, free_port
 
@@ -23,11 +23,24 @@ serve = pytest.importorskip("ray.serve")
 @pytest.fixture(scope="module")
 def serve_url(ray_runtime: object) -> Iterator[str]:
     port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+    except TimeoutError:  # serve.start waits a fixed 60 s for the proxy; a loaded machine can take longer
+        wait_for_healthy_proxy(deadline_s=300)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         serve.shutdown()
+
+
+def wait_for_healthy_proxy(deadline_s: float) -> None:
+    import time
+
+    deadline = time.monotonic() + deadline_s
+    while not any(status == "HEALTHY" for status in serve.status().proxies.values()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no healthy Serve proxy after {deadline_s}s: {serve.status().proxies}")
+        time.sleep(1)
 
 
 def running_replicas(app: str) -> int:
@@ -62,6 +75,28 @@ async def test_with_a_shared_approval_book_any_replica_resumes_a_paused_call(ser
                 assert resumed.status_code == 200 and resumed.json()["result"] == f"sent {amount}"
     finally:
         serve.delete("shared")
+
+
+async def test_a_principals_rate_holds_for_the_deployment_not_per_replica(serve_url: str) -> None:
+    import asyncio
+
+    app = toolbox_app(build_toolbox, authenticator=BearerTokens(TOKENS),
+                      limits=RequestLimits(rate_per_s=0.001, burst=6),
+                      options=ServeOptions(num_replicas=2, ray_actor_options={"num_cpus": 0.1}))
+    serve.run(app, name="limited", route_prefix="/limited")
+    try:
+        assert running_replicas("limited") == 2
+        async with httpx.AsyncClient(base_url=f"{serve_url}/limited", timeout=60) as client:
+            async def add(token: str) -> int:
+                response = await client.post("/call", json={"name": "add", "arguments": {"a": 1, "b": 2}},
+                                             headers=bearer(token))
+                return response.status_code
+
+            statuses = await asyncio.gather(*(add(ADA) for _ in range(30)))  # Serve spreads them over both
+            assert sorted(statuses) == [200] * 6 + [429] * 24  # six for the deployment, not six per replica
+            assert await add(BOB) == 200  # bob's bucket is his own
+    finally:
+        serve.delete("limited")
 
 
 def test_fixed_replicas_and_autoscaling_are_exclusive() -> None:

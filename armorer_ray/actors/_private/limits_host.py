@@ -10,7 +10,7 @@ from typing import Any
 
 import ray
 
-__all__ = ["PermitHost", "PermitHostActor", "TokenBucketHost", "TokenBucketHostActor"]
+__all__ = ["PermitHost", "PermitHostActor", "TokenBucketHost", "TokenBucketHostActor", "connect_bucket_host"]
 
 
 class TokenBucketHost:
@@ -132,3 +132,12 @@ class PermitHost:
 
 TokenBucketHostActor: Any = ray.remote(TokenBucketHost)
 PermitHostActor: Any = ray.remote(PermitHost)
+
+
+def connect_bucket_host(name: str, limit: int, per_s: float, burst: int, *, namespace: str | None = None,
+                        detached: bool = False) -> Any:
+    """The named token-bucket host actor, created on first use (the first creator's limit wins)."""
+    return TokenBucketHostActor.options(
+        name=name, namespace=namespace, get_if_exists=True, num_cpus=0, max_concurrency=1_000,
+        lifetime="detached" if detached else None,
+    ).remote(limit, per_s, burst)
