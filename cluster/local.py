@@ -93,7 +93,8 @@ def up(workers: int, cpus: int, object_store_bytes: int, timeout_s: float = NODE
     return state
 
 
-def _start_head(state: dict[str, Any], timeout_s: float, gcs_port: int | None) -> None:
+def _start_head(state: dict[str, Any], timeout_s: float, gcs_port: int | None,
+                old: frozenset[str] = frozenset()) -> None:
     for attempt in range(ATTEMPTS):
         command, port = node_command(head=True, address=None, cpus=state["cpus"], resources={"head_node": 1.0},
                                      temp_dir=state["temp_dir"], object_store_bytes=state["object_store_bytes"],
@@ -102,7 +103,7 @@ def _start_head(state: dict[str, Any], timeout_s: float, gcs_port: int | None) -
         state["head_starts"] = state.get("head_starts", 0) + 1
         log = Path(state["temp_dir"]) / f"head-{state['head_starts']}.log"
         pid = _spawn(command, _env(state, head=True), log)
-        if _joined(pid, state["address"], "head_node", timeout_s, log, attempt):
+        if _joined(pid, state["address"], "head_node", timeout_s, log, attempt, old):
             state["pids"].append(pid)
             state["head_pid"] = pid
             return
@@ -113,6 +114,7 @@ def restart_head(state: dict[str, Any], timeout_s: float = NODE_START_S) -> int:
     returns the new head's pid. Only a cluster started with ``redis`` keeps its actors and placement groups: the
     new GCS reloads them from Redis, and the worker nodes reconnect to it (within Ray's
     ``gcs_rpc_server_reconnect_timeout_s``, 60 s by default)."""
+    lost = frozenset(_nodes_with(state["address"], "head_node"))
     old = state["head_pid"]
     _kill_session(old)
     try:
@@ -127,7 +129,7 @@ def restart_head(state: dict[str, Any], timeout_s: float = NODE_START_S) -> int:
     # `ray start --head` refuses a port named in the last cluster file when any raylet on this machine names that
     # GCS in its command line, as the workers here do (on a real cluster the head has the machine to itself).
     (Path(state["temp_dir"]) / "ray_current_cluster").unlink(missing_ok=True)
-    _start_head(state, timeout_s, gcs_port=int(state["address"].rsplit(":", 1)[1]))
+    _start_head(state, timeout_s, gcs_port=int(state["address"].rsplit(":", 1)[1]), old=lost)
     return int(state["head_pid"])
 
 
@@ -178,10 +180,12 @@ def _env(state: dict[str, Any] | None = None, *, head: bool = False) -> dict[str
             env["RAY_external_storage_namespace"] = state["storage_namespace"]
             # A restarted head's agents start while its GCS is still recovering: give them longer to report.
             env["RAY_agent_register_timeout_ms"] = "120000"
+            env["RAY_raylet_start_wait_time_s"] = "120"
     return env
 
 
-def _joined(pid: int, address: str, resource: str, timeout_s: float, log: Path, attempt: int) -> bool:
+def _joined(pid: int, address: str, resource: str, timeout_s: float, log: Path, attempt: int,
+            old: frozenset[str] = frozenset()) -> bool:
     """Wait until the node with custom resource ``resource`` is alive.
 
     Returns False (the node stopped: retry it) when its process exited early, as on ``Address already in use``;
@@ -194,7 +198,7 @@ def _joined(pid: int, address: str, resource: str, timeout_s: float, log: Path, 
             if attempt + 1 >= ATTEMPTS:
                 raise ClusterError(f"a Ray node failed to start {ATTEMPTS} times; last log lines:\n{tail}")
             return False
-        if _has_node(address, resource):
+        if _has_node(address, resource, old):  # a node of ours, not one the (restored) GCS still counts alive
             return True
         if time.monotonic() > deadline:
             _terminate(pid, 10.0)
@@ -203,15 +207,22 @@ def _joined(pid: int, address: str, resource: str, timeout_s: float, log: Path, 
         time.sleep(0.5)
 
 
-def _has_node(address: str, resource: str) -> bool:
+def _has_node(address: str, resource: str, old: frozenset[str] = frozenset()) -> bool:
+    return bool(_nodes_with(address, resource) - old)
+
+
+def _nodes_with(address: str, resource: str) -> set[str]:
+    """Ids of the live nodes that have custom resource ``resource`` (empty when the cluster does not answer)."""
     probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
-             "print(any(n['Alive'] and sys.argv[2] in n['Resources'] for n in ray.nodes()))")
+             "print(' '.join(['ids:'] + [n['NodeID'] for n in ray.nodes() if n['Alive'] and sys.argv[2] in "
+             "n['Resources']]))")
     try:
         done = subprocess.run([sys.executable, "-c", probe, address, resource], capture_output=True, text=True,
                               env=_env(), timeout=60)
     except subprocess.TimeoutExpired:
-        return False
-    return done.stdout.strip().endswith("True")
+        return set()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ids:")]
+    return set(lines[-1].split()[1:]) if lines else set()
 
 
 def _reaped(pid: int) -> bool:
