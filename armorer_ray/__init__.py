@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from armorer_ray.query import MetadataFilter, ToolQuery, ToolQueryFields, ToolSummary, query_tools
     from armorer_ray.registry import create_registry
     from armorer_ray.results import ActionRequest, Caller, ToolCall, ToolResult
-    from armorer_ray.sandbox import SandboxExecutor, SandboxLimits
+    from armorer_ray.sandbox import SandboxCapabilities, SandboxExecutor, SandboxLimits
     from armorer_ray.sanitize import ArgumentLimits, ConfinePaths
     from armorer_ray.shaping import OutputShaping
     from armorer_ray.tenancy import TenantAccess, TenantGrant, TenantView
@@ -134,6 +134,7 @@ _EXPORTS: dict[str, str] = {
     "Retry": "armorer_ray.middleware",
     "RiskPolicy": "armorer_ray.policy",
     "SandboxError": "armorer_ray.errors",
+    "SandboxCapabilities": "armorer_ray.sandbox",
     "SandboxExecutor": "armorer_ray.sandbox",
     "SandboxLimitExceeded": "armorer_ray.errors",
     "SandboxLimits": "armorer_ray.sandbox",
@@ -233,6 +234,7 @@ __all__ = [
     "RateLimit",
     "Retry",
     "RiskPolicy",
+    "SandboxCapabilities",
     "SandboxError",
     "SandboxExecutor",
     "SandboxLimitExceeded",

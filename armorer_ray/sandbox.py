@@ -22,13 +22,17 @@ limit    how                                                  ToolError (see `Sa
 ======== ==================================================== ============================================
 wall_s   SIGKILL from here when the reply is late             timeout, ``SANDBOX_WALL_TIME``, retryable
 cpu_s    ``RLIMIT_CPU`` (whole seconds): SIGXCPU, then SIGKILL  timeout, ``SANDBOX_CPU_TIME``
-memory   ``RLIMIT_AS``: allocations fail, MemoryError          internal, ``SANDBOX_MEMORY``
+memory   ``RLIMIT_AS`` per process: MemoryError; the call's     internal, ``SANDBOX_MEMORY``
+         cgroup for the whole tree: the kernel kills a process
 output   size of the encoded reply, checked on both sides      internal, ``SANDBOX_OUTPUT_SIZE``
-procs    ``RLIMIT_NPROC`` under the call's own uid (root only)  ``fork`` fails in the body
+procs    the call's cgroup (``pids.max``, whole tree); and      ``fork`` fails in the body
+         ``RLIMIT_NPROC`` under the call's own uid (root only)
 ======== ==================================================== ============================================
 
-The worker also leads its own session, runs under a uid of its own when the parent is root, sees only the
-environment it is given, and has its descendants killed at every end of the call: see `sandbox_boundary`.
+The worker also leads its own session, runs the body in a PID namespace of its own where the kernel allows it,
+runs it under a uid of its own when the parent is root, passes it only the environment it is given, and has its
+descendants killed at every end of the call: see `sandbox_boundary` and `sandbox_cgroup`. `capabilities` says
+which of these boundaries are in force here.
 
 A call's own deadline and abort signal kill the worker too (the pipeline cancels the run; the kill follows at
 once). This is process isolation plus rlimits, not a container or a VM: see docs/sandbox.md for what it does not
@@ -54,7 +58,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from armorer_ray.cancellation import AbortSignal, cancellation_message
 from armorer_ray.context import CallContext
@@ -73,15 +77,22 @@ from armorer_ray.json_values import to_json_compatible
 from armorer_ray.sandbox_boundary import (
     DEFAULT_ENV,
     Boundary,
+    NamespaceMode,
     UidPool,
     become_subreaper,
+    die_with_parent,
     enter,
+    kill_children,
     kill_descendants,
     kill_group,
     kill_same_uid,
+    probe_pid_namespace,
     protect_parent_memory,
     reap_uid,
+    reap_until,
+    unshare_pid_namespace,
 )
+from armorer_ray.sandbox_cgroup import CallCgroup, CgroupSupport, CgroupVersion, find_cgroups, private_memory
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkServerContext
@@ -89,7 +100,7 @@ if TYPE_CHECKING:
 
     from armorer_ray.tools import Tool
 
-__all__ = ["ResultFormat", "SandboxExecutor", "SandboxLimits"]
+__all__ = ["ResultFormat", "SandboxCapabilities", "SandboxExecutor", "SandboxLimits"]
 
 ResultFormat = Literal["pickle", "json"]
 
@@ -107,10 +118,12 @@ class SandboxLimits:
         cpu_s: CPU seconds the body may use (user plus system), rounded up to whole seconds by the kernel's rlimit.
         memory_bytes: Address space the body may add on top of the worker's own (the interpreter and its imports,
             some hundreds of MB of mostly shared mappings); allocations past it raise MemoryError in the worker.
+            Where a cgroup is in force, also the memory the body's whole process tree may use together.
         output_bytes: Largest encoded reply (the pickled or JSON return value).
-        processes: Most processes the body may have at once, itself included (``RLIMIT_NPROC``). Enforced only
-            where each call runs under a uid of its own (a root parent; see `SandboxExecutor`): the kernel counts
-            processes per uid and ignores the limit for root.
+        processes: Most processes (and threads) the body may have at once, itself included. Enforced by the
+            call's cgroup where one is in force, whatever the uid; otherwise by ``RLIMIT_NPROC``, only where each
+            call runs under a uid of its own (a root parent): the kernel counts processes per uid and ignores
+            the limit for root.
         file_bytes: Largest file the body may write (``RLIMIT_FSIZE``): a write past it fails with ``OSError``
             (EFBIG), in ``/dev/shm`` and ``/tmp`` as anywhere. It bounds each file, not how many there are.
 
@@ -148,6 +161,45 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+@dataclass(frozen=True, slots=True)
+class SandboxCapabilities:
+    """Which OS boundaries a `SandboxExecutor` puts around each body on this machine (see docs/sandbox.md).
+
+    Attributes:
+        pid_namespace: ``root`` or ``user`` (how the body's PID namespace is made), or None: no namespace, so a
+            descendant that leaves the worker's process group is caught only by the subreaper and the uid reap.
+        cgroup: ``v2`` or ``v1``: a control group per call bounds the memory and process count of the body's
+            whole tree; None: only per-process rlimits (and ``RLIMIT_NPROC`` under a uid per call).
+        separate_uid: Each call runs under a uid of its own.
+        missing: Why each boundary that is not in force is missing, in words.
+
+    Example:
+        >>> caps = SandboxCapabilities(pid_namespace="root", cgroup="v1", separate_uid=True, missing=())
+        >>> caps.summary()
+        'PID namespace (root), cgroup v1 memory+pids for the whole tree, uid per call'
+        >>> SandboxCapabilities(None, None, False, ("no cgroup: none mounted",)).summary()
+        'process group and rlimits only (no PID namespace, no cgroup, shared uid)'
+    """
+
+    pid_namespace: NamespaceMode | None
+    cgroup: CgroupVersion | None
+    separate_uid: bool
+    missing: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line naming the boundaries in force (it ends the message of every limit or crash error)."""
+        present = []
+        if self.pid_namespace is not None:
+            present.append(f"PID namespace ({self.pid_namespace})")
+        if self.cgroup is not None:
+            present.append(f"cgroup {self.cgroup} memory+pids for the whole tree")
+        if self.separate_uid:
+            present.append("uid per call")
+        if present:
+            return ", ".join(present)
+        return "process group and rlimits only (no PID namespace, no cgroup, shared uid)"
+
+
 class SandboxExecutor:
     """Runs each tool body in a separate OS process under `SandboxLimits`; other tools run locally.
 
@@ -166,10 +218,17 @@ class SandboxExecutor:
             process is root, which it must be to switch uids.
         protect_parent: Make this process non-dumpable when bodies share its uid (not root), so a body cannot
             read its memory through ``/proc/<pid>/mem`` (the process then leaves no core dump).
+        pid_namespace: Run each body in a PID namespace of its own, so every process it starts dies with it.
+            None: when the kernel allows it (probed once per process); True: required (`capabilities` raises
+            `ConfigError` where it is not available); False: never.
+        cgroup: Bound each call's whole process tree with a control group (``memory_bytes`` and ``processes``
+            then count every process the body starts, together). None: when a writable cgroup v2 or v1 hierarchy
+            with the memory and pids controllers exists; True: required; False: never.
 
     Raises:
         ConfigError: for a negative ``warm``, an unknown ``results``, or a platform without POSIX rlimits and
-            fork-server processes.
+            fork-server processes. A required ``pid_namespace`` or ``cgroup`` the machine cannot provide is
+            reported by `capabilities` and fails every call.
 
     Example:
         >>> from armorer_ray import Toolbox
@@ -179,7 +238,8 @@ class SandboxExecutor:
     def __init__(self, limits: SandboxLimits | None = None, *, only: Callable[[Tool], bool] | None = None,
                  local: Executor | None = None, warm: int = 1, results: ResultFormat = "json",
                  env: Mapping[str, str] | None = None, separate_uid: bool | None = None,
-                 protect_parent: bool = True) -> None:
+                 protect_parent: bool = True, pid_namespace: bool | None = None,
+                 cgroup: bool | None = None) -> None:
         if "forkserver" not in multiprocessing.get_all_start_methods():
             raise ConfigError("SandboxExecutor needs POSIX (rlimits and a fork server); this platform has neither")
         if not isinstance(warm, int) or warm < 0:
@@ -203,7 +263,57 @@ class SandboxExecutor:
         if protect_parent and not self.separate_uid:
             protect_parent_memory()
         self._uids = UidPool() if self.separate_uid else None
+        self.pid_namespace = pid_namespace
+        self.cgroup = cgroup
+        self._capabilities: SandboxCapabilities | None = None
+        self._cgroups: CgroupSupport | None = None
         self._pool = _WorkerPool(warm)
+
+    def capabilities(self) -> SandboxCapabilities:
+        """Which boundaries each call gets here; probed on first use (a PID namespace costs one process start).
+
+        Raises:
+            ConfigError: when ``pid_namespace=True`` or ``cgroup=True`` asked for a boundary this machine lacks.
+        """
+        if self._capabilities is None:
+            missing: list[str] = []
+            mode: NamespaceMode | None = None
+            if self.pid_namespace is False:
+                missing.append("no PID namespace: turned off (pid_namespace=False)")
+            else:
+                mode, why = _pid_namespace_mode()
+                if mode is None:
+                    missing.append(f"no PID namespace: {why}")
+            support: CgroupSupport | None = None
+            if self.cgroup is False:
+                missing.append("no cgroup: turned off (cgroup=False)")
+            else:
+                support, why = _cgroup_support()
+                if support is None:
+                    missing.append(f"no cgroup: {why}")
+            if (self.pid_namespace and mode is None) or (self.cgroup and support is None):
+                raise ConfigError("SandboxExecutor cannot provide the boundary it was asked for: " + "; ".join(
+                    missing))
+            if not self.separate_uid:
+                missing.append("no uid per call: " + ("turned off (separate_uid=False)" if _is_root()
+                                                      else "this process is not root"))
+            self._cgroups = support
+            self._capabilities = SandboxCapabilities(mode, None if support is None else support.version,
+                                                     self.separate_uid, tuple(missing))
+        return self._capabilities
+
+    def describe(self) -> str:
+        """What isolates a body here, and what is missing and why (probes like `capabilities`).
+
+        Example:
+            >>> print(SandboxExecutor(pid_namespace=False, cgroup=False, separate_uid=False).describe())
+            SandboxExecutor: process group and rlimits only (no PID namespace, no cgroup, shared uid)
+            - no PID namespace: turned off (pid_namespace=False)
+            - no cgroup: turned off (cgroup=False)
+            - no uid per call: ...
+        """
+        caps = self.capabilities()
+        return "\n".join([f"SandboxExecutor: {caps.summary()}", *(f"- {why}" for why in caps.missing)])
 
     async def run(self, tool: Tool, kwargs: dict[str, Any], ctx: CallContext) -> Any:
         """Run the body (or the dry-run handler) in a worker process and return what it returned.
@@ -216,24 +326,76 @@ class SandboxExecutor:
         """
         if self.only is not None and not self.only(tool):
             return await self.local.run(tool, kwargs, ctx)
+        loop = asyncio.get_running_loop()
+        caps = self._capabilities
+        if caps is None:
+            caps = await loop.run_in_executor(self._pool.threads(), self.capabilities)
         uid = self._uids.take() if self._uids is not None else None
-        boundary = Boundary(self.env, uid, self.limits.processes)
+        boundary = Boundary(self.env, uid, self.limits.processes, caps.pid_namespace)
+        group: CallCgroup | None = None
+        ooms = 0
         try:
             job = _pack(_Job(tool, kwargs, _snapshot(tool, ctx), self.limits, self.results, boundary))
             worker = await self._pool.take()
+            reply: bytes | ToolFailure
             replied = False
             try:
+                if self._cgroups is not None:
+                    group = await self._enclosed(worker)
                 reply = await self._exchange(worker, job, ctx)
                 replied = True
+            except ToolFailure as exc:
+                reply = exc
             finally:
                 self._pool.release(worker)
-                if uid is not None and not replied:
-                    # The worker did not get to kill its descendants itself: do it from a process with its uid.
-                    await asyncio.get_running_loop().run_in_executor(self._pool.threads(), _reap, uid)
+                if group is not None:
+                    ooms = group.oom_kills()
+                if group is not None or (uid is not None and not replied):
+                    await loop.run_in_executor(self._pool.threads(), _clean_up, group, None if replied else uid)
         finally:
             if uid is not None and self._uids is not None:
                 self._uids.give_back(uid)
-        return self._unpack(reply)
+        try:
+            if isinstance(reply, bytes):
+                return self._unpack(reply)
+            failure = reply
+        except ToolFailure as exc:
+            failure = exc
+        raise _explained(_over_memory(failure, ooms, self.limits), caps) from None
+
+    async def _enclosed(self, worker: _Worker) -> CallCgroup:
+        making = asyncio.get_running_loop().run_in_executor(self._pool.threads(), self._enclose, worker)
+        try:
+            return await asyncio.shield(making)
+        except asyncio.CancelledError:  # the group is still made in its thread: remove it once it is
+            worker.kill()
+            making.add_done_callback(_discard_group)
+            raise
+
+    def _enclose(self, worker: _Worker) -> CallCgroup:
+        """A control group for this call, holding the worker before the job reaches it (in a helper thread)."""
+        assert self._cgroups is not None
+        processes, memory = self.limits.processes, self.limits.memory_bytes
+        if processes is not None:  # the worker, and the namespace's init, are ours: the body gets `processes`
+            processes += 2 if self._capabilities is not None and self._capabilities.pid_namespace else 1
+        if memory is not None:
+            # As with RLIMIT_AS, `memory_bytes` is on top of the worker's own: the tree's processes copy the
+            # worker's private pages as they write to them (a garbage collection alone copies most of the heap).
+            memory += private_memory(worker.process.pid or 0)
+        try:
+            group = self._cgroups.create(memory, processes)
+        except OSError as exc:
+            worker.kill()
+            raise SandboxError(f"the sandbox could not make the call's cgroup: {exc}", code="SANDBOX_BOUNDARY") \
+                from None
+        try:
+            group.add(worker.process.pid or 0)
+        except OSError as exc:
+            worker.kill()
+            group.remove()
+            raise SandboxError(f"the sandbox could not move its worker into the call's cgroup: {exc}",
+                               code="SANDBOX_BOUNDARY") from None
+        return group
 
     async def _exchange(self, worker: _Worker, job: bytes, ctx: CallContext) -> bytes:
         limits = self.limits
@@ -290,7 +452,7 @@ class SandboxExecutor:
         if type(local) is LocalExecutor:
             local = LocalExecutor(max_threads=local._max_threads)
         return (_rebuild_executor, (self.limits, self.only, local, self._pool.warm, self.results, self.env,
-                                    self.separate_uid, self.protect_parent))
+                                    self.separate_uid, self.protect_parent, self.pid_namespace, self.cgroup))
 
     def shutdown(self) -> None:
         """Kill the worker processes (idle and running) and shut the local executor down.
@@ -305,17 +467,96 @@ class SandboxExecutor:
 
 def _rebuild_executor(limits: SandboxLimits, only: Callable[[Tool], bool] | None, local: Executor, warm: int,
                       results: ResultFormat, env: Mapping[str, str] | None = None, separate_uid: bool | None = None,
-                      protect_parent: bool = True) -> SandboxExecutor:
+                      protect_parent: bool = True, pid_namespace: bool | None = None,
+                      cgroup: bool | None = None) -> SandboxExecutor:
     with warnings.catch_warnings():  # warned once where it was made
         warnings.simplefilter("ignore", UserWarning)
         return SandboxExecutor(limits, only=only, local=local, warm=warm, results=results, env=env,
-                               separate_uid=separate_uid if separate_uid else None, protect_parent=protect_parent)
+                               separate_uid=separate_uid if separate_uid else None, protect_parent=protect_parent,
+                               pid_namespace=pid_namespace, cgroup=cgroup)
 
 
 def _reap(uid: int) -> None:
     process = _process_context().Process(target=reap_uid, args=(uid,), daemon=True, name="armorer-sandbox-reap")
     process.start()
     process.join(30)
+
+
+def _discard_group(making: asyncio.Future[CallCgroup]) -> None:
+    if not making.cancelled() and making.exception() is None:
+        threading.Thread(target=making.result().remove, daemon=True, name="armorer-sandbox-cgroup").start()
+
+
+def _clean_up(group: CallCgroup | None, uid: int | None) -> None:
+    """After a call (in a helper thread): kill what is left in its cgroup and remove it; reap its uid if asked."""
+    if uid is not None:
+        _reap(uid)  # the worker did not get to kill its descendants itself: do it from a process with its uid
+    if group is not None:
+        group.remove()
+
+
+_NAMESPACE_PROBE: list[tuple[NamespaceMode | None, str]] = []
+_CGROUP_PROBE: list[tuple[CgroupSupport | None, str]] = []
+_PROBE_LOCK = threading.Lock()
+
+
+def _pid_namespace_mode() -> tuple[NamespaceMode | None, str]:
+    """How this process's workers can make PID namespaces (probed once, in a throwaway process), or why not."""
+    with _PROBE_LOCK:
+        if not _NAMESPACE_PROBE:
+            modes: tuple[NamespaceMode, ...] = ("root", "user") if _is_root() else ("user",)
+            found: NamespaceMode | None = None
+            for mode in modes:
+                process = _process_context().Process(target=probe_pid_namespace, args=(mode,), daemon=True,
+                                                     name="armorer-sandbox-probe")
+                process.start()
+                process.join(60)
+                if process.exitcode == 0:
+                    found = mode
+                    break
+            why = "" if found else ("the kernel refused unshare(CLONE_NEWPID)" if _is_root() else
+                                    "the kernel refused an unprivileged user and PID namespace "
+                                    "(user.max_user_namespaces, or a seccomp filter, forbids it)")
+            _NAMESPACE_PROBE.append((found, why))
+        return _NAMESPACE_PROBE[0]
+
+
+def _cgroup_support() -> tuple[CgroupSupport | None, str]:
+    with _PROBE_LOCK:
+        if not _CGROUP_PROBE:
+            _CGROUP_PROBE.append(find_cgroups())
+        return _CGROUP_PROBE[0]
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+# The codes of failures the boundary produces (not the body's own errors): their message names the boundary.
+_BOUNDARY_CODES = frozenset({"SANDBOX_WALL_TIME", "SANDBOX_CPU_TIME", "SANDBOX_MEMORY", "SANDBOX_OUTPUT_SIZE",
+                             "SANDBOX_CRASHED", "SANDBOX_BOUNDARY"})
+
+
+def _explained(exc: ToolFailure, caps: SandboxCapabilities) -> ToolFailure:
+    """``exc`` with the boundaries in force appended to its message, so no report overstates the isolation."""
+    if exc.code not in _BOUNDARY_CODES:
+        return exc
+    suffix = f" [sandbox: {caps.summary()}]"
+    if isinstance(exc, SandboxLimitExceeded):
+        return SandboxLimitExceeded(exc.limit, exc.value, exc.message + suffix)
+    if isinstance(exc, _Reported):
+        return _Reported(exc.error.model_copy(update={"message": exc.error.message + suffix}))
+    if isinstance(exc, SandboxError):
+        return SandboxError(exc.message + suffix, code=exc.code)
+    return exc
+
+
+def _over_memory(exc: ToolFailure, ooms: int, limits: SandboxLimits) -> ToolFailure:
+    """A call whose process the kernel killed while its cgroup was over the memory limit failed on that limit."""
+    if ooms == 0 or limits.memory_bytes is None or exc.code not in ("SANDBOX_CRASHED", "SANDBOX_CPU_TIME"):
+        return exc
+    return SandboxLimitExceeded("memory", limits.memory_bytes, f"the sandboxed body's process tree went over its "
+                                f"memory limit of {limits.memory_bytes} bytes and the kernel killed it")
 
 
 def _replay(chunks: list[Any]) -> Iterator[Any]:
@@ -426,7 +667,7 @@ def _serve_one(conn: Connection) -> None:
     except (EOFError, OSError):
         os._exit(0)  # the pool shut down before this worker got a call
     try:
-        reply = _run_job(data)
+        reply = _run_job(data, conn)
     except BaseException as exc:
         reply = _error_reply(exc, None)
     kill_descendants()  # every descendant, adopted escapers included, is gone before the reply is
@@ -438,12 +679,19 @@ def _serve_one(conn: Connection) -> None:
     os._exit(0)
 
 
-def _run_job(data: bytes) -> bytes:
+def _run_job(data: bytes, conn: Connection) -> bytes:
     try:
         job: _Job = pickle.loads(data)
     except BaseException as exc:
         return _error_reply(SandboxError(f"the call could not be loaded in the sandbox: "
                                          f"{classify_exception(exc).message}"), None)
+    if job.boundary.pid_namespace is not None:
+        return _run_in_namespace(job, conn)
+    return _run_body(job)
+
+
+def _run_body(job: _Job) -> bytes:
+    """Apply the limits and the boundary to this process, run the body, encode its reply."""
     _apply_limits(job.limits)
     try:
         enter(job.boundary)
@@ -468,6 +716,65 @@ def _run_job(data: bytes) -> bytes:
                                        f"encoded, over the limit of {limit}")
         return _error_reply(failure, job.limits)
     return kind + payload
+
+
+def _run_in_namespace(job: _Job, conn: Connection) -> bytes:
+    """Run the body two forks down, in a PID namespace of its own: worker -> the namespace's init -> the body.
+
+    The body's reply comes back through a pipe; when the body ends, the init exits and the kernel kills every
+    process left in the namespace, so once the init is reaped here nothing the body started is running.
+    """
+    mode = job.boundary.pid_namespace
+    assert mode is not None
+    try:
+        unshare_pid_namespace(mode)
+    except OSError as exc:  # the probe said it works: refuse the call rather than run it with less isolation
+        return _error_reply(SandboxError(f"the sandbox could not make the body's PID namespace: {exc}",
+                                         code="SANDBOX_BOUNDARY"), None)
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    init = os.fork()
+    if init == 0:
+        _namespace_init(job, (conn, reader), writer)
+    writer.close()
+    limit = job.limits.output_bytes
+    reply: bytes | None = None
+    try:
+        reply = reader.recv_bytes(None if limit is None else limit + _ERROR_ROOM)
+    except EOFError:
+        pass
+    except OSError as exc:
+        if "bad message length" in str(exc):
+            reply = _error_reply(SandboxLimitExceeded("output", limit or 0, f"the sandboxed body's reply is over "
+                                                      f"{limit} bytes"), job.limits)
+    reader.close()  # a body still writing gets EPIPE now, instead of blocking its init (and us) forever
+    _, status = os.waitpid(init, 0)
+    if reply is None:
+        code = os.waitstatus_to_exitcode(status)
+        reply = _error_reply(_death(-(code - 128) if code > 128 else code, job.limits), job.limits)
+    return reply
+
+
+def _namespace_init(job: _Job, unused: tuple[Connection, ...], writer: Connection) -> NoReturn:
+    """PID 1 of the body's namespace: fork the body, reap every process until the body ends, exit with its status.
+
+    Its exit makes the kernel kill the rest of the namespace. It dies with the worker (PR_SET_PDEATHSIG), stays
+    in the worker's process group, and keeps the worker's uid, so a body under a uid of its own cannot signal it.
+    """
+    code = 125
+    try:
+        die_with_parent()
+        for connection in unused:
+            connection.close()
+        body = os.fork()
+        if body == 0:
+            try:
+                writer.send_bytes(_run_body(job))
+            finally:
+                os._exit(0)
+        writer.close()
+        code = os.waitstatus_to_exitcode(reap_until(body))
+    finally:
+        os._exit(code if code >= 0 else 128 - code)
 
 
 _OWN_UID = [False]  # set in the worker once it runs under the call's own uid
@@ -633,6 +940,7 @@ class _Worker:
         self._stop()
 
     def _stop(self) -> None:
+        kill_children(self.process.pid)  # a PID namespace's init: its death takes the whole namespace with it
         kill_group(self.process.pid)  # the worker called setsid: its pid is its group's id
         with contextlib.suppress(OSError, ValueError, AttributeError):
             self.process.kill()

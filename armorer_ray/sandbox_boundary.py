@@ -19,23 +19,36 @@ a process that has that uid, which reaches exactly those), whatever session or g
 it itself before replying, and the parent does it from a fresh process when the worker was killed (deadline,
 cancellation). The worker is also a child subreaper: descendants orphaned by a double fork or a ``setsid`` are
 reparented to it, and it kills them all before replying, uid or not. Without a uid of its own (a parent that is
-not root), a descendant that called ``setsid`` escapes the process-group kill at a deadline: see docs/sandbox.md.
+not root), a descendant that called ``setsid`` escapes the process-group kill at a deadline, unless the body runs
+in a PID namespace.
+
+**PID namespace** (`unshare_pid_namespace`, where the kernel allows it: as root, or through a user namespace
+otherwise): the worker unshares its PID namespace and forks the namespace's init, which forks the body. The init
+is our code: it reaps orphans, never leaves the worker's process group, and dies with the worker
+(``PR_SET_PDEATHSIG``). When the init exits (the body returned, or anyone killed the init) the kernel kills every
+process in the namespace, whatever session, group or uid it moved to; a body cannot leave the namespace. See
+`sandbox_cgroup` for the limits on the whole tree.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import os
 import signal
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["Boundary", "UidPool", "become_subreaper", "enter", "kill_descendants", "protect_parent_memory",
-           "reap_uid"]
+__all__ = ["Boundary", "NamespaceMode", "UidPool", "become_subreaper", "die_with_parent", "enter", "kill_children",
+           "kill_descendants", "probe_pid_namespace", "protect_parent_memory", "reap_uid", "reap_until",
+           "unshare_pid_namespace"]
 
+NamespaceMode = Literal["root", "user"]
+
+_PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_NO_NEW_PRIVS = 38
@@ -50,12 +63,19 @@ class Boundary:
     env: Mapping[str, str]
     uid: int | None  # None: keep the parent's uid (the parent is not root)
     processes: int | None  # RLIMIT_NPROC, applied only with a uid of the call's own
+    pid_namespace: NamespaceMode | None = None  # run the body in a PID namespace of its own, made this way
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    # The symbols already loaded into this process, libc's among them: no ``find_library``, which runs
+    # ``ldconfig`` in a subprocess (milliseconds, and a stray process in the body's namespace).
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _prctl(option: int, value: int) -> bool:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+        return int(_libc().prctl(option, value, 0, 0, 0)) == 0
     except (OSError, AttributeError):  # not Linux
         return False
 
@@ -92,6 +112,71 @@ def enter(boundary: Boundary) -> None:
         os.setresuid(boundary.uid, boundary.uid, boundary.uid)
 
 
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+
+
+def unshare_pid_namespace(mode: NamespaceMode) -> None:
+    """Make the next child of this process the init of a new PID namespace (this process itself stays outside).
+
+    ``root`` needs CAP_SYS_ADMIN; ``user`` makes a user namespace first (no privilege needed where the kernel
+    allows unprivileged user namespaces), mapping this process's uid and gid to themselves so files keep their
+    owners. Must be called from a single-threaded process (the kernel refuses a user namespace otherwise).
+
+    Raises:
+        OSError: when the kernel refuses.
+    """
+    libc = _libc()
+    uid, gid = os.getuid(), os.getgid()
+    flags = _CLONE_NEWPID | (_CLONE_NEWUSER if mode == "user" else 0)
+    if int(libc.unshare(flags)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"unshare(PID namespace, {mode}): {os.strerror(errno)}")
+    if mode == "user":
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as handle:
+                handle.write(text)
+
+
+def die_with_parent() -> None:
+    """In the namespace's init: SIGKILL when the worker that forked it dies.
+
+    (Its parent lies outside the namespace, so ``getppid`` says 0 and cannot tell whether the worker died in the
+    instant before this call; the parent's kill of the worker's children and the call's cgroup cover that.)
+    """
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def reap_until(pid: int) -> int:
+    """In the namespace's init: reap every child (orphans are reparented to an init) until ``pid`` ends.
+
+    Returns:
+        ``pid``'s wait status.
+    """
+    while True:
+        try:
+            found, status = os.wait()
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+        if found == pid:
+            return status
+
+
+def probe_pid_namespace(mode: NamespaceMode) -> None:
+    """Process target: try `unshare_pid_namespace` and fork a child in it; exit 0 when both work, 1 otherwise."""
+    try:
+        unshare_pid_namespace(mode)
+        child = os.fork()
+    except OSError:
+        os._exit(1)
+    if child == 0:
+        os._exit(0 if os.getpid() == 1 else 1)
+    _, status = os.waitpid(child, 0)
+    os._exit(0 if os.waitstatus_to_exitcode(status) == 0 else 1)
+
+
 def become_subreaper() -> bool:
     """In the worker: adopt orphaned descendants (a double fork, a ``setsid``), so `kill_descendants` finds them."""
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
@@ -115,15 +200,24 @@ def kill_descendants(rounds: int = 50) -> None:
                 os.waitpid(pid, 0)
 
 
-def _children() -> list[int]:
+def kill_children(pid: int | None) -> None:
+    """SIGKILL the children of ``pid`` (from the parent: a worker's PID-namespace init, before the worker dies)."""
+    if pid is None:
+        return
+    for child in _children(str(pid)):
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _children(process: str = "self") -> list[int]:
     pids: list[int] = []
     try:
-        tasks = os.listdir("/proc/self/task")
+        tasks = os.listdir(f"/proc/{process}/task")
     except OSError:
         return pids
     for task in tasks:
         try:
-            with open(f"/proc/self/task/{task}/children") as handle:
+            with open(f"/proc/{process}/task/{task}/children") as handle:
                 pids.extend(int(pid) for pid in handle.read().split())
         except (OSError, ValueError):
             continue

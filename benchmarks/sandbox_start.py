@@ -47,6 +47,10 @@ def _rows(calls: int) -> list[tuple[str, Any]]:
         ("sandbox, warm=0, json results", {"results": "json", "warm": 0}),
         ("sandbox, warm=1, same uid", {"results": "json", "separate_uid": False}),
         ("sandbox, warm=1, uid per call", {"results": "json", "separate_uid": True}),
+        ("sandbox, warm=1, no PID namespace, no cgroup", {"results": "json", "pid_namespace": False,
+                                                          "cgroup": False}),
+        ("sandbox, warm=1, PID namespace only", {"results": "json", "cgroup": False}),
+        ("sandbox, warm=1, cgroup only", {"results": "json", "pid_namespace": False}),
     ]
     rows: list[tuple[str, Any]] = []
     for label, options in cases:

@@ -1,19 +1,21 @@
-"""A 100-node layered DAG through armorer-ray's workflow engine on Ray, against the same DAG by hand with ray.dag.
+"""Layered DAGs (100 and 1,000 nodes) through armorer-ray's workflow engine on Ray, beside the same DAG by hand.
 
-Run: `.venv/bin/python benchmarks/workflow.py` (or `make bench`). One process, one local Ray runtime, the same
-node function and graph for every case; a warm-up run per case starts the workers, then rounds are interleaved
-so background load hits the cases alike, and each figure is the median of its rounds.
+Run: `python -m benchmarks.workflow` (or `make bench`). One process, one local Ray runtime, the same node function
+and graph for every case; warm-up runs start the workers (and compile the compiled case), then rounds are
+interleaved so background load hits the cases alike, and each figure is the median of its rounds.
 
-Cases:
-- ``ray.dag``: each node a plain ``@ray.remote`` function bound to its parents' nodes, ``dag.execute()`` on a
-  ``MultiOutputNode`` of the sinks, then ``ray.get``. No validation, no pipeline, no per-node result.
-- ``armorer-ray (ray)``: ``create_workflow`` of the same graph, ``executor="ray"``: every node a ToolCall through
-  the toolbox's pipeline in a Ray task, upstream refs passed as top-level arguments, and every node's
-  `NodeRun` (with its ToolResult) returned and reported as events.
-- ``armorer-ray (local)`` against ``toolbox.execute`` of the same 100 calls one after another: what the local
-  scheduler adds per node on top of the pipeline.
+Cases, for each DAG:
+- ``plain ObjectRef composition`` (the anchor): each node a plain ``@ray.remote`` task given its parents' refs,
+  submitted at once in topological order, then ``ray.get`` of the sinks. What a Ray user writes by hand: no
+  validation, no policy, no events, no per-node result.
+- ``executor="ray"``: ``create_workflow`` of the same graph run with `RayWorkflowExecutor()`, every feature on:
+  each node a ToolCall through the toolbox's pipeline (validation, the default argument-bounds policy), a retry
+  policy on every node, ``on_error="fail_fast"``, a listener on every node event, a checkpoint of every node into a
+  `MemoryStore`, and a `NodeRun` (with its ToolResult) per node in the result.
+- the same with ``batch=False``: one Ray task per node, as the anchor has.
+- ``compiled``: `CompiledRayExecutor` (opt-in, fixed-shape workflows), the same features, on 2 warm actors.
 
-Target (issue 6): the Ray case within 1.2x of ray.dag's wall time.
+Targets (issue 14): ``executor="ray"`` at most 1.1x the anchor; compiled at most 0.5x.
 """
 
 from __future__ import annotations
@@ -24,24 +26,26 @@ import random
 import statistics
 import sys
 import time
-import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ray
 from _table import machine_header, print_table
-from ray.dag import InputNode, MultiOutputNode
 
-from armorer_ray import Toolbox, ToolCall, tool
-from armorer_ray.workflow import Node, create_workflow
+from armorer_ray import Toolbox, tool
+from armorer_ray.events import Event
+from armorer_ray.stores import MemoryStore
+from armorer_ray.workflow import Node, NodeRetry, Workflow, create_workflow
+from armorer_ray.workflow.compiled import CompiledRayExecutor
 from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
 
-warnings.filterwarnings("ignore", message=r".*DAGNode\.execute")  # deprecated, but it is what we compare against
-
-LAYERS, WIDTH, FAN_IN = 10, 10, 3
-ROUNDS = 9
+SHAPES = ((10, 10, 15), (20, 50, 5))  # (layers, width, rounds): 100 and 1,000 nodes
+FAN_IN = 3
+Graph = dict[str, tuple[int, list[str]]]
 
 
 def combine(name: str, salt: int, upstream: dict[str, int]) -> dict[str, int]:
@@ -56,94 +60,103 @@ async def step(name: str, salt: int, **upstream: int) -> dict[str, int]:
 
 
 @ray.remote
-def dag_step(name: str, salt: int, *parents: dict[str, int]) -> dict[str, int]:
+def plain_step(name: str, salt: int, *parents: dict[str, int]) -> dict[str, int]:
     merged: dict[str, int] = {}
     for parent in parents:
         merged.update(parent)
     return combine(name, salt, merged)
 
 
-def layered_graph(seed: int = 1) -> dict[str, tuple[int, list[str]]]:
-    """``{node: (salt, parents)}``: 10 layers of 10, each node drawing up to 3 parents from the layer above."""
+def layered_graph(layers: int, width: int, seed: int = 1) -> Graph:
+    """``{node: (salt, parents)}``: layers of ``width`` nodes, each drawing up to 3 parents from the layer above."""
     rng = random.Random(seed)
-    graph: dict[str, tuple[int, list[str]]] = {}
-    for layer in range(LAYERS):
-        for index in range(WIDTH):
-            above = [f"l{layer - 1}n{i}" for i in range(WIDTH)] if layer else []
+    graph: Graph = {}
+    for layer in range(layers):
+        for index in range(width):
+            above = [f"l{layer - 1}n{i}" for i in range(width)] if layer else []
             graph[f"l{layer}n{index}"] = (rng.randrange(1000), sorted(rng.sample(above, min(FAN_IN, len(above)))))
     return graph
 
 
-def build_ray_dag(graph: dict[str, tuple[int, list[str]]]) -> MultiOutputNode:
-    with InputNode() as _:
-        bound = {}
-        for name, (salt, parents) in graph.items():
-            bound[name] = dag_step.bind(name, salt, *(bound[p] for p in parents))
-        children = {p for _, parents in graph.values() for p in parents}
-        return MultiOutputNode([bound[name] for name in graph if name not in children])
+def run_plain(graph: Graph) -> dict[str, int]:
+    refs: dict[str, Any] = {}
+    for name, (salt, parents) in graph.items():
+        refs[name] = plain_step.remote(name, salt, *(refs[p] for p in parents))
+    children = {p for _, parents in graph.values() for p in parents}
+    return {k: v for out in ray.get([refs[n] for n in graph if n not in children]) for k, v in out.items()}
 
 
-async def median_ms(run: object, rounds: list[float]) -> None:
+def workflow_of(graph: Graph) -> Workflow:
+    retry = NodeRetry(attempts=2)
+    nodes = {name: Node(step, arguments={"name": name, "salt": salt}, retry=retry) for name, (salt, _) in graph.items()}
+    edges = [(parent, name) for name, (_, parents) in graph.items() for parent in parents]
+    return create_workflow(nodes=nodes, edges=edges, toolbox=Toolbox([step]),
+                           entry=[n for n, (_, ps) in graph.items() if not ps], name=f"bench{len(graph)}")
+
+
+async def timed(run: Callable[[], Awaitable[object]], rounds: list[float]) -> None:
     start = time.perf_counter()
-    await run  # type: ignore[misc]
+    await run()
     rounds.append((time.perf_counter() - start) * 1000.0)
+
+
+async def measure(layers: int, width: int, rounds: int, compiled: CompiledRayExecutor) -> list[list[object]]:
+    graph = layered_graph(layers, width)
+    wf = workflow_of(graph)
+    events: list[Event] = []
+    wf.events.on(["node.started", "node.succeeded", "node.failed", "node.retrying"], events.append)
+    store = MemoryStore()
+
+    def ours(executor: Any) -> Callable[[], Awaitable[object]]:
+        async def run() -> object:
+            result = await wf.run(executor=executor, on_error="fail_fast", checkpoint=store)
+            assert result.ok, result.by_status("failed")
+            return result
+        return run
+
+    async def plain() -> object:
+        return run_plain(graph)
+
+    cases: dict[str, Callable[[], Awaitable[object]]] = {
+        "plain": plain, "ray": ours(RayWorkflowExecutor()), "ray, batch=False": ours(RayWorkflowExecutor(batch=False)),
+        "compiled": ours(compiled)}
+    expected = run_plain(graph)
+    await compiled.compile(wf)
+    for name in ("ray", "ray, batch=False", "compiled"):
+        result: Any = await cases[name]()
+        got = {k: v for out in result.outputs.values() for k, v in out.items()}
+        assert got == expected, f"{name} disagrees with the hand-written DAG"
+    for run in cases.values():  # warm-up: workers started, imports done, caches filled
+        await run()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, run in cases.items():
+            await timed(run, times[name])
+    assert len(events) == 2 * len(graph) * 3 * (rounds + 2)  # each node started and succeeded, in every run
+    ms = {name: statistics.median(values) for name, values in times.items()}
+    # Each round's ratio to that round's anchor, then their median: load that drifts between rounds cancels out.
+    ratio = {name: statistics.median(v / p for v, p in zip(values, times["plain"], strict=True))
+             for name, values in times.items()}
+    label = f"{len(graph)} nodes ({layers}x{width})"
+    return [[f"{label}: plain ObjectRef composition", ms["plain"], 1.0],
+            [f"{label}: executor='ray'", ms["ray"], ratio["ray"]],
+            [f"{label}: executor='ray', batch=False", ms["ray, batch=False"], ratio["ray, batch=False"]],
+            [f"{label}: CompiledRayExecutor", ms["compiled"], ratio["compiled"]]]
 
 
 async def main() -> int:
     ray.init(include_dashboard=False, log_to_driver=False)
-    graph = layered_graph()
-    box = Toolbox([step])
-    nodes = {name: Node(step, arguments={"name": name, "salt": salt}) for name, (salt, _) in graph.items()}
-    edges = [(parent, name) for name, (_, parents) in graph.items() for parent in parents]
-    wf = create_workflow(nodes=nodes, edges=edges, toolbox=box, entry=[n for n, (_, ps) in graph.items() if not ps])
-    dag = build_ray_dag(graph)
-    executor = RayWorkflowExecutor()
-
-    async def run_dag() -> object:
-        return await asyncio.gather(*dag.execute(0))
-
-    async def run_ours() -> object:
-        result = await wf.run(executor=executor)
-        assert result.ok
-        return result
-
-    async def run_local() -> object:
-        return await wf.run()
-
-    calls = [ToolCall(name="step", arguments={"name": n, "salt": s}) for n, (s, _) in graph.items()]
-
-    async def run_calls() -> object:
-        return [await box.execute(call) for call in calls]
-
-    expected = {k: v for out in await run_dag() for k, v in out.items()}
-    ours = (await run_ours()).outputs
-    assert {k: v for out in ours.values() for k, v in out.items()} == expected, "the two DAGs disagree"
-    cases = {"ray.dag": run_dag, "armorer-ray (ray)": run_ours, "armorer-ray (local)": run_local,
-             "toolbox.execute x100": run_calls}
-    for fn in cases.values():  # warm-up: workers started, imports done, caches filled
-        await fn()
-        await fn()
-    rounds: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(ROUNDS):
-        for name, fn in cases.items():
-            await median_ms(fn(), rounds[name])
-    ms = {name: statistics.median(values) for name, values in rounds.items()}
-    nodes_count = len(graph)
+    compiled = CompiledRayExecutor(actors=2)
+    rows: list[list[object]] = []
+    try:
+        for layers, width, rounds in SHAPES:
+            rows.extend(await measure(layers, width, rounds, compiled))
+    finally:
+        await compiled.close()
     print(machine_header(["ray", "pydantic", "armorer-ray"]))
-    print(f"{nodes_count}-node layered DAG ({LAYERS} layers x {WIDTH}, up to {FAN_IN} parents), "
-          f"{len(edges)} edges; median of {ROUNDS} interleaved rounds after warm-up; ray.init() on this machine")
-    print_table("Ray: wall time per DAG run", ["case", "ms", "ratio to ray.dag"], [
-        ["ray.dag (bind/execute)", ms["ray.dag"], 1.0],
-        ["armorer-ray executor='ray'", ms["armorer-ray (ray)"], ms["armorer-ray (ray)"] / ms["ray.dag"]],
-    ])
-    per_node_local = ms["armorer-ray (local)"] / nodes_count * 1000.0
-    per_call = ms["toolbox.execute x100"] / nodes_count * 1000.0
-    print()
-    print_table("Local executor: cost per node", ["case", "us per node"], [
-        ["armorer-ray executor='local'", per_node_local],
-        ["toolbox.execute, sequential", per_call],
-        ["scheduler overhead per node", per_node_local - per_call],
-    ])
+    print(f"layered DAGs, up to {FAN_IN} parents a node; ours with validation, policy, retries, fail_fast, events "
+          f"and checkpoints on; median of interleaved rounds after warm-up; load average {os.getloadavg()[0]:.1f}")
+    print_table("Ray: wall time per DAG run", ["case", "median ms", "median ratio to plain (per round)"], rows)
     ray.shutdown()
     return 0
 

@@ -12,17 +12,22 @@ from pathlib import Path
 from armorer_ray import CallContext, tool
 
 
+def _host_pid() -> int:
+    """This process's id as the test sees it (``os.getpid`` counts inside the body's PID namespace, from 1)."""
+    return int(os.readlink("/proc/self"))
+
+
 @tool
 def whoami() -> int:
     """Return the id of the process the body runs in."""
-    return os.getpid()
+    return _host_pid()
 
 
 @tool
 async def async_whoami(delay_s: float = 0.0) -> dict[str, object]:
     """Await in the worker's own event loop, then say where it ran."""
     await asyncio.sleep(delay_s)
-    return {"pid": os.getpid(), "loop": type(asyncio.get_running_loop()).__name__}
+    return {"pid": _host_pid(), "loop": type(asyncio.get_running_loop()).__name__}
 
 
 @tool
@@ -45,7 +50,7 @@ def spin(seconds: float) -> int:
 def sleep_then_answer(seconds: float, pid_file: str = "") -> str:
     """Write this process id to ``pid_file`` (when given), sleep, and answer."""
     if pid_file:
-        Path(pid_file).write_text(str(os.getpid()))
+        Path(pid_file).write_text(str(_host_pid()))
     time.sleep(seconds)
     return "woke up"
 
@@ -100,7 +105,7 @@ async def count_up_async(n: int) -> AsyncIterator[int]:
 
 
 def _preview_delete(path: str) -> str:
-    return f"would delete {path} (pid {os.getpid()})"
+    return f"would delete {path} (pid {_host_pid()})"
 
 
 @tool(dry_run=_preview_delete, dangerous=True)
@@ -133,7 +138,7 @@ def forge_reply(flood_bytes: int = 0, marker_dir: str = "") -> None:
     import pickle
     from multiprocessing.connection import Connection
 
-    conn = next(item for item in gc.get_objects() if isinstance(item, Connection))
+    conn = next(item for item in gc.get_objects() if isinstance(item, Connection) and not item.closed)
     if flood_bytes:
         conn.send_bytes(b"V" + b"x" * flood_bytes)
     else:

@@ -49,7 +49,8 @@ from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, Conflict, DeploymentError, ToolError
 from armorer_ray.events import EventHub, Listener
 from armorer_ray.lifecycle import Health
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.policy import CallerLike
+from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.telemetry.propagation import current_trace_context, inject_trace_context
 from armorer_ray.telemetry.stats import AnalyticsSnapshot
 
@@ -469,7 +470,7 @@ class Deployment:
             return replica_died_result(call, known.replica_id, type(exc).__name__)
 
     async def resume(self, token: str, *, approved: bool = True, input: JsonValue = None, by: str | None = None,
-                     reason: str | None = None) -> ToolResult:
+                     reason: str | None = None, caller: CallerLike | None = None) -> ToolResult:
         """Resume a call paused for approval or input, on the replica that paused it (it runs at most once).
 
         This handle remembers where it saw each call pause; a token it did not see (paused through another
@@ -482,12 +483,16 @@ class Deployment:
             input: What a ``needs_input`` pause asked for.
             by: Who approved, for audit.
             reason: Why it was rejected.
+            caller: Who resumes, as in `Toolbox.resume`: a token is bound to the tenant (and user) whose call
+                paused, and travels to the replica with this caller's ids; anyone else gets the unknown-token
+                answer.
 
         Returns:
             The result of the resumed call.
 
         Raises:
-            Conflict: when the token is unknown, was already used, or its replica is gone.
+            Conflict: when the token is unknown, was already used, belongs to another tenant or user, or its
+                replica is gone.
 
         Example:
             >>> paused = await dep.execute(ToolCall(name="wire", arguments={"amount": 500}))  # doctest: +SKIP
@@ -503,7 +508,9 @@ class Deployment:
                 raise Conflict(f"cannot resume: {acquired.message}", code=acquired.code)
             slot = grant = acquired
         try:
-            done, value = await slot.actor.resume.remote(token, approved, input, by, reason)
+            who = None if caller is None else Caller(tenant_id=caller.tenant_id, session_id=caller.session_id,
+                                                     user_id=caller.user_id)
+            done, value = await slot.actor.resume.remote(token, approved, input, by, reason, who)
         except RayActorError as exc:
             raise Conflict(f"resume token {token[:8]}... was held by replica {slot.replica_id}, which is gone",
                            code="RESUME_TOKEN_LOST") from exc

@@ -8,7 +8,8 @@ ArmorerError
 │       ├── UnknownToolError       a node names a tool its toolbox does not hold
 │       ├── CycleError             the edges form a cycle; ``cycle`` lists it
 │       ├── UnreachableNodeError   no entry node leads to a node, or a node is connected to nothing
-│       └── MissingInputError      a required parameter of a node's tool has no source
+│       ├── MissingInputError      a required parameter of a node's tool has no source
+│       └── NotCompilableError     the compiled Ray path cannot run this workflow (a fan-out, an expansion)
 └── WorkflowError                  base of the run-time workflow errors
     ├── WorkflowFailed             `RunResult.raise_for_status` on a run that did not succeed; carries the run
     └── CheckpointError            a checkpoint could not be written, or belongs to another workflow or inputs
@@ -20,7 +21,7 @@ A node's own failure never raises: it is a failed `NodeRun` holding the `ToolRes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from armorer_ray.errors import ArmorerError, ConfigError
 
@@ -31,6 +32,7 @@ __all__ = [
     "CheckpointError",
     "CycleError",
     "MissingInputError",
+    "NotCompilableError",
     "UnknownNodeError",
     "UnknownToolError",
     "UnreachableNodeError",
@@ -108,6 +110,24 @@ class MissingInputError(WorkflowConfigError):
     def __init__(self, message: str, node: str, parameter: str) -> None:
         super().__init__(message)
         self.node, self.parameter = node, parameter
+
+
+class NotCompilableError(WorkflowConfigError):
+    """The compiled Ray path (`armorer_ray.workflow.compiled.CompiledRayExecutor`) cannot run this workflow: its
+    shape is not fixed before it runs. Run it with ``executor="ray"`` (or give the executor a ``fallback``).
+
+    Attributes:
+        node: The node that makes the shape depend on runtime data.
+        reason: ``"fan_out"`` (``Node(map_over=...)``: one call per item of a list known only at run time) or
+            ``"expansion"`` (its tool returns an `Expansion`, which splices in nodes at run time).
+    """
+
+    def __init__(self, message: str, node: str, reason: Literal["fan_out", "expansion"]) -> None:
+        super().__init__(message)
+        self.node, self.reason = node, reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.node, self.reason))
 
 
 class WorkflowFailed(WorkflowError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -21,13 +21,14 @@ from armorer_ray.telemetry.propagation import call_span, record_outcome
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.workflow.approvals import CallApprovals, WaitingCall
 from armorer_ray.workflow.errors import WorkflowConfigError
+from armorer_ray.workflow.executor import OnError, stop_reason
 from armorer_ray.workflow.expansion import Expansion
 from armorer_ray.workflow.graph import Plan, PlanNode, build_plan
 from armorer_ray.workflow.inputs import gate, gather_arguments
 from armorer_ray.workflow.results import NodeRun, NodeStatus
 from armorer_ray.workflow.spec import as_edges, as_node
 
-__all__ = ["MAX_EXPANSION_DEPTH", "NodeEnv", "call_with_retry", "node_call", "run_node"]
+__all__ = ["MAX_EXPANSION_DEPTH", "NodeEnv", "call_with_retry", "node_call", "run_node", "run_together"]
 
 MAX_EXPANSION_DEPTH = 8  # expansions that keep expanding are almost surely a loop in the generating tool
 
@@ -142,6 +143,38 @@ async def run_node(plan: Plan, node_id: str, env: NodeEnv, upstream: Mapping[str
     if result.outcome == "success" and isinstance(result.result, Expansion):
         return _noted(await _expand(plan, env, full, result, attempts, args, started_at, t0), (call,), env.approvals)
     return _noted(_settle(full, (result,), attempts, started_at, t0), (call,), env.approvals)
+
+
+async def run_together(plan: Plan, names: Sequence[str], run_one: Callable[[str], Awaitable[NodeRun]],
+                       on_error: OnError) -> list[NodeRun]:
+    """Run independent nodes of ``plan`` concurrently (a batch an executor hands one worker); runs in ``names`` order.
+
+    Under ``fail_fast`` a failed or cancelled node cancels the others still running, which end ``cancelled``, as
+    an executor stops the rest of a run.
+    """
+    if len(names) == 1:
+        return [await run_one(names[0])]
+    tasks = [asyncio.ensure_future(run_one(name)) for name in names]
+    stopped: str | None = None
+
+    def check(task: asyncio.Future[NodeRun]) -> None:
+        nonlocal stopped
+        if stopped is None and not task.cancelled() and task.exception() is None:
+            stopped = stop_reason(task.result(), on_error)
+            if stopped is not None:
+                for other in tasks:
+                    other.cancel()
+
+    if on_error == "fail_fast":
+        for task in tasks:
+            task.add_done_callback(check)
+    try:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return [task.result() if not task.cancelled() else NodeRun(plan.full_id(name), "cancelled", reason=stopped)
+            for name, task in zip(names, tasks, strict=True)]
 
 
 def _noted(run: NodeRun, calls: Sequence[ToolCall], approvals: CallApprovals) -> NodeRun:

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.ray
 
 @tool
 def where() -> dict[str, int]:
-    """Report the process the body runs in and its parent."""
-    return {"pid": os.getpid(), "parent": os.getppid()}
+    """Report the process the body runs in (as the host counts: /proc is the host's) and its parent."""
+    return {"pid": int(os.readlink("/proc/self")), "parent": os.getppid()}
 
 
 @tool

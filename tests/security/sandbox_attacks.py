@@ -11,6 +11,11 @@ from pathlib import Path
 from armorer_ray import tool
 
 
+def _host_pid() -> int:
+    """This process's pid as the test sees it: /proc is the host's, even inside a PID namespace."""
+    return int(os.readlink("/proc/self"))
+
+
 @tool
 def fork_and_hang(marker_dir: str, escape_group: bool = False) -> str:
     """Fork a child that outlives the body (optionally in a session of its own), then hang."""
@@ -18,10 +23,12 @@ def fork_and_hang(marker_dir: str, escape_group: bool = False) -> str:
     if pid == 0:
         if escape_group:
             os.setsid()
-        (Path(marker_dir) / "child.pid").write_text(str(os.getpid()))
+        (Path(marker_dir) / "child.pid").write_text(str(_host_pid()))
         time.sleep(120)
         (Path(marker_dir) / "child-survived").write_text("yes")
         os._exit(0)
+    while not (Path(marker_dir) / "child.pid").exists():  # the child is running before the deadline can come
+        time.sleep(0.01)
     time.sleep(120)
     return "never"
 
@@ -32,7 +39,7 @@ def fork_and_return(marker_dir: str) -> str:
     pid = os.fork()
     if pid == 0:
         os.setsid()
-        (Path(marker_dir) / "child.pid").write_text(str(os.getpid()))
+        (Path(marker_dir) / "child.pid").write_text(str(_host_pid()))
         time.sleep(120)
         (Path(marker_dir) / "child-survived").write_text("yes")
         os._exit(0)
@@ -99,7 +106,7 @@ def ignore_sigxcpu() -> str:
 @tool
 def fill_shared_memory(megabytes: int) -> int:
     """Write a file of the given size to /dev/shm (or /tmp), then remove it."""
-    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"armorer-fill-{os.getpid()}"
+    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"armorer-fill-{_host_pid()}"
     written = 0
     try:
         with open(target, "wb") as handle:
@@ -110,3 +117,51 @@ def fill_shared_memory(megabytes: int) -> int:
     finally:
         target.unlink(missing_ok=True)
     return written
+
+
+@tool
+def signal_process(pid: int) -> str:
+    """Try to signal (signal 0: only the permission and existence check) a process by the caller's pid number."""
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return type(exc).__name__
+    return "reachable"
+
+
+@tool
+def hold_memory_in_children(children: int, megabytes: int) -> int:
+    """Fork children that each fill ``megabytes`` and hold it; return how many held it at the same time."""
+    import select
+
+    ready_r, ready_w = os.pipe()
+    release_r, release_w = os.pipe()
+    pids = []
+    for _ in range(children):
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_r)
+            os.close(release_w)
+            block = b"x" * (megabytes * 2**20)  # written, so every page is resident
+            os.write(ready_w, b"+")
+            os.read(release_r, 1)  # hold it until the body lets go
+            os._exit(0 if len(block) else 1)
+        pids.append(pid)
+    os.close(ready_w)
+    os.close(release_r)
+    held, deadline = 0, time.monotonic() + 120
+    while held < children and time.monotonic() < deadline:
+        if select.select([ready_r], [], [], 0.1)[0]:
+            chunk = os.read(ready_r, children)
+            if not chunk:
+                break  # every child gone
+            held += len(chunk)
+        elif any(os.waitpid(pid, os.WNOHANG)[0] for pid in pids):
+            break  # a child died before it held its share (killed: the tree is over its limit)
+    os.close(release_w)
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    return held

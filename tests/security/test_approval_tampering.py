@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -68,3 +69,30 @@ def test_racing_resumes_by_the_wrong_tenant_never_run_the_call() -> None:
     outcomes = asyncio.run(race())
     assert all(isinstance(o, Conflict) for o in outcomes)
     assert TenantView(box, "acme").resume_sync(token).result == "sent 5 to bob"
+
+
+@pytest.mark.ray
+def test_a_deployment_resumes_a_paused_call_only_for_its_tenant(ray_runtime: object) -> None:
+    # Tokens are tenant-bound: Deployment.resume used to send no caller to the replica, so even the owner got 409.
+    from ray import cloudpickle
+
+    from armorer_ray.actors import ActorOptions, deploy
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # replicas need not import tests/
+    dep = deploy(_gated(), 1, actor_options=ActorOptions(num_cpus=0, max_restarts=0))
+
+    async def attack() -> None:
+        try:
+            paused = await dep.execute(ToolCall(name="wire", arguments={"amount": 7, "to": "eve"}, tenant_id="acme"))
+            assert paused.action is not None and paused.action.resume_token is not None
+            token = paused.action.resume_token
+            with pytest.raises(Conflict) as globex:
+                await dep.resume(token, caller=Caller(tenant_id="globex"))
+            with pytest.raises(Conflict) as anonymous:
+                await dep.resume(token)
+            assert globex.value.code == anonymous.value.code == "RESUME_TOKEN_INVALID"
+            assert (await dep.resume(token, caller=Caller(tenant_id="acme"))).result == "sent 7 to eve"
+        finally:
+            await dep.shutdown(drain=False, timeout_s=5)
+
+    asyncio.run(attack())

@@ -7,6 +7,7 @@ lists what the boundary covers and what it does not).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import subprocess
 import sys
@@ -23,6 +24,12 @@ from tests.security import sandbox_attacks as attacks
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="a uid per call needs the tests to run as root")
 ROOT_DIR = Path(__file__).resolve().parents[2]
+
+# What this machine provides (probed once); the tests of a boundary skip, saying why, only where it is missing.
+CAPS = SandboxExecutor().capabilities()
+_WHY = "; ".join(CAPS.missing)
+needs_namespace = pytest.mark.skipif(CAPS.pid_namespace is None, reason=f"no PID namespace here: {_WHY}")
+needs_cgroup = pytest.mark.skipif(CAPS.cgroup is None, reason=f"no writable cgroup here: {_WHY}")
 
 
 def _gone(pid: int) -> bool:
@@ -60,7 +67,7 @@ def _run(box: Toolbox, name: str, **arguments: object) -> object:
 
 @pytest.mark.parametrize("escape_group", [False, pytest.param(True, marks=needs_root)])
 def test_a_forked_child_dies_with_the_deadline_and_holds_no_pipe(shared_tmp_path: Path, escape_group: bool) -> None:
-    box = Toolbox([attacks.fork_and_hang], executor=SandboxExecutor(SandboxLimits(wall_s=1)))
+    box = Toolbox([attacks.fork_and_hang], executor=SandboxExecutor(SandboxLimits(wall_s=5)))
     result = _run(box, "fork_and_hang", marker_dir=str(shared_tmp_path), escape_group=escape_group)
     assert result.error is not None and result.error.code == "SANDBOX_WALL_TIME"  # type: ignore[attr-defined]
     child = int((shared_tmp_path / "child.pid").read_text())
@@ -137,3 +144,129 @@ def test_a_file_past_file_bytes_cannot_be_written_even_in_shared_memory() -> Non
                   executor=SandboxExecutor(SandboxLimits(wall_s=60, file_bytes=4 * 2**20)))
     result = _run(box, "fill_shared_memory", megabytes=300)
     assert result.error is not None and "too large" in result.error.message.lower()  # type: ignore[attr-defined]
+
+
+# -- the whole tree: PID namespace and cgroup (these attacks succeeded against a body sharing the parent's uid,
+# and the tree-wide ones under any uid, before the sandbox had either) --------------------------------------------
+
+
+@pytest.mark.parametrize("boundary", [
+    pytest.param({"cgroup": False}, marks=needs_namespace, id="pid-namespace"),
+    pytest.param({"pid_namespace": False}, marks=needs_cgroup, id="cgroup"),
+])
+def test_a_setsid_child_of_a_body_under_the_parents_uid_dies_at_the_deadline(shared_tmp_path: Path,
+                                                                             boundary: dict[str, bool]) -> None:
+    # No uid of its own to reap by, and the child left the worker's session: only the namespace or the cgroup
+    # can find it. Before them it slept its 120 s out and wrote child-survived.
+    executor = SandboxExecutor(SandboxLimits(wall_s=5), separate_uid=False, **boundary)
+    box = Toolbox([attacks.fork_and_hang], executor=executor)
+    result = _run(box, "fork_and_hang", marker_dir=str(shared_tmp_path), escape_group=True)
+    assert result.error is not None and result.error.code == "SANDBOX_WALL_TIME"  # type: ignore[attr-defined]
+    assert _wait_gone(int((shared_tmp_path / "child.pid").read_text()))
+
+
+@needs_cgroup
+def test_a_fork_bomb_is_bounded_under_any_uid() -> None:
+    # RLIMIT_NPROC means nothing to root or to a uid shared with the parent; the cgroup's pids.max does.
+    executor = SandboxExecutor(SandboxLimits(wall_s=120, processes=8), separate_uid=False)
+    box = Toolbox([attacks.fork_bomb], executor=executor)
+    result = _run(box, "fork_bomb", attempts=200)
+    assert result.outcome == "success" and result.result < 8  # type: ignore[attr-defined]
+
+
+@needs_cgroup
+@pytest.mark.parametrize("separate_uid", [False, pytest.param(True, marks=needs_root)])
+def test_memory_bounds_the_whole_tree_not_each_process(separate_uid: bool) -> None:
+    # Three children of 90 MB each pass a per-process 200 MB limit (RLIMIT_AS); together they are 270 MB.
+    executor = SandboxExecutor(SandboxLimits(wall_s=180, memory_bytes=200 * 2**20), separate_uid=separate_uid)
+    box = Toolbox([attacks.hold_memory_in_children], executor=executor)
+    result = _run(box, "hold_memory_in_children", children=3, megabytes=90)
+    if result.error is not None:  # type: ignore[attr-defined]
+        assert result.error.code == "SANDBOX_MEMORY", result.error  # type: ignore[attr-defined]
+    else:
+        assert result.result < 3  # type: ignore[attr-defined]
+    # The same tree within the limit runs: the limit is the tree's, not a flat refusal.
+    assert _run(Toolbox([attacks.hold_memory_in_children], executor=SandboxExecutor(
+        SandboxLimits(wall_s=180, memory_bytes=200 * 2**20), separate_uid=separate_uid)),
+        "hold_memory_in_children", children=3, megabytes=30).result == 3  # type: ignore[attr-defined]
+
+
+@needs_namespace
+def test_a_body_cannot_reach_processes_outside_its_namespace() -> None:
+    # With the parent's uid (root here), the body could signal the parent and every other process by pid.
+    executor = SandboxExecutor(SandboxLimits(wall_s=60), separate_uid=False, cgroup=False)
+    box = Toolbox([attacks.signal_process], executor=executor)
+    assert _run(box, "signal_process", pid=os.getpid()).result == "ProcessLookupError"  # type: ignore[attr-defined]
+
+
+@needs_cgroup
+def test_no_call_group_is_left_behind(shared_tmp_path: Path) -> None:
+    from armorer_ray.sandbox_cgroup import find_cgroups
+
+    support, _ = find_cgroups()
+    assert support is not None
+    box = Toolbox([attacks.fork_bomb, attacks.fork_and_hang],
+                  executor=SandboxExecutor(SandboxLimits(wall_s=1, processes=4)))
+
+    async def calls() -> None:
+        try:
+            await box.execute(ToolCall(name="fork_bomb", arguments={"attempts": 10}))
+            await box.execute(ToolCall(name="fork_and_hang", arguments={"marker_dir": str(shared_tmp_path)}))
+        finally:
+            await box.stop()
+
+    asyncio.run(calls())
+    mine = f"armorer-sandbox-{os.getpid()}-"
+    for base in {support.memory, support.pids}:
+        assert not [name for name in os.listdir(base) if name.startswith(mine)]
+
+
+def test_the_boundary_in_force_is_reported_and_named_in_limit_errors(shared_tmp_path: Path) -> None:
+    executor = SandboxExecutor(SandboxLimits(wall_s=1), pid_namespace=False, cgroup=False, separate_uid=False)
+    caps = executor.capabilities()
+    assert (caps.pid_namespace, caps.cgroup, caps.separate_uid) == (None, None, False)
+    assert "no PID namespace" in executor.describe() and "no cgroup" in executor.describe()
+    box = Toolbox([attacks.fork_and_hang], executor=executor)
+    result = _run(box, "fork_and_hang", marker_dir=str(shared_tmp_path))
+    assert result.error is not None and result.error.code == "SANDBOX_WALL_TIME"  # type: ignore[attr-defined]
+    assert result.error.message.endswith(f"[sandbox: {caps.summary()}]")  # type: ignore[attr-defined]
+    full = SandboxExecutor().capabilities()
+    assert (full.pid_namespace is None) == any("PID namespace" in why for why in full.missing)
+    assert (full.cgroup is None) == any("cgroup" in why for why in full.missing)
+
+
+@needs_root  # to become an unprivileged uid in a forked child; the probe itself then runs without privilege
+def test_a_parent_that_is_not_root_can_make_the_namespace_through_a_user_namespace() -> None:
+    from armorer_ray.sandbox_boundary import probe_pid_namespace
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child exits with the probe's answer
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            # A process started as this uid is dumpable; one that changed its uid is not until told (and then its
+            # /proc/self files, uid_map among them, would stay root's).
+            ctypes.CDLL(None, use_errno=True).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+            probe_pid_namespace("user")  # exits 0 when unshare(USER|PID) and a child as pid 1 both worked
+        finally:
+            os._exit(3)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status == 1 and Path("/proc/sys/user/max_user_namespaces").read_text().strip() == "0":
+        pytest.skip("unprivileged user namespaces are turned off here (user.max_user_namespaces = 0)")
+    assert status == 0
+
+
+@needs_cgroup
+def test_shared_memory_files_count_against_the_memory_limit() -> None:
+    # Before the cgroup, 300 MB reached /dev/shm under a 100 MB limit (RLIMIT_AS does not count tmpfs pages).
+    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp")
+    before = set(target.glob("armorer-fill-*"))
+    box = Toolbox([attacks.fill_shared_memory],
+                  executor=SandboxExecutor(SandboxLimits(wall_s=120, memory_bytes=100 * 2**20)))
+    try:
+        result = _run(box, "fill_shared_memory", megabytes=300)
+        assert result.error is not None and result.error.code == "SANDBOX_MEMORY"  # type: ignore[attr-defined]
+    finally:
+        for left in set(target.glob("armorer-fill-*")) - before:  # a killed body cannot remove its file
+            left.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from armorer_ray.events import Event
 from armorer_ray.workflow import LocalWorkflowExecutor, RunResult, WorkflowExecutor
 
 
@@ -27,3 +28,12 @@ def outline(run: RunResult) -> dict[str, Any]:
                node.attempts)
         for name, node in sorted(run.nodes.items())
     }
+
+
+def per_node(events: list[Event]) -> dict[str, list[str]]:
+    """Each node's event kinds (``node.`` dropped), in the order they came."""
+    out: dict[str, list[str]] = {}
+    for event in events:
+        if event.type.startswith("node."):
+            out.setdefault(event.detail["node"], []).append(event.type.removeprefix("node."))
+    return out

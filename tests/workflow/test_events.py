@@ -9,16 +9,11 @@ from armorer_ray import Toolbox
 from armorer_ray.events import Event
 from armorer_ray.workflow import Condition, Edge, Node, NodeRetry, WorkflowExecutor, create_workflow
 from tests.workflow import tools as t
+from tests.workflow.conftest import per_node
 
 BOX = Toolbox([t.forecast, t.warmest, t.coldest, t.explode, t.plan_searches, t.search, t.gather])
 
 
-def per_node(events: list[Event]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for event in events:
-        if event.type.startswith("node."):
-            out.setdefault(event.detail["node"], []).append(event.type.removeprefix("node."))
-    return out
 
 
 async def test_node_event_sequences(executor: WorkflowExecutor) -> None:

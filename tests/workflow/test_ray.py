@@ -162,3 +162,15 @@ async def test_a_toolbox_that_cannot_travel_asks_for_a_factory(ray_runtime: Any)
     wf = create_workflow(nodes={"a": locked}, toolbox=Toolbox([locked], context={"lock": lock}))
     with pytest.raises(ConfigError, match="cannot travel to Ray workers"):
         await wf.run(executor=RayWorkflowExecutor())
+
+
+async def test_one_task_per_node_and_level_batches_end_alike(ray_runtime: Any) -> None:
+    from armorer_ray.workflow.ray_executor import RayWorkflowExecutor
+
+    wf = weather()
+    inputs = {"city": "Oslo", "queries": ["x", "y"]}
+    reference = await wf.run(inputs)
+    batched = RayWorkflowExecutor(num_cpus=0.5)
+    runs = [await wf.run(inputs, executor=executor) for executor in
+            (RayWorkflowExecutor(num_cpus=0.5, batch=False), batched, batched)]  # batched twice: durations known
+    assert all(outline(run) == outline(reference) for run in runs)

@@ -24,7 +24,7 @@ from armorer_ray.context import Approval
 from armorer_ray.errors import ToolFailure, classify_exception
 from armorer_ray.lifecycle import Health
 from armorer_ray.resources import PoolStats, ResourcePool
-from armorer_ray.results import ToolCall, ToolResult
+from armorer_ray.results import Caller, ToolCall, ToolResult
 from armorer_ray.telemetry.analytics import Analytics
 from armorer_ray.telemetry.propagation import remote_span
 from armorer_ray.telemetry.stats import AnalyticsSnapshot
@@ -204,12 +204,13 @@ class ToolboxActor:
                 task.cancel()
 
     async def resume(self, token: str, approved: bool, input: JsonValue, by: str | None,
-                     reason: str | None) -> tuple[bool, Any]:
+                     reason: str | None, caller: Caller | None = None) -> tuple[bool, Any]:
         """`Toolbox.resume` here, where the paused call waits; ``(True, packed result)`` or ``(False, ToolError)``."""
         if not self._started:
             await self._ready()
         try:
-            result = await self._toolbox.resume(token, approved=approved, input=input, by=by, reason=reason)
+            result = await self._toolbox.resume(token, approved=approved, input=input, by=by, reason=reason,
+                                                caller=caller)
         except ToolFailure as exc:  # an unknown or used token: the handle raises it again, as Toolbox.resume does
             return False, exc.to_tool_error()
         return True, pack_result(result)
