@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
 __all__ = ["Autoscaling", "ScalingEvent"]
 
@@ -65,9 +73,11 @@ class Autoscaling(BaseModel):
 
 
 class ScalingEvent(BaseModel):
-    """One scaling decision of the controller (also logged, and counted in Ray metrics).
+    """One scaling decision of the controller: logged, counted in Ray metrics, listed by `Deployment.stats`, and
+    emitted to the handles' listeners as a ``deployment.scaled`` event (see `Deployment.events`).
 
     Attributes:
+        seq: Its number in this controller life (0, 1, 2...; a restarted controller counts again from 0).
         at: Wall-clock time of the decision (seconds since the epoch).
         direction: ``up`` or ``down``.
         from_replicas: Replicas before.
@@ -78,6 +88,7 @@ class ScalingEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    seq: NonNegativeInt = 0
     at: float
     direction: Literal["up", "down"]
     from_replicas: int

@@ -16,7 +16,7 @@ import concurrent.futures
 import functools
 import time
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import Any, overload
 
 import ray
@@ -38,7 +38,7 @@ from armorer_ray.actors._private.reporting import deployment_stats, stop_orphans
 from armorer_ray.actors._private.router import Refusal, ReplicaSlot, Router
 from armorer_ray.actors._private.snapshot import Snapshot
 from armorer_ray.actors._private.spec import Catalogue
-from armorer_ray.actors._private.submitted import SubmittedCalls
+from armorer_ray.actors._private.submitted import Submitted, SubmittedCalls
 from armorer_ray.actors._private.watcher import SnapshotWatcher
 from armorer_ray.actors._private.wire import pack_call, pack_options, unpack_result
 from armorer_ray.actors.options import DeploymentOptions
@@ -46,6 +46,7 @@ from armorer_ray.actors.stats import DeploymentStats, ShutdownReport
 from armorer_ray.cancellation import AbortSignal
 from armorer_ray.context import Approval
 from armorer_ray.errors import ConfigError, Conflict, DeploymentError, ToolError
+from armorer_ray.events import EventHub, Listener
 from armorer_ray.lifecycle import Health
 from armorer_ray.pipeline import DEFAULT_CALL_OPTIONS, CallOptions
 from armorer_ray.policy import CallerLike
@@ -56,6 +57,7 @@ from armorer_ray.telemetry.stats import AnalyticsSnapshot
 __all__ = ["CallInput", "Deployment"]
 
 CallInput = ToolCall | Mapping[str, Any]
+SCALED = "deployment.scaled"  # the event type of a scaling decision (see `Deployment.events`)
 
 
 class Deployment:
@@ -95,6 +97,9 @@ class Deployment:
         self._watcher = SnapshotWatcher(controller, self._on_snapshot, self._on_gone, handle_id)
         self._first: concurrent.futures.Future[None] = concurrent.futures.Future()  # set by the first snapshot
         self._stopping = False
+        self._events: EventHub | None = None  # made on first use of `events`
+        self._events_loop: asyncio.AbstractEventLoop | None = None
+        self._heard: tuple[str, int] | None = None  # (epoch, seq) of the last scaling decision known; None: none yet
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Deployment, (self.name, self.namespace, self._controller, self._options))
@@ -112,19 +117,76 @@ class Deployment:
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         # Runs on the watcher thread. The router learns the replicas before `_snapshot` is published, so a
         # caller that saw `ready()` return never routes against the previous (possibly empty) replica set.
+        if snapshot.version < 0 and self._snapshot is not None and not (snapshot.error or snapshot.stopped):
+            return  # a restarted controller not started yet: keep routing on what this handle knows
         self._options = snapshot.options
         self._catalogue = snapshot.catalogue
         self._router.configure(snapshot.options.max_concurrency, snapshot.options.max_queued,
                                snapshot.options.unavailable_timeout_s)
         self._backlog.configure(snapshot.backlog_period_s)
-        self._router.set_replicas([(r.replica_id, r.actor, r.healthy) for r in snapshot.replicas])
+        self._router.set_replicas([(r.replica_id, r.actor, r.healthy, r.life_id) for r in snapshot.replicas])
         if snapshot.error:
             self._router.refuse_all(Refusal("DEPLOYMENT_FAILED", snapshot.error, retryable=False))
         elif snapshot.stopped:
             self._router.refuse_all(Refusal("DEPLOYMENT_STOPPED", f"deployment {self.name!r} was shut down",
                                             retryable=False))
         self._snapshot = snapshot
+        self._hear_scaling(snapshot)
         self._arrived()
+
+    def _hear_scaling(self, snapshot: Snapshot) -> None:
+        # Decisions made before this handle first heard from the controller (or before anyone asked for `events`)
+        # are history, listed by `stats`; each later one is emitted once, also when a snapshot was missed.
+        heard, hub = self._heard, self._events
+        self._heard = (snapshot.epoch, snapshot.scaling[-1].seq if snapshot.scaling else -1)
+        if heard is None or hub is None:
+            return
+        since = heard[1] if heard[0] == snapshot.epoch else -1  # a new controller life counts from 0 again
+        fresh = [event for event in snapshot.scaling if event.seq > since]
+        if not fresh:
+            return
+
+        def deliver() -> None:
+            for event in fresh:
+                hub.emit(SCALED, {"deployment": self.name, "scaling": event})
+
+        loop = self._events_loop
+        try:
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(deliver)
+                return
+        except RuntimeError:  # closed meanwhile
+            pass
+        deliver()
+
+    @property
+    def events(self) -> EventHub:
+        """This handle's `EventHub`, on which the deployment's scaling decisions arrive as ``deployment.scaled``.
+
+        Each decision the controller makes from now on is emitted once per handle, with ``detail["scaling"]`` the
+        `ScalingEvent` and ``detail["deployment"]`` the name. Decisions travel with the handle's long poll on the
+        controller, so they arrive within moments of being made, also while no call is running; earlier ones are
+        listed by `stats` (``scaling``). Listeners run on the event loop that first asked for the hub; asked from
+        sync code, they run on a Ray thread (keep them quick and thread-safe). Events are per handle: a pickled
+        copy of the handle has its own hub.
+
+        Example:
+            >>> stop = dep.on("deployment.scaled", lambda e: print(e.detail["scaling"].to_replicas))  # doctest: +SKIP
+            >>> async for event in dep.events.stream("deployment.scaled"):  # doctest: +SKIP
+            ...     print(event.detail["scaling"].direction)
+        """
+        if self._events is None:
+            try:
+                self._events_loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._events_loop = None
+            self._events = EventHub()
+            self._watcher.ensure()  # poll now, so decisions arrive before any call is made
+        return self._events
+
+    def on(self, event_type: str | Iterable[str], listener: Listener, *, once: bool = False) -> Callable[[], None]:
+        """Subscribe to this handle's events (see `events`); returns the unsubscribe function."""
+        return self.events.on(event_type, listener, once=once)
 
     def _arrived(self) -> None:
         try:
@@ -348,17 +410,18 @@ class Deployment:
         """
         self._watcher.ensure()
         tool_call = inject_trace_context(_as_call(call))
-        options = pack_options(_options(timeout_s, None, dry_run, approval))
+        call_options = _options(timeout_s, None, dry_run, approval)
+        options = pack_options(call_options)
         grant = self._router.acquire_now(1, tool_call.priority)
         if isinstance(grant, Refusal):
             return ray.put(refused_result(tool_call, grant))
         if grant is None:  # no snapshot yet: the controller forwards this one
             ref: ray.ObjectRef[ToolResult] = self._controller.forward.remote(tool_call, options)
-            self._submitted.remember(ref, tool_call, "(forwarded)")
+            self._submitted.remember(ref, Submitted(tool_call, call_options, "(forwarded)"))
             ref._on_completed(functools.partial(self._settled, ref, None))
             return ref
         ref = grant.actor.execute.remote(pack_call(tool_call), options)
-        self._submitted.remember(ref, tool_call, grant.replica_id)
+        self._submitted.remember(ref, Submitted(tool_call, call_options, grant.replica_id, grant.key))
         ref._on_completed(functools.partial(self._settled, ref, grant))  # what ref.future() uses, minus the future
         return ref
 
@@ -376,7 +439,9 @@ class Deployment:
         """Await a ref from `submit` and always get a `ToolResult`, even when awaiting it raised.
 
         A ref cancelled with ``ray.cancel`` gives a ``cancelled`` result; one whose replica died is failed over
-        when the tool is idempotent (as `execute` would), else gives ``REPLICA_DIED``.
+        when the tool is idempotent, exactly as `execute` fails a call over: with the call's own options, on a
+        replica other than the one it was lost on (or that replica restarted by Ray), at most
+        ``failover_attempts`` times in all; otherwise it gives ``REPLICA_DIED``.
 
         Args:
             ref: A ref returned by this handle's `submit`.
@@ -402,7 +467,7 @@ class Deployment:
             known = self._submitted.take(ref)
             if known is None:
                 raise DeploymentError(f"resolve(): this ref did not come from {self!r}.submit()") from exc
-            call, replica_id = known
+            call = known.call
             kind = classify_ray_failure(exc)
             if kind == "cancelled":
                 self._dispatcher.counters.cancelled += 1
@@ -411,9 +476,11 @@ class Deployment:
                 return failed_result(call, exc)
             if self._is_idempotent(call.name) and self._options.failover_attempts > 0:
                 self._dispatcher.counters.failovers += 1
-                return await self.execute(call)
+                self._watcher.ensure()
+                avoid = frozenset({known.slot_key}) if known.slot_key else frozenset()
+                return await self._dispatcher.run_one(call, known.options, attempt=1, failed_on=avoid)
             self._dispatcher.counters.replica_died += 1
-            return replica_died_result(call, replica_id, type(exc).__name__)
+            return replica_died_result(call, known.replica_id, type(exc).__name__)
 
     async def resume(self, token: str, *, approved: bool = True, input: JsonValue = None, by: str | None = None,
                      reason: str | None = None, caller: CallerLike | None = None) -> ToolResult:

@@ -1,6 +1,7 @@
 """A driver process for the multi-node tests, against ``--address``; prints one JSON line.
 
-``deploy`` / ``attach``: a detached deployment made by one driver and used (then shut down) by another.
+``deploy`` / ``attach``: a detached deployment made by one driver and used (then shut down) by another (also
+across a restart of the head node, for GCS fault tolerance).
 ``fault``: a 2,000-call mixed batch while every process of a worker node that hosts a replica is killed (and the
 controller is lost with it, or killed at the same moment); then the recovery as the old handle sees it.
 
@@ -33,25 +34,30 @@ def node() -> dict[str, object]:
     return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
 
-async def run_deploy(name: str) -> dict[str, object]:
+async def run_deploy(name: str, strategy: str, workers_only: bool) -> dict[str, object]:
+    steer = {"worker_node": 0.001} if workers_only else {}
     dep = deploy(Toolbox([node]), replicas=2, name=name, namespace="cluster-test", detached=True,
                  options=DeploymentOptions(max_concurrency=4, batch_size=4),
-                 actor_options=ActorOptions(num_cpus=0, placement_strategy="STRICT_SPREAD"))
-    await dep.ready()
+                 actor_options=ActorOptions(num_cpus=0, placement_strategy=strategy, resources=steer))  # type: ignore[arg-type]
+    await dep.ready(timeout_s=180)
     results = await dep.execute([ToolCall(name="node") for _ in range(40)])
     stats = await dep.stats()
     return {"ok": all(r.ok for r in results), "nodes": sorted({r.result["node"] for r in results}),
             "replica_nodes": sorted({r.node_id for r in stats.replicas}), "driver_node": ray.get_runtime_context()
-            .get_node_id()}
+            .get_node_id(), "replicas": sorted([r.replica_id, r.pid] for r in stats.replicas), "epoch": stats.epoch}
 
 
 async def run_attach(name: str) -> dict[str, object]:
     dep = get_deployment(name, namespace="cluster-test")
+    await dep.ready(timeout_s=180)
     results = await dep.execute([ToolCall(name="node") for _ in range(20)])
     ok = all(r.ok for r in results)
     nodes = sorted({r.result["node"] for r in results})
-    await dep.shutdown()
-    return {"ok": ok, "nodes": nodes}
+    stats = await dep.stats()
+    report = await dep.shutdown()
+    return {"ok": ok, "nodes": nodes, "replicas": sorted([r.replica_id, r.pid] for r in stats.replicas),
+            "epoch": stats.epoch, "errors": sorted({r.error.code for r in results if r.error}),
+            "shutdown_ok": report.ok}
 
 
 @tool(read_only=True, idempotent=True)
@@ -113,8 +119,10 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
     steer = {} if strategy == "STRICT_SPREAD" else {"worker_node": 0.001}
     dep = deploy(Toolbox([lookup, write], context={"counter": counter}), replicas=2, name=name,
                  namespace="cluster-test",
+                 # A failed-over call may wait for a replica as long as recovery may take (the test's bound is 90 s).
                  options=DeploymentOptions(max_concurrency=8, batch_size=8, max_queued=5_000, health_period_s=1.0,
-                                           health_timeout_s=5.0, unhealthy_after=2, failover_attempts=3),
+                                           health_timeout_s=5.0, unhealthy_after=2, failover_attempts=3,
+                                           unavailable_timeout_s=120.0),
                  actor_options=ActorOptions(num_cpus=0, placement_strategy=strategy, resources=steer),  # type: ignore[arg-type]
                  controller=ControllerOptions(placement="node", node_id=controller_home, soft=True))
     await dep.ready(timeout_s=180)
@@ -142,6 +150,7 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
     after = seen or before
     second = await dep.execute([ToolCall(name="lookup", arguments={"i": i}) for i in range(200)])
     counts = await counter.snapshot.remote()
+    handle = (await dep.stats()).handle
     report = await dep.shutdown(timeout_s=10)
     prefix = replica_prefix(name)
     leftover: list[str] = []
@@ -164,6 +173,9 @@ async def run_fault(name: str, strategy: str, state_path: str, calls: int) -> di
         "controller_on_victim": workers[victim] == controller_home, "epoch_changed": after.epoch != before.epoch,
         "batch_s": round(batch_s, 1), "recovered_s": None if recovered_s is None else round(recovered_s, 1),
         "replica_nodes_after": sorted(str(r.node_id) for r in after.replicas), "victim_node": workers[victim],
+        # replicas of the first controller life still there after recovery (Ray restarted them, the new life adopted)
+        "kept_replicas": len({r.replica_id for r in before.replicas} & {r.replica_id for r in after.replicas}),
+        "failovers": handle.failovers,
         "second_ok": all(r.ok for r in second), "shutdown_ok": report.ok, "leftover": leftover,
     }
 
@@ -177,8 +189,9 @@ async def _recovered(dep: Any, epoch: str, lost_node: str, since: float) -> tupl
         except Exception:  # the controller is restarting
             await asyncio.sleep(0.5)
             continue
+        nodes = {r.node_id for r in after.replicas}
         if (after.epoch != epoch and after.healthy_replicas == 2 and len(after.replicas) == 2
-                and lost_node not in {r.node_id for r in after.replicas}):
+                and None not in nodes and lost_node not in nodes):  # every replica answered, none on the lost node
             return time.monotonic() - since, after
         await asyncio.sleep(0.25)
     return None, after
@@ -192,12 +205,15 @@ def main() -> None:
     parser.add_argument("--strategy", default="STRICT_SPREAD")
     parser.add_argument("--state", default="")
     parser.add_argument("--calls", type=int, default=2_000)
+    parser.add_argument("--workers-only", action="store_true", help="deploy: keep replicas off the head")
     args = parser.parse_args()
     ray.init(address=args.address, log_to_driver=False)
     if args.mode == "fault":
         outcome = asyncio.run(run_fault(args.name, args.strategy, args.state, args.calls))
+    elif args.mode == "deploy":
+        outcome = asyncio.run(run_deploy(args.name, args.strategy, args.workers_only))
     else:
-        outcome = asyncio.run((run_deploy if args.mode == "deploy" else run_attach)(args.name))
+        outcome = asyncio.run(run_attach(args.name))
     print(json.dumps(outcome), flush=True)
 
 

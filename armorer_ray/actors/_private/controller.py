@@ -41,7 +41,7 @@ from armorer_ray.actors._private.placement import (
 from armorer_ray.actors._private.records import ControllerReport, ReplicaRecord, describe
 from armorer_ray.actors._private.replica import ReplicaReport
 from armorer_ray.actors._private.scaler import Scaler
-from armorer_ray.actors._private.snapshot import ReplicaView, Snapshot, replica_prefix
+from armorer_ray.actors._private.snapshot import SNAPSHOT_EVENTS, ReplicaView, Snapshot, replica_prefix
 from armorer_ray.actors._private.spec import Catalogue
 from armorer_ray.actors._private.wire import WireOptions
 from armorer_ray.actors.stats import ShutdownReport
@@ -137,8 +137,17 @@ class DeploymentController:
             want = max(self._target_count(), len(self._replicas))
             missing = [slot for slot in range(want) if slot not in taken][: want - len(self._replicas)]
             self._next_slot = max([self._next_slot, *(slot + 1 for slot in taken), *(s + 1 for s in missing)])
-            fresh = [create_replica(self._plan, slot, await self.place(slot)) for slot in missing]
-            await self._start_replicas(tuple(fresh))
+            if self._replicas:
+                # Replicas adopted from an earlier life serve already: a missing one that cannot be placed or
+                # started now (no free node for STRICT_SPREAD, say) is retried by supervision, not a failed start.
+                started = await asyncio.gather(*(self.launch(slot) for slot in missing), return_exceptions=True)
+                for item in started:
+                    if isinstance(item, BaseException):
+                        log.warning("could not start a missing replica (will retry): %s", describe(item))
+                self._replicas += [item for item in started if isinstance(item, ReplicaRecord)]
+            else:
+                fresh = [create_replica(self._plan, slot, await self.place(slot)) for slot in missing]
+                await self._start_replicas(tuple(fresh))
         except Exception as exc:
             self._error = f"deployment {self._name!r} failed to start: {describe(exc)}"
             log.error(self._error)
@@ -297,11 +306,13 @@ class DeploymentController:
             report: ReplicaReport = await asyncio.wait_for(record.actor.report.remote(), self._options.health_timeout_s)
         except Exception:
             return
-        if report.life_id != record.life_id:  # Ray restarted it in place: a new life, hooks ran again
+        restarted = report.life_id != record.life_id
+        if restarted:  # Ray restarted it in place: a new life, hooks ran again
             record.restarts += 1
             record.life_id = report.life_id
         record.last = report
-        if record.failures or not record.healthy:
+        if record.failures or not record.healthy or restarted:
+            # Handles learn the new life too: calls that failed over from the old one may use this one.
             record.failures, record.healthy = 0, True
             self._publish()
 
@@ -382,10 +393,11 @@ class DeploymentController:
         self._changed = asyncio.Event()
 
     def _snapshot(self) -> Snapshot:
-        views = tuple(ReplicaView(r.replica_id, r.actor, r.healthy) for r in self._replicas)
+        views = tuple(ReplicaView(r.replica_id, r.actor, r.healthy, r.life_id) for r in self._replicas)
         period = self._scaler.policy.metrics_period_s if self._scaler is not None else None
+        scaling = tuple(self._scaler.events)[-SNAPSHOT_EVENTS:] if self._scaler is not None else ()
         return Snapshot(self._epoch, self._version, views, self._catalogue, self._options, self._error,
-                        self._stopped, period)
+                        self._stopped, period, scaling)
 
     async def watch(self, known_epoch: str, known_version: int, timeout_s: float,
                     handle_id: str | None = None) -> Snapshot:
@@ -396,7 +408,10 @@ class DeploymentController:
         same_epoch = known_epoch == self._epoch
         if handle_id is not None:
             self.handles.seen(handle_id, version=known_version if same_epoch else -1, now=time.monotonic())
-        if same_epoch and self._version <= known_version:
+        # A life that has not started yet (adopting, starting replicas) has nothing to tell even a handle of an
+        # earlier life: its empty replica set and tool catalogue would make the handle drop replicas that still
+        # serve and forget which tools are idempotent (so calls lost meanwhile would not fail over).
+        if self._version < 0 or (same_epoch and self._version <= known_version):
             changed = self._changed
             try:
                 await asyncio.wait_for(changed.wait(), timeout_s)

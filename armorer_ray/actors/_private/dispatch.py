@@ -71,7 +71,7 @@ class PausedCalls:
 class _Chunk:
     indexes: list[int]
     attempt: int
-    failed_on: frozenset[str] = frozenset()  # replicas these calls were lost on: retries go elsewhere
+    failed_on: frozenset[str] = frozenset()  # replica lives (slot keys) the calls were lost on: retries go elsewhere
 
 
 class Dispatcher:
@@ -132,12 +132,15 @@ class Dispatcher:
         finally:
             self.router.release(grant, 1)
         self.counters.failovers += 1
-        return run_sync(self.run_one(call, options, 1, frozenset({grant.replica_id})), "deployment.execute")
+        return run_sync(self.run_one(call, options, attempt=1, failed_on=frozenset({grant.key})), "deployment.execute")
 
-    async def run_one(self, call: ToolCall, options: CallOptions, attempt: int = 0,
+    async def run_one(self, call: ToolCall, options: CallOptions, *, attempt: int = 0,
                       failed_on: frozenset[str] = frozenset()) -> ToolResult:
-        """Run one call, failing over idempotent calls whose replica died (``attempt`` of them were already made,
-        on the replicas named in ``failed_on``)."""
+        """Run one call, failing over idempotent calls whose replica died.
+
+        ``attempt`` and ``failed_on`` carry on a failover begun elsewhere (a sync call, or a submitted call whose
+        replica died): the failovers already spent, and the replica lives (`ReplicaSlot.key`) not to wait for again.
+        """
         signal = options.signal
         wire = pack_options(options)
         while True:
@@ -165,7 +168,7 @@ class Dispatcher:
                 if settled is not None:
                     return settled
                 attempt += 1
-                failed_on = failed_on | {grant.replica_id}
+                failed_on = failed_on | {grant.key}
                 self.counters.failovers += 1
             finally:
                 self.router.release(grant, 1)
@@ -181,8 +184,12 @@ class Dispatcher:
         self.router.mark_failed(grant, dead=isinstance(exc, ActorDiedError))
         if not self._may_retry(call, attempt):
             self.counters.replica_died += 1
-            return replica_died_result(call, grant.replica_id, type(exc).__name__)
+            return replica_died_result(call, grant.replica_id, type(exc).__name__, self._spent(call, attempt))
         return None
+
+    def _spent(self, call: ToolCall, attempt: int) -> int | None:
+        # Why a lost call is not retried, for its message: its failovers spent, or None (not idempotent).
+        return attempt if self.is_idempotent(call.name) else None
 
     def _may_retry(self, call: ToolCall, attempt: int) -> bool:
         return attempt < self.settings()[1] and self.is_idempotent(call.name)
@@ -301,9 +308,10 @@ class Dispatcher:
                 retry.append(i)
             else:
                 self.counters.replica_died += 1
-                results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__)
+                results[i] = replica_died_result(calls[i], grant.replica_id, type(exc).__name__,
+                                                 self._spent(calls[i], chunk.attempt))
         self.counters.failovers += len(retry)
-        return [_Chunk(retry, chunk.attempt + 1, chunk.failed_on | {grant.replica_id})] if retry else []
+        return [_Chunk(retry, chunk.attempt + 1, chunk.failed_on | {grant.key})] if retry else []
 
 
 async def _await_cancellable(ref: Any, signal: AbortSignal | None) -> Any:

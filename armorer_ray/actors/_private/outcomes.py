@@ -45,10 +45,13 @@ def refused_result(call: ToolCall, refusal: Refusal) -> ToolResult:
                                                                retryable=refusal.retryable))
 
 
-def replica_died_result(call: ToolCall, replica_id: str, detail: str) -> ToolResult:
-    """The result of a non-idempotent call whose replica died while it ran: it was not run again."""
+def replica_died_result(call: ToolCall, replica_id: str, detail: str, failovers: int | None = None) -> ToolResult:
+    """The result of a call whose replica died while it ran and that is not run again: its tool is not idempotent
+    (``failovers`` None), or it already failed over ``failovers`` times."""
+    why = ("the tool is not marked idempotent" if failovers is None else
+           f"it had already failed over {failovers} time(s), the deployment's failover_attempts")
     message = (f"The replica running this call ({replica_id}) died before answering; the call may or may not have "
-               f"taken effect and was not retried because the tool is not marked idempotent. ({detail})")
+               f"taken effect and was not retried because {why}. ({detail})")
     return ToolResult.failure(call.id, call.name, ToolError.of("transient", message, code="REPLICA_DIED",
                                                                details={"replica_id": replica_id}))
 

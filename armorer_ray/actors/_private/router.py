@@ -29,12 +29,19 @@ SUSPECT_S = 2.0
 
 
 class ReplicaSlot:
-    """One replica as the router sees it: its actor handle and the calls this handle has in flight on it."""
+    """One life of one replica as the router sees it: its actor handle and the calls this handle has in flight on it.
 
-    __slots__ = ("actor", "dead", "healthy", "in_flight", "replica_id", "suspect_until")
+    ``key`` names the replica *and* its actor life: a replica Ray restarts in place keeps its id and handle but
+    comes back as a new slot (a new key), so what was learned about its old life (dead, or failed on by a call)
+    does not hold against the new one.
+    """
 
-    def __init__(self, replica_id: str, actor: Any, healthy: bool = True) -> None:
+    __slots__ = ("actor", "dead", "healthy", "in_flight", "key", "life", "replica_id", "suspect_until")
+
+    def __init__(self, replica_id: str, actor: Any, healthy: bool = True, life: str = "") -> None:
         self.replica_id = replica_id
+        self.life = life
+        self.key = f"{replica_id}/{life}"
         self.actor = actor
         self.healthy = healthy
         self.in_flight = 0
@@ -138,15 +145,18 @@ class Router:
                 self._unavailable_s = unavailable_timeout_s
             self._grant_locked()
 
-    def set_replicas(self, replicas: Sequence[tuple[str, Any, bool]]) -> None:
-        """Replace the replica set with ``(replica_id, actor, healthy)`` rows; counts of known ids carry over."""
+    def set_replicas(self, replicas: Sequence[tuple[str, Any, bool] | tuple[str, Any, bool, str]]) -> None:
+        """Replace the replica set with ``(replica_id, actor, healthy[, life])`` rows; the counts of a replica
+        carry over while its actor and life stay the same (a new life is a new slot: see `ReplicaSlot`)."""
         with self._lock:
             known = {slot.replica_id: slot for slot in self._replicas}
             fresh: list[ReplicaSlot] = []
-            for replica_id, actor, healthy in replicas:
+            for row in replicas:
+                replica_id, actor, healthy = row[0], row[1], row[2]
+                life = row[3] if len(row) > 3 else ""
                 slot = known.get(replica_id)
-                if slot is None or slot.actor != actor:
-                    slot = ReplicaSlot(replica_id, actor, healthy)
+                if slot is None or slot.actor != actor or slot.life != life:
+                    slot = ReplicaSlot(replica_id, actor, healthy, life)
                 slot.healthy = healthy
                 fresh.append(slot)
             self._replicas = fresh
@@ -183,8 +193,9 @@ class Router:
                       avoid: frozenset[str] = frozenset()) -> ReplicaSlot | Refusal:
         """Reserve ``weight`` calls on a replica, waiting in the queue when all are full.
 
-        ``avoid`` names replicas this call already failed on (a failover): it waits for another one, a replacement
-        if need be, so that retries are not all spent on replicas lost together (a whole node).
+        ``avoid`` holds the `ReplicaSlot.key` of each replica life this call already failed on (a failover): it
+        waits for another one (a replacement, or the same replica restarted by Ray) so that retries are not all
+        spent on replicas lost together (a whole node).
 
         Returns:
             The replica (release it with `release`), or a `Refusal` when the queue is full or the deployment is
@@ -326,7 +337,7 @@ class Router:
             for waiter in self._heap:
                 if waiter.state != "queued":
                     continue
-                if waiter.avoid and any(s.healthy and not s.dead and s.replica_id not in waiter.avoid
+                if waiter.avoid and any(s.healthy and not s.dead and s.key not in waiter.avoid
                                         for s in self._replicas):
                     continue  # a replica it may use exists: it waits for room, as any call does
                 if since is None and not waiter.avoid:
@@ -425,7 +436,7 @@ class Router:
         # Best tier first: healthy and trusted, then trusted, then any live one. A call waits for room in the best
         # tier rather than going to a replica that just failed (it would likely fail again and burn a retry).
         now = self._clock()
-        live = [s for s in self._replicas if not s.dead and s.replica_id not in avoid]
+        live = [s for s in self._replicas if not s.dead and s.key not in avoid]
         trusted = [s for s in live if s.suspect_until <= now] or live
         return [s for s in trusted if s.healthy] or trusted
 

@@ -43,6 +43,7 @@ class Scaler:
         self.decider = ScalingDecider(policy)
         self.target = policy.clamp(controller.plan.replicas)
         self.events: deque[ScalingEvent] = deque(maxlen=EVENTS_KEPT)
+        self._decided = 0  # decisions so far: the next one's `ScalingEvent.seq`
         self.task: asyncio.Task[None] | None = None
         self.busy = False
         self._metrics: _Metrics | None = None
@@ -80,12 +81,15 @@ class Scaler:
         direction = "up" if wanted > current else "down"
         reason = (f"load {load:g} over {current} replica(s) against a target of "
                   f"{self.policy.target_ongoing_calls:g} per replica")
-        event = ScalingEvent(at=time.time(), direction=direction, from_replicas=current, to_replicas=wanted,
-                             load=load, reason=reason)
+        event = ScalingEvent(seq=self._decided, at=time.time(), direction=direction, from_replicas=current,
+                             to_replicas=wanted, load=load, reason=reason)
+        self._decided += 1
         self.events.append(event)
         log.info("deployment %s scales %s: %d -> %d (%s)", controller.name, direction, current, wanted, reason)
         if self._metrics is not None:
             self._metrics.decided(direction, current, wanted)
+        if wanted > current:
+            controller.publish()  # handles hear of the decision now, not once the new replicas are up
         await self._request_resources(wanted)
         if wanted > current:
             await self._grow(wanted - current)

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from armorer_ray.actors._private.spec import Catalogue
+from armorer_ray.actors.autoscaling import ScalingEvent
 from armorer_ray.actors.options import DeploymentOptions
 
-__all__ = ["ReplicaView", "Snapshot", "controller_name", "replica_prefix"]
+__all__ = ["SNAPSHOT_EVENTS", "ReplicaView", "Snapshot", "controller_name", "replica_prefix"]
+
+SNAPSHOT_EVENTS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,12 +21,14 @@ class ReplicaView:
     replica_id: str
     actor: Any
     healthy: bool
+    life_id: str = ""  # the actor life the controller last heard from (Ray may restart a replica in place)
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Version ``version`` of a deployment's state, in controller life ``epoch`` (a restarted controller starts a
-    new epoch and counts versions from zero again); ``error`` is set when it failed to start."""
+    new epoch and counts versions from zero again); ``error`` is set when it failed to start. ``scaling`` holds
+    the last `SNAPSHOT_EVENTS` decisions, so a handle that missed a snapshot still hears of each one."""
 
     epoch: str
     version: int
@@ -33,6 +38,7 @@ class Snapshot:
     error: str | None = None
     stopped: bool = False
     backlog_period_s: float | None = None  # how often handles report their backlog (None: no autoscaling)
+    scaling: tuple[ScalingEvent, ...] = ()  # the latest scaling decisions of this epoch, oldest first
 
 
 def controller_name(name: str) -> str:
