@@ -131,7 +131,7 @@ def signal_process(pid: int) -> str:
 
 @tool
 def hold_memory_in_children(children: int, megabytes: int) -> int:
-    """Fork children that each fill ``megabytes`` and hold it; return how many held it at the same time."""
+    """Fork children that each fill ``megabytes`` and hold it; return how many hold it at the same time."""
     import select
 
     ready_r, ready_w = os.pipe()
@@ -158,10 +158,19 @@ def hold_memory_in_children(children: int, megabytes: int) -> int:
             held += len(chunk)
         elif any(os.waitpid(pid, os.WNOHANG)[0] for pid in pids):
             break  # a child died before it held its share (killed: the tree is over its limit)
+    # A child may report and then be the one the kernel kills when a later child goes over the tree's limit:
+    # count only the children still alive, holding their share, now that every report is in.
+    time.sleep(0.5)
+    alive = 0
+    for pid in pids:
+        try:
+            alive += os.waitpid(pid, os.WNOHANG)[0] == 0
+        except ChildProcessError:
+            pass  # reaped above: it died
     os.close(release_w)
     for pid in pids:
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-    return held
+    return min(held, alive)
