@@ -98,8 +98,11 @@ class ToolRisk(BaseModel):
         return self
 
 
-# The tag each set flag adds to the tool's tags (see ToolRisk).
-_RISK_TAGS = (("mutates", "mutating"), ("read_only", "readonly"), ("dangerous", "dangerous"))
+# The tag each set flag adds to the tool's tags (see ToolRisk), unless the user tagged it in any spelling already
+# (a tool tagged "read-only" keeps exactly its tags, as in Armorer, where text search then sees only those).
+_RISK_TAGS = (("mutates", "mutating", frozenset({"mutating"})),
+              ("read_only", "readonly", frozenset({"readonly", "read-only"})),
+              ("dangerous", "dangerous", frozenset({"dangerous"})))
 
 
 def _declared(options: ToolOptions, metadata: Mapping[str, JsonValue], option: str, *keys: str) -> bool | None:
@@ -369,7 +372,8 @@ class Tool:
         self.metadata: dict[str, JsonValue] = metadata
         user_tags = _validate_tags(name, options.get("tags", ()))
         self.risk = _resolve_risk(options, metadata, user_tags)
-        risk_tags = [tag for flag, tag in _RISK_TAGS if getattr(self.risk, flag) and tag not in user_tags]
+        risk_tags = [tag for flag, tag, spellings in _RISK_TAGS
+                     if getattr(self.risk, flag) and spellings.isdisjoint(user_tags)]
         self.tags: tuple[str, ...] = (*user_tags, *risk_tags)
         idempotent = options.get("idempotent")
         self.idempotent: bool = self.risk.read_only if idempotent is None else idempotent

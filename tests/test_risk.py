@@ -46,7 +46,9 @@ def readings(item: Tool) -> dict[str, object]:
     entry = tool_json(item)
     return {
         "risk": item.risk,
-        "risk_tags": {tag for tag in item.tags if tag in ("readonly", "mutating", "dangerous")},
+        # "read-only" and "readonly" are one tag spelled two ways: a tool keeps the user's spelling
+        "risk_tags": {"readonly" if tag == "read-only" else tag for tag in item.tags
+                      if tag in ("readonly", "read-only", "mutating", "dangerous")},
         "policy": refused,
         "gate": asyncio.run(gate("t")).behavior,
         "mcp_read_only_hint": (config.annotations or {}).get("readOnlyHint") if config is not None else None,
@@ -120,9 +122,10 @@ def test_any_declaration_resolves_to_one_consistent_risk(options: dict[str, bool
     risk = made.risk
     assert not (risk.read_only and risk.mutates)
     assert (made.is_read_only, made.is_mutating, made.is_dangerous) == (risk.read_only, risk.mutates, risk.dangerous)
-    for flag, tag in (("read_only", "readonly"), ("mutates", "mutating"), ("dangerous", "dangerous")):
+    for flag, spellings in (("read_only", {"readonly", "read-only"}), ("mutates", {"mutating"}),
+                            ("dangerous", {"dangerous"})):
         if getattr(risk, flag):
-            assert tag in made.tags
+            assert spellings & set(made.tags)  # the flag shows among the tags, in the user's spelling if given
     # Armorer's mutating classification (reference §10), with an option ranked as the metadata key it overlays.
     declared_mutates = options.get("mutates", metadata.get("mutates") if isinstance(metadata.get("mutates"), bool)
                                    else None)
