@@ -7,7 +7,6 @@ lists what the boundary covers and what it does not).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import subprocess
 import sys
@@ -237,24 +236,25 @@ def test_the_boundary_in_force_is_reported_and_named_in_limit_errors(shared_tmp_
 
 @needs_root  # to become an unprivileged uid in a forked child; the probe itself then runs without privilege
 def test_a_parent_that_is_not_root_can_make_the_namespace_through_a_user_namespace() -> None:
-    from armorer_ray.sandbox_boundary import probe_pid_namespace
-
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child exits with the probe's answer
-        try:
-            os.setgroups([])
-            os.setresgid(65534, 65534, 65534)
-            os.setresuid(65534, 65534, 65534)
-            # A process started as this uid is dumpable; one that changed its uid is not until told (and then its
-            # /proc/self files, uid_map among them, would stay root's).
-            ctypes.CDLL(None, use_errno=True).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
-            probe_pid_namespace("user")  # exits 0 when unshare(USER|PID) and a child as pid 1 both worked
-        finally:
-            os._exit(3)
-    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    # A fresh interpreter, not a fork of this one: whatever earlier tests left in this process (threads, state)
+    # must not decide whether a non-root parent can make the namespace.
+    script = textwrap.dedent("""
+        import ctypes, os
+        from armorer_ray.sandbox_boundary import probe_pid_namespace
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        # A process started as this uid is dumpable; one that changed its uid is not until told (and then its
+        # /proc/self files, uid_map among them, would stay root's).
+        ctypes.CDLL(None, use_errno=True).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+        probe_pid_namespace("user")  # exits 0 when unshare(USER|PID) and a child as pid 1 both worked
+    """)
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT_DIR)},
+                          cwd="/", capture_output=True, timeout=120, check=False)
+    status = done.returncode
     if status == 1 and Path("/proc/sys/user/max_user_namespaces").read_text().strip() == "0":
         pytest.skip("unprivileged user namespaces are turned off here (user.max_user_namespaces = 0)")
-    assert status == 0
+    assert status == 0, done.stderr[-2000:]
 
 
 @needs_cgroup
