@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from armorer_ray.errors import ConfigError
 from armorer_ray.identity import ToolIdentity
@@ -48,6 +48,7 @@ from armorer_ray.tools import Tool
 from armorer_ray.versions import is_range
 
 if TYPE_CHECKING:
+    from armorer_ray.options import ToolboxOptions, ToolboxSettings
     from armorer_ray.versioned import VersionedToolbox
 
 __all__ = ["Migration", "Registry", "Resolution", "VersionSelector", "create_registry", "deprecation_notice"]
@@ -236,13 +237,13 @@ class Registry:
             out.append(definition)
         return out
 
-    def toolbox(self, **options: Any) -> VersionedToolbox:
+    def toolbox(self, options: ToolboxOptions | None = None, **settings: Unpack[ToolboxSettings]) -> VersionedToolbox:
         """A `armorer_ray.versioned.VersionedToolbox` over the versions registered now, with ``options`` of
         `Toolbox`; a `armorer_ray.versioned.Versioning` policy negotiates versions and migrates calls in it and
         in every toolbox made from its options (``extend``, deployments, workflow workers)."""
         from armorer_ray.versioned import VersionedToolbox
 
-        return VersionedToolbox(self, **options)
+        return VersionedToolbox(self, options, **settings)
 
 
 def create_registry(version_selector: VersionSelector | None = None, max_alias_depth: int = 10) -> Registry:

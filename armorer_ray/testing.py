@@ -17,11 +17,12 @@ import inspect
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import BaseModel
 
 from armorer_ray.events import Event
+from armorer_ray.options import ToolboxOptions, ToolboxSettings
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
 from armorer_ray.tools import Tool
@@ -136,8 +137,9 @@ class RecordingToolbox(Toolbox):
         [('one', 'success')]
     """
 
-    def __init__(self, tools: Iterable[Tool] = (), **options: Any) -> None:
-        super().__init__(tools, **options)
+    def __init__(self, tools: Iterable[Tool] = (), options: ToolboxOptions | None = None,
+                 **settings: Unpack[ToolboxSettings]) -> None:
+        super().__init__(tools, options, **settings)
         self._history = _History()
         self.on("call.finished", self._record)
 

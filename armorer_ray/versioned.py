@@ -35,13 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from armorer_ray.errors import ConfigError, ToolError
 from armorer_ray.events import CallDeprecated, CallMigrated, EventHub
 from armorer_ray.migrations import Resolution
 from armorer_ray.negotiation import deprecation_notice
-from armorer_ray.options import ToolboxOptions
+from armorer_ray.options import ToolboxOptions, ToolboxSettings
 from armorer_ray.policy import RoutedCall, as_policies
 from armorer_ray.results import ToolCall, ToolResult
 from armorer_ray.toolbox import Toolbox
@@ -125,14 +125,18 @@ class VersionedToolbox(Toolbox):
 
     Args:
         registry: The versions to serve (the ones registered now; later registrations need a new toolbox).
-        **options: Options of `Toolbox` (policy, middleware, context...); the `Versioning` policy comes first.
+        options: Options of `Toolbox` to start from.
+        **settings: Keyword options of `Toolbox` (policy, middleware, context...); the `Versioning` policy comes
+            first.
     """
 
-    def __init__(self, registry: Registry, **options: Any) -> None:
-        base = options.pop("options", None) or ToolboxOptions()
-        given = options.pop("policy", None)
+    def __init__(self, registry: Registry, options: ToolboxOptions | None = None,
+                 **settings: Unpack[ToolboxSettings]) -> None:
+        base = options or ToolboxOptions()
+        given = settings.get("policy")
         policies = as_policies(given) if given is not None else base.policies
-        super().__init__(options=base, policy=[Versioning(registry), *policies], **options)
+        settings["policy"] = [Versioning(registry), *policies]
+        super().__init__(options=base, **settings)
         self.registry = registry
         for item in registry.tools():
             self.register(item, aliases=registry.aliases(item.id))
