@@ -38,7 +38,7 @@ def _redis_answers() -> bool:
 @pytest.fixture(scope="module")
 def gcs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if os.environ.get("ARMORER_CLUSTER_GCS") != "1":
-        pytest.skip("GCS fault tolerance: set ARMORER_CLUSTER_GCS=1 to run it (about 5 minutes; not passing yet)")
+        pytest.skip("GCS fault tolerance: set ARMORER_CLUSTER_GCS=1 to run it (about 2-4 minutes, its own cluster and Redis)")
     if not _redis_answers():
         if os.environ.get("ARMORER_REQUIRE_SERVICES") == "1":
             pytest.fail(f"no Redis on {REDIS}")
